@@ -1,0 +1,25 @@
+package resourcelock
+
+import "context"
+
+// Interface is a lock object in the API server that holds one
+// LeaderElectionRecord. The elector is its only caller; it serializes calls.
+type Interface interface {
+	// Get reads the record. It returns the record as decoded and the raw
+	// bytes it was decoded from, so that a caller can detect a change by
+	// comparing bytes. A missing lock object gives an error for which
+	// k8sapi.IsNotFound is true.
+	Get(ctx context.Context) (*LeaderElectionRecord, []byte, error)
+	// Create creates the lock object holding ler.
+	Create(ctx context.Context, ler LeaderElectionRecord) error
+	// Update writes ler over the object last read or written, carrying its
+	// resourceVersion: a concurrent writer makes it fail with a Conflict.
+	Update(ctx context.Context, ler LeaderElectionRecord) error
+	// RecordEvent records an event about the lock ("became leader"). It
+	// must not block.
+	RecordEvent(event string)
+	// Identity is this candidate's identity.
+	Identity() string
+	// Describe names the lock in logs: "namespace/name".
+	Describe() string
+}

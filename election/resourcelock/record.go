@@ -1,0 +1,69 @@
+package resourcelock
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+)
+
+// LeaderElectionRecordAnnotationKey is the annotation that holds the record
+// on Endpoints and ConfigMap locks.
+const LeaderElectionRecordAnnotationKey = "control-plane.alpha.kubernetes.io/leader"
+
+// LeaderElectionRecord is the state of an election as stored in the lock.
+// Its JSON form is the one Kubernetes writes in the annotation.
+type LeaderElectionRecord struct {
+	// HolderIdentity is the leader's identity; empty after a release.
+	HolderIdentity string `json:"holderIdentity"`
+	// LeaseDurationSeconds is how long, after a renewal, the holder's
+	// lease lasts as judged by another candidate's clock.
+	LeaseDurationSeconds int `json:"leaseDurationSeconds"`
+	// AcquireTime is when the holder acquired the lease.
+	AcquireTime Time `json:"acquireTime"`
+	// RenewTime is when the holder last renewed.
+	RenewTime Time `json:"renewTime"`
+	// LeaderTransitions counts the changes of holder. It grows by one each
+	// time a different candidate takes the lock, so it serves as the
+	// leadership term (fencing token).
+	LeaderTransitions int `json:"leaderTransitions"`
+}
+
+// Time is a time.Time that marshals like a Kubernetes metav1.Time: RFC 3339
+// in UTC with second precision, and null for the zero time. It unmarshals
+// null, "", and RFC 3339 with any sub-second precision, as older writers
+// produced.
+type Time struct {
+	time.Time
+}
+
+// NewTime returns t as a Time.
+func NewTime(t time.Time) Time { return Time{t} }
+
+// MarshalJSON implements json.Marshaler.
+func (t Time) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	b := make([]byte, 0, len(time.RFC3339)+2)
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339)
+	return append(b, '"'), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) || bytes.Equal(b, []byte(`""`)) {
+		t.Time = time.Time{}
+		return nil
+	}
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return fmt.Errorf("resourcelock: time %.40q is not a JSON string", b)
+	}
+	// RFC3339 parsing accepts any number of fractional-second digits.
+	parsed, err := time.Parse(time.RFC3339, string(b[1:len(b)-1]))
+	if err != nil {
+		return fmt.Errorf("resourcelock: time: %w", err)
+	}
+	t.Time = parsed.Local()
+	return nil
+}
