@@ -1,0 +1,291 @@
+package k8sapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime"
+	"runtime/debug"
+	"time"
+)
+
+// ErrResponseTooLarge is wrapped by the error of a request whose response
+// body, or one watch event, exceeds Config.MaxResponseBytes.
+var ErrResponseTooLarge = errors.New("k8sapi: response too large")
+
+// maxErrorBodyBytes bounds how much of a non-2xx body is read to decode a
+// Status from it.
+const maxErrorBodyBytes = 64 << 10
+
+// Client talks to one API server. Safe for concurrent use.
+//
+// Every call but Watch is bounded by Config.Timeout on top of its context.
+// A non-2xx answer is a *StatusError (see IsNotFound and friends); any
+// other failure wraps the cause with the method and path.
+type Client struct {
+	base      string // scheme://host[:port][/prefix], no trailing slash
+	http      *http.Client
+	tokens    *tokenSource
+	warnings  *warnings
+	userAgent string
+	timeout   time.Duration
+	maxBytes  int64
+}
+
+// New validates cfg and returns a client: Host must be an http(s) URL,
+// plain http only to a loopback host unless AllowInsecureHTTP is set, the
+// CA and client certificate must load, and a BearerTokenFile must be
+// readable (unless BearerToken is there to fall back on).
+func New(cfg Config) (*Client, error) {
+	base, err := cfg.parseHost()
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	tc, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	userLogger := cfg.Logger
+	logger := func() *slog.Logger {
+		if userLogger != nil {
+			return userLogger
+		}
+		return slog.Default()
+	}
+	tokens, err := newTokenSource(cfg.BearerToken, cfg.BearerTokenFile, logger)
+	if err != nil {
+		return nil, err
+	}
+	var rt http.RoundTripper = cfg.Transport
+	if rt == nil {
+		rt = newTransport(tc)
+	}
+	if cfg.WrapTransport != nil {
+		if rt = cfg.WrapTransport(rt); rt == nil {
+			return nil, errors.New("k8sapi: config: WrapTransport returned nil")
+		}
+	}
+	c := &Client{
+		base:   base.String(),
+		tokens: tokens,
+		http: &http.Client{
+			Transport: &bearerAuth{tokens: tokens, next: rt},
+			// The token is added below the client, so a redirect would carry
+			// it to wherever the redirect points. The API server does not
+			// redirect these requests: a 3xx is returned as an error.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		warnings:  newWarnings(cfg.WarningHandler, logger),
+		userAgent: cfg.UserAgent,
+		timeout:   cfg.Timeout,
+		maxBytes:  cfg.MaxResponseBytes,
+	}
+	if c.userAgent == "" {
+		c.userAgent = defaultUserAgent()
+	}
+	if c.timeout == 0 {
+		c.timeout = defaultTimeout
+	}
+	if c.maxBytes == 0 {
+		c.maxBytes = defaultMaxResponseBytes
+	}
+	return c, nil
+}
+
+// Get reads the object named name.
+func (c *Client) Get(ctx context.Context, r Resource, namespace, name string) (*Object, error) {
+	if err := checkNames("get", namespace, name); err != nil {
+		return nil, err
+	}
+	return c.doObject(ctx, http.MethodGet, r.objectPath(namespace, name), nil)
+}
+
+// Create POSTs obj to its namespace's collection and returns what the server stored.
+// apiVersion and kind are sent from r when obj lacks them.
+func (c *Client) Create(ctx context.Context, r Resource, obj *Object) (*Object, error) {
+	if obj == nil {
+		return nil, errors.New("k8sapi: create: nil object")
+	}
+	ns := obj.Namespace()
+	if err := checkName("create", "namespace", ns); err != nil {
+		return nil, err
+	}
+	body, err := requestBody(r, obj)
+	if err != nil {
+		return nil, err
+	}
+	return c.doObject(ctx, http.MethodPost, r.collectionPath(ns), body)
+}
+
+// Update PUTs obj, carrying the resourceVersion it holds, and returns what
+// the server stored. A stale resourceVersion gives a Conflict error.
+func (c *Client) Update(ctx context.Context, r Resource, obj *Object) (*Object, error) {
+	if obj == nil {
+		return nil, errors.New("k8sapi: update: nil object")
+	}
+	ns, name := obj.Namespace(), obj.Name()
+	if err := checkNames("update", ns, name); err != nil {
+		return nil, err
+	}
+	body, err := requestBody(r, obj)
+	if err != nil {
+		return nil, err
+	}
+	return c.doObject(ctx, http.MethodPut, r.objectPath(ns, name), body)
+}
+
+// Delete deletes the object named name.
+func (c *Client) Delete(ctx context.Context, r Resource, namespace, name string) error {
+	if err := checkNames("delete", namespace, name); err != nil {
+		return err
+	}
+	_, err := c.do(ctx, http.MethodDelete, r.objectPath(namespace, name), nil)
+	return err
+}
+
+// doObject runs one request and decodes the object it answers with.
+func (c *Client) doObject(ctx context.Context, method, path string, body []byte) (*Object, error) {
+	b, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	obj := new(Object)
+	if err := obj.UnmarshalJSON(b); err != nil {
+		return nil, fmt.Errorf("k8sapi: %s %s: response is not an object (%d bytes, starting %q): %w",
+			method, path, len(b), snippet(c.redactBytes(b)), err)
+	}
+	return obj, nil
+}
+
+// do runs one request under the per-request timeout and returns the body
+// of a 2xx answer. Any other answer is a *StatusError.
+func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.send(ctx, method, path, nil, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, c.statusError(resp, method, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
+	if err != nil {
+		return nil, c.wrap(method, path, fmt.Errorf("read response: %w", err))
+	}
+	if int64(len(b)) > c.maxBytes {
+		return nil, fmt.Errorf("%w: %s %s: body exceeds the limit of %d bytes (Config.MaxResponseBytes)",
+			ErrResponseTooLarge, method, path, c.maxBytes)
+	}
+	return b, nil
+}
+
+// send sends one request and surfaces its warnings. The caller closes the
+// response body.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body []byte) (*http.Response, error) {
+	target := c.base + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body) // sets GetBody, so a 401 can be retried
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return nil, c.wrap(method, path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.wrap(method, path, err)
+	}
+	c.warnings.observe(resp.Header, c.tokens)
+	return resp, nil
+}
+
+// statusError reads a non-2xx answer into a *StatusError.
+func (c *Client) statusError(resp *http.Response, method, path string) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
+	se := decodeStatus(resp.StatusCode, resp.Header.Get("Retry-After"), c.redactBytes(b))
+	se.Method, se.Path = method, path
+	return se
+}
+
+// wrap gives a transport failure the method and path. The *url.Error
+// layer is dropped: it repeats the URL, and the method and path say which
+// request it was.
+func (c *Client) wrap(method, path string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("k8sapi: %s %s: %w", method, path, err)
+}
+
+// redactBytes removes the current token from bytes that came from the
+// server, in case something between here and there echoes request headers.
+func (c *Client) redactBytes(b []byte) []byte {
+	return c.tokens.redact(b)
+}
+
+// requestBody encodes obj, adding apiVersion and kind from r when absent.
+func requestBody(r Resource, obj *Object) ([]byte, error) {
+	if _, ok := obj.fields["apiVersion"]; !ok {
+		obj = obj.DeepCopy()
+		obj.fields["apiVersion"] = mustMarshal(r.APIVersion())
+	}
+	if _, ok := obj.fields["kind"]; !ok && r.Kind != "" {
+		obj = obj.DeepCopy()
+		obj.fields["kind"] = mustMarshal(r.Kind)
+	}
+	return obj.MarshalJSON()
+}
+
+func checkNames(op, namespace, name string) error {
+	if err := checkName(op, "namespace", namespace); err != nil {
+		return err
+	}
+	return checkName(op, "name", name)
+}
+
+// checkName rejects what cannot be a path segment of an object.
+func checkName(op, what, s string) error {
+	switch s {
+	case "":
+		return fmt.Errorf("k8sapi: %s: empty %s", op, what)
+	case ".", "..":
+		return fmt.Errorf("k8sapi: %s: %s %q is not allowed", op, what, s)
+	}
+	return nil
+}
+
+// defaultUserAgent is "kubelect/<module version> (<os>/<arch>)".
+func defaultUserAgent() string {
+	version := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		const module = "github.com/kubelect/kubelect"
+		if bi.Main.Path == module && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			version = bi.Main.Version
+		}
+		for _, d := range bi.Deps {
+			if d.Path == module && d.Version != "" {
+				version = d.Version
+			}
+		}
+	}
+	return "kubelect/" + version + " (" + runtime.GOOS + "/" + runtime.GOARCH + ")"
+}

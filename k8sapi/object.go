@@ -1,0 +1,267 @@
+package k8sapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// Object is one Kubernetes object kept as its JSON fields, so that every
+// field this package does not change goes back to the server as it came:
+// labels, owner references, other annotations, managed fields, an Endpoints
+// object's subsets, a ConfigMap's data and fields this package has never
+// heard of. Only the objects on the path of a SetField or SetAnnotation are
+// decoded and encoded again, and even there the sibling values are kept as
+// raw bytes, so numbers and strings are never reformatted.
+//
+// The zero Object is an empty object. An Object is not safe for concurrent
+// use; DeepCopy gives an independent one.
+type Object struct {
+	fields map[string]json.RawMessage
+}
+
+// NewObject returns an object with apiVersion, kind, metadata.namespace
+// and metadata.name set.
+func NewObject(r Resource, namespace, name string) *Object {
+	o := &Object{fields: make(map[string]json.RawMessage, 4)}
+	o.fields["apiVersion"] = mustMarshal(r.APIVersion())
+	o.fields["kind"] = mustMarshal(r.Kind)
+	meta := map[string]json.RawMessage{"name": mustMarshal(name)}
+	if namespace != "" {
+		meta["namespace"] = mustMarshal(namespace)
+	}
+	o.fields["metadata"] = encodeFields(meta)
+	return o
+}
+
+// Name is metadata.name ("" when absent).
+func (o *Object) Name() string { return o.stringField("metadata", "name") }
+
+// Namespace is metadata.namespace ("" when absent).
+func (o *Object) Namespace() string { return o.stringField("metadata", "namespace") }
+
+// ResourceVersion is metadata.resourceVersion ("" when absent).
+func (o *Object) ResourceVersion() string { return o.stringField("metadata", "resourceVersion") }
+
+// UID is metadata.uid ("" when absent).
+func (o *Object) UID() string { return o.stringField("metadata", "uid") }
+
+// Annotations returns a copy of metadata.annotations (nil when absent).
+func (o *Object) Annotations() map[string]string {
+	var m map[string]string
+	if ok, err := o.DecodeField(&m, "metadata", "annotations"); !ok || err != nil {
+		return nil
+	}
+	return m
+}
+
+// SetAnnotation sets one annotation, keeping all others. It creates
+// metadata and metadata.annotations when they are absent or null.
+func (o *Object) SetAnnotation(key, value string) error {
+	return o.SetField(value, "metadata", "annotations", key)
+}
+
+// Field returns the raw JSON at path, such as Field("spec", "holderIdentity").
+// False when a step of the path is absent or not an object. The bytes
+// belong to the Object: copy them before changing them.
+func (o *Object) Field(path ...string) (json.RawMessage, bool) {
+	if o == nil || len(path) == 0 {
+		return nil, false
+	}
+	raw, ok := o.fields[path[0]]
+	for _, key := range path[1:] {
+		if !ok {
+			return nil, false
+		}
+		var m map[string]json.RawMessage
+		if !isJSONObject(raw) || json.Unmarshal(raw, &m) != nil {
+			return nil, false
+		}
+		raw, ok = m[key]
+	}
+	return raw, ok
+}
+
+// DecodeField decodes the JSON at path into v; false when absent or null.
+func (o *Object) DecodeField(v any, path ...string) (bool, error) {
+	raw, ok := o.Field(path...)
+	if !ok || isJSONNull(raw) {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("k8sapi: decode field %v: %w", path, err)
+	}
+	return true, nil
+}
+
+// SetField marshals v and stores it at path, creating intermediate objects
+// and keeping every sibling field. An intermediate step that holds
+// something other than an object or null is an error, and leaves o
+// unchanged.
+func (o *Object) SetField(v any, path ...string) error {
+	if len(path) == 0 {
+		return errors.New("k8sapi: set field: empty path")
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("k8sapi: set field %v: %w", path, err)
+	}
+	if o.fields == nil {
+		o.fields = make(map[string]json.RawMessage, 1)
+	}
+	if len(path) == 1 {
+		o.fields[path[0]] = raw
+		return nil
+	}
+	child, err := setIn(o.fields[path[0]], path[1:], raw)
+	if err != nil {
+		return fmt.Errorf("k8sapi: set field %v: %w", path, err)
+	}
+	o.fields[path[0]] = child
+	return nil
+}
+
+// setIn returns obj (a JSON object, null or absent) with value stored at path.
+func setIn(obj json.RawMessage, path []string, value json.RawMessage) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	switch {
+	case len(obj) == 0 || isJSONNull(obj):
+		m = make(map[string]json.RawMessage, 1)
+	case isJSONObject(obj):
+		if err := json.Unmarshal(obj, &m); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%q holds a non-object", path[0])
+	}
+	if len(path) == 1 {
+		m[path[0]] = value
+		return encodeFields(m), nil
+	}
+	child, err := setIn(m[path[0]], path[1:], value)
+	if err != nil {
+		return nil, err
+	}
+	m[path[0]] = child
+	return encodeFields(m), nil
+}
+
+// DeepCopy returns an independent copy.
+func (o *Object) DeepCopy() *Object {
+	if o == nil {
+		return nil
+	}
+	c := &Object{fields: make(map[string]json.RawMessage, len(o.fields))}
+	for k, v := range o.fields {
+		c.fields[k] = append(json.RawMessage(nil), v...)
+	}
+	return c
+}
+
+// MarshalJSON encodes the object with its keys sorted; every value is
+// written back byte for byte as it was read or set.
+func (o *Object) MarshalJSON() ([]byte, error) {
+	if o == nil {
+		return []byte("null"), nil
+	}
+	return encodeFields(o.fields), nil
+}
+
+// UnmarshalJSON replaces o's fields with those of the JSON object b.
+func (o *Object) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("k8sapi: decode object: %w", err)
+	}
+	if m == nil {
+		return errors.New("k8sapi: decode object: null is not an object")
+	}
+	// json.Unmarshal copies each RawMessage, so the values do not alias b.
+	o.fields = m
+	return nil
+}
+
+// stringField returns the string at path, "" when absent or not a string.
+func (o *Object) stringField(path ...string) string {
+	raw, ok := o.Field(path...)
+	if !ok || len(raw) == 0 || raw[0] != '"' {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// encodeFields writes m as a JSON object with sorted keys. The values are
+// valid JSON (they came from json.Unmarshal or json.Marshal) and are
+// copied as they are.
+func encodeFields(m map[string]json.RawMessage) json.RawMessage {
+	keys := make([]string, 0, len(m))
+	size := 2
+	for k, v := range m {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 4
+	}
+	sort.Strings(keys)
+	var b bytes.Buffer
+	b.Grow(size)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(&b, k)
+		b.WriteByte(':')
+		if v := m[k]; len(v) == 0 {
+			b.WriteString("null")
+		} else {
+			b.Write(v)
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// writeJSONString writes s as a JSON string without HTML escaping, so a
+// key like "a<b" is written as it came.
+func writeJSONString(b *bytes.Buffer, s string) {
+	if isPlainASCII(s) {
+		b.WriteByte('"')
+		b.WriteString(s)
+		b.WriteByte('"')
+		return
+	}
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)       // a string always encodes
+	b.Truncate(b.Len() - 1) // Encode adds a newline
+}
+
+// isPlainASCII reports whether s needs no escaping in a JSON string.
+func isPlainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func mustMarshal(v string) json.RawMessage {
+	var b bytes.Buffer
+	writeJSONString(&b, v)
+	return b.Bytes()
+}
+
+func isJSONObject(raw json.RawMessage) bool {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	return len(raw) > 0 && raw[0] == '{'
+}
+
+func isJSONNull(raw json.RawMessage) bool {
+	return string(bytes.TrimSpace(raw)) == "null"
+}

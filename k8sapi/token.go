@@ -1,0 +1,132 @@
+package k8sapi
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// tokenRefreshInterval is how long a token read from a file is used before
+// the file is read again. The kubelet rotates bound service-account tokens
+// well before they expire (at 80% of their life, an hour at least), so a
+// minute is ample.
+const tokenRefreshInterval = time.Minute
+
+// tokenSource hands out the bearer token: a fixed one, or one read from a
+// file that is re-read lazily once the refresh interval has passed. A
+// failed or empty read keeps the last good token.
+type tokenSource struct {
+	file     string // "" for a fixed token
+	interval time.Duration
+	now      func() time.Time // replaced by tests
+	logger   func() *slog.Logger
+
+	mu     sync.Mutex // guards token, readAt and failed
+	token  string     // last good token
+	readAt time.Time  // when file was last read, good or not
+	failed bool       // the last read failed (logged once per failure streak)
+}
+
+func newTokenSource(token, file string, logger func() *slog.Logger) (*tokenSource, error) {
+	if err := checkToken(token); err != nil {
+		return nil, fmt.Errorf("k8sapi: config: BearerToken: %w", err)
+	}
+	ts := &tokenSource{file: file, interval: tokenRefreshInterval, now: time.Now, logger: logger, token: token}
+	if file != "" {
+		tok, err := readToken(file)
+		if err != nil && token == "" {
+			return nil, fmt.Errorf("k8sapi: config: BearerTokenFile: %w", err)
+		}
+		if err == nil {
+			ts.token = tok
+		}
+		ts.readAt = ts.now()
+	}
+	return ts, nil
+}
+
+// Token returns the token to send, reading the file again when the
+// refresh interval has passed.
+func (ts *tokenSource) Token() string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.file != "" && ts.now().Sub(ts.readAt) >= ts.interval {
+		ts.reloadLocked()
+	}
+	return ts.token
+}
+
+// Refresh reads the file at once, after the server refused sent, and
+// reports whether the token to send now differs from sent. Another
+// request may already have read the new token; then there is nothing to
+// read.
+func (ts *tokenSource) Refresh(sent string) (string, bool) {
+	if ts.file == "" {
+		return sent, false
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.token == sent {
+		ts.reloadLocked()
+	}
+	return ts.token, ts.token != sent
+}
+
+// reloadLocked reads the file; on failure it keeps the last good token and
+// logs the failure once (the error names the file, never the token).
+func (ts *tokenSource) reloadLocked() {
+	ts.readAt = ts.now()
+	tok, err := readToken(ts.file)
+	if err != nil {
+		if !ts.failed {
+			ts.logger().Warn("k8sapi: cannot re-read bearer token file; keeping the last good token", "error", err.Error())
+		}
+		ts.failed = true
+		return
+	}
+	ts.failed = false
+	ts.token = tok
+}
+
+// readToken reads a token file. An empty file, or one holding something
+// that cannot be sent in a header, is an error.
+func readToken(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err // *fs.PathError: names the file and the cause
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("token file %s is empty", file)
+	}
+	if err := checkToken(tok); err != nil {
+		return "", fmt.Errorf("token file %s: %w", file, err)
+	}
+	return tok, nil
+}
+
+// checkToken rejects a token that would be an invalid header value. The
+// error never contains the token.
+func checkToken(tok string) error {
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c < 0x20 || c == 0x7f {
+			return fmt.Errorf("token has a control character at byte %d", i)
+		}
+	}
+	return nil
+}
+
+// redact replaces the current token in b.
+func (ts *tokenSource) redact(b []byte) []byte {
+	ts.mu.Lock()
+	tok := ts.token
+	ts.mu.Unlock()
+	if tok == "" || !bytes.Contains(b, []byte(tok)) {
+		return b
+	}
+	return bytes.ReplaceAll(b, []byte(tok), []byte("[redacted]"))
+}
