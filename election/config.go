@@ -1,0 +1,142 @@
+package election
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+)
+
+// The seed's constants.
+const (
+	// JitterFactor multiplies RetryPeriod to give the largest extra random
+	// wait between two attempts to acquire, so that candidates spread out.
+	JitterFactor = 1.2
+
+	// DefaultLeaseDuration is the usual LeaseDuration.
+	DefaultLeaseDuration = 15 * time.Second
+	// DefaultRenewDeadline is the usual RenewDeadline.
+	DefaultRenewDeadline = 10 * time.Second
+	// DefaultRetryPeriod is the usual RetryPeriod.
+	DefaultRetryPeriod = 2 * time.Second
+
+	// LeaderElectionRecordAnnotationKey is the annotation that holds the
+	// election record on Endpoints and ConfigMap locks.
+	LeaderElectionRecordAnnotationKey = rl.LeaderElectionRecordAnnotationKey
+)
+
+// ErrInvalidConfig is wrapped by every error NewLeaderElector returns for a
+// bad LeaderElectionConfig.
+var ErrInvalidConfig = errors.New("election: invalid config")
+
+// LeaderElectionConfig configures a LeaderElector. The first five fields
+// are the seed's; the rest are optional additions whose zero values keep
+// the seed's behaviour.
+type LeaderElectionConfig struct {
+	// Lock is the resource that will be used for locking.
+	Lock rl.Interface
+
+	// LeaseDuration is how long a candidate that is not the leader waits,
+	// after it last saw the record change, before it takes the lock. It is
+	// measured on the candidate's own clock.
+	LeaseDuration time.Duration
+	// RenewDeadline is how long the leader keeps trying to renew, measured
+	// from when it sent its last successful renewal, before it stops
+	// leading. It must be shorter than LeaseDuration: the ratio of the two
+	// is the tolerated clock rate skew between candidates.
+	RenewDeadline time.Duration
+	// RetryPeriod is the time between two attempts to acquire or renew.
+	RetryPeriod time.Duration
+
+	// Callbacks are called on the elector's events.
+	Callbacks LeaderCallbacks
+
+	// ReleaseOnCancel makes the elector release the lock (write an empty
+	// holder) when its context is cancelled while it leads, so that
+	// another candidate takes over at once instead of after LeaseDuration.
+	// It releases only after OnStartedLeading has returned.
+	ReleaseOnCancel bool
+	// ReleaseGrace is how long, once leadership ends, the elector waits for
+	// OnStartedLeading to return before it gives up on releasing (the lease
+	// then expires normally). Zero means RenewDeadline.
+	ReleaseGrace time.Duration
+	// RequestTimeout bounds each call to the lock. Zero means
+	// max(1s, RenewDeadline/2). It must be shorter than RenewDeadline.
+	RequestTimeout time.Duration
+
+	// Name names this elector in logs.
+	Name string
+	// Logger receives the elector's log lines. Nil means slog.Default().
+	Logger *slog.Logger
+	// Clock is the source of time. Nil means the real clock.
+	Clock Clock
+}
+
+// LeaderCallbacks are callbacks that are triggered during certain lifecycle
+// events of the LeaderElector. OnStartedLeading runs in its own goroutine;
+// OnNewLeader calls are made from one goroutine, in the order the changes
+// were observed.
+type LeaderCallbacks struct {
+	// OnStartedLeading is called when the elector starts leading. The
+	// leader acts until stop is closed, and should return soon after.
+	OnStartedLeading func(stop <-chan struct{})
+	// OnStoppedLeading is called once when the elector stops leading. It
+	// is not called if the elector never led.
+	OnStoppedLeading func()
+	// OnNewLeader is called when the client observes a leader that is not
+	// the previously observed leader. This includes the first observed
+	// leader, and this candidate itself. Optional.
+	OnNewLeader func(identity string)
+}
+
+// validate checks lec and fills in defaults.
+func (lec *LeaderElectionConfig) validate() error {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+	}
+	switch {
+	case lec.LeaseDuration <= 0:
+		return invalid("LeaseDuration must be positive, got %v", lec.LeaseDuration)
+	case lec.RenewDeadline <= 0:
+		return invalid("RenewDeadline must be positive, got %v", lec.RenewDeadline)
+	case lec.RetryPeriod <= 0:
+		return invalid("RetryPeriod must be positive, got %v", lec.RetryPeriod)
+	case lec.LeaseDuration <= lec.RenewDeadline:
+		return invalid("LeaseDuration (%v) must be greater than RenewDeadline (%v)", lec.LeaseDuration, lec.RenewDeadline)
+	case lec.RenewDeadline <= time.Duration(JitterFactor*float64(lec.RetryPeriod)):
+		return invalid("RenewDeadline (%v) must be greater than JitterFactor*RetryPeriod (%v)", lec.RenewDeadline, time.Duration(JitterFactor*float64(lec.RetryPeriod)))
+	case lec.ReleaseGrace < 0:
+		return invalid("ReleaseGrace must not be negative, got %v", lec.ReleaseGrace)
+	case lec.RequestTimeout < 0:
+		return invalid("RequestTimeout must not be negative, got %v", lec.RequestTimeout)
+	case lec.Lock == nil:
+		return invalid("Lock must not be nil")
+	case lec.Lock.Identity() == "":
+		return invalid("the lock's identity must not be empty")
+	case lec.Callbacks.OnStartedLeading == nil:
+		return invalid("OnStartedLeading callback must not be nil")
+	case lec.Callbacks.OnStoppedLeading == nil:
+		return invalid("OnStoppedLeading callback must not be nil")
+	}
+	if lec.RequestTimeout == 0 {
+		lec.RequestTimeout = max(time.Second, lec.RenewDeadline/2)
+		if lec.RequestTimeout >= lec.RenewDeadline {
+			lec.RequestTimeout = lec.RenewDeadline / 2
+		}
+	}
+	if lec.RequestTimeout >= lec.RenewDeadline {
+		return invalid("RequestTimeout (%v) must be shorter than RenewDeadline (%v)", lec.RequestTimeout, lec.RenewDeadline)
+	}
+	if lec.ReleaseGrace == 0 {
+		lec.ReleaseGrace = lec.RenewDeadline
+	}
+	if lec.Logger == nil {
+		lec.Logger = slog.Default()
+	}
+	if lec.Clock == nil {
+		lec.Clock = realClock{}
+	}
+	return nil
+}

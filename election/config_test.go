@@ -1,0 +1,74 @@
+package election_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubelect/kubelect/election"
+)
+
+func validConfig() election.LeaderElectionConfig {
+	return election.LeaderElectionConfig{
+		Lock:          &memLock{id: "a", store: &memStore{}},
+		LeaseDuration: 15 * time.Second,
+		RenewDeadline: 10 * time.Second,
+		RetryPeriod:   2 * time.Second,
+		Callbacks: election.LeaderCallbacks{
+			OnStartedLeading: func(<-chan struct{}) {},
+			OnStoppedLeading: func() {},
+		},
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*election.LeaderElectionConfig)
+		want string // in the error
+	}{
+		{"zero lease", func(c *election.LeaderElectionConfig) { c.LeaseDuration = 0 }, "LeaseDuration must be positive"},
+		{"negative renew", func(c *election.LeaderElectionConfig) { c.RenewDeadline = -time.Second }, "RenewDeadline must be positive"},
+		{"zero retry", func(c *election.LeaderElectionConfig) { c.RetryPeriod = 0 }, "RetryPeriod must be positive"},
+		{"lease equal to renew", func(c *election.LeaderElectionConfig) { c.LeaseDuration = c.RenewDeadline }, "LeaseDuration (10s) must be greater than RenewDeadline (10s)"},
+		{"renew not above jittered retry", func(c *election.LeaderElectionConfig) { c.RetryPeriod = 9 * time.Second }, "RenewDeadline (10s) must be greater than JitterFactor*RetryPeriod (10.8s)"},
+		{"nil lock", func(c *election.LeaderElectionConfig) { c.Lock = nil }, "Lock must not be nil"},
+		{"empty identity", func(c *election.LeaderElectionConfig) { c.Lock = &memLock{store: &memStore{}} }, "identity must not be empty"},
+		{"no OnStartedLeading", func(c *election.LeaderElectionConfig) { c.Callbacks.OnStartedLeading = nil }, "OnStartedLeading callback must not be nil"},
+		{"no OnStoppedLeading", func(c *election.LeaderElectionConfig) { c.Callbacks.OnStoppedLeading = nil }, "OnStoppedLeading callback must not be nil"},
+		{"request timeout too long", func(c *election.LeaderElectionConfig) { c.RequestTimeout = c.RenewDeadline }, "RequestTimeout (10s) must be shorter than RenewDeadline (10s)"},
+		{"negative grace", func(c *election.LeaderElectionConfig) { c.ReleaseGrace = -1 }, "ReleaseGrace must not be negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := validConfig()
+			tc.edit(&cfg)
+			le, err := election.NewLeaderElector(cfg)
+			if err == nil || le != nil {
+				t.Fatalf("NewLeaderElector = %v, %v; want an error", le, err)
+			}
+			if !errors.Is(err, election.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "election: ") {
+				t.Errorf("error %q: want ErrInvalidConfig saying %q", err, tc.want)
+			}
+			defer func() {
+				if r := recover(); r == nil {
+					t.Error("RunOrDie did not panic on an invalid config")
+				}
+			}()
+			election.RunOrDie(cfg)
+		})
+	}
+}
+
+func TestConfigValid(t *testing.T) {
+	cfg := validConfig()
+	cfg.Callbacks.OnNewLeader = nil // optional
+	if _, err := election.NewLeaderElector(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// A short RenewDeadline gets a request timeout below it.
+	cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 1500*time.Millisecond, time.Second, 100*time.Millisecond
+	if _, err := election.NewLeaderElector(cfg); err != nil {
+		t.Fatal(err)
+	}
+}

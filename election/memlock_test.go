@@ -1,0 +1,137 @@
+package election_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/k8sapi"
+)
+
+// memStore is one lock object in memory, shared by the memLocks of several
+// candidates. It numbers its versions like resourceVersion and logs every
+// call, so tests can assert the exact sequence of requests.
+type memStore struct {
+	mu     sync.Mutex
+	exists bool                    // guarded by mu
+	rec    rl.LeaderElectionRecord // guarded by mu
+	rv     int                     // guarded by mu
+	calls  []string                // guarded by mu: "identity op" per call
+	fail   error                   // guarded by mu: returned by every call when set
+	hang   bool                    // guarded by mu: calls block until their context ends
+}
+
+func (s *memStore) set(rec rl.LeaderElectionRecord) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exists, s.rec = true, rec
+	s.rv++
+}
+
+func (s *memStore) record() rl.LeaderElectionRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rec
+}
+
+func (s *memStore) setFail(err error) { s.mu.Lock(); s.fail = err; s.mu.Unlock() }
+func (s *memStore) setHang(h bool)    { s.mu.Lock(); s.hang = h; s.mu.Unlock() }
+
+// takeCalls returns the calls logged since the last takeCalls.
+func (s *memStore) takeCalls() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.calls
+	s.calls = nil
+	return c
+}
+
+// begin logs a call and applies the injected faults.
+func (s *memStore) begin(ctx context.Context, id, op string) error {
+	s.mu.Lock()
+	s.calls = append(s.calls, id+" "+op)
+	hang, fail := s.hang, s.fail
+	s.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return fail
+}
+
+// memLock is one candidate's view of a memStore: like the real locks it
+// caches the version it last read or wrote and updates only that version.
+type memLock struct {
+	id    string
+	store *memStore
+
+	mu sync.Mutex
+	rv int // guarded by mu: version last read or written; 0 = none
+}
+
+var _ rl.Interface = (*memLock)(nil)
+
+func (l *memLock) Get(ctx context.Context) (*rl.LeaderElectionRecord, []byte, error) {
+	if err := l.store.begin(ctx, l.id, "get"); err != nil {
+		return nil, nil, err
+	}
+	s := l.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.exists {
+		return nil, nil, &k8sapi.StatusError{Code: 404, Reason: "NotFound"}
+	}
+	l.mu.Lock()
+	l.rv = s.rv
+	l.mu.Unlock()
+	rec := s.rec
+	raw, err := json.Marshal(rec)
+	return &rec, raw, err
+}
+
+func (l *memLock) Create(ctx context.Context, ler rl.LeaderElectionRecord) error {
+	if err := l.store.begin(ctx, l.id, "create"); err != nil {
+		return err
+	}
+	s := l.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.exists {
+		return &k8sapi.StatusError{Code: 409, Reason: "AlreadyExists"}
+	}
+	s.exists, s.rec = true, ler
+	s.rv++
+	l.mu.Lock()
+	l.rv = s.rv
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *memLock) Update(ctx context.Context, ler rl.LeaderElectionRecord) error {
+	if err := l.store.begin(ctx, l.id, "update"); err != nil {
+		return err
+	}
+	s := l.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.rv == 0:
+		return fmt.Errorf("memlock: update before get")
+	case !s.exists:
+		return &k8sapi.StatusError{Code: 404, Reason: "NotFound"}
+	case l.rv != s.rv:
+		return &k8sapi.StatusError{Code: 409, Reason: "Conflict"}
+	}
+	s.rec = ler
+	s.rv++
+	l.rv = s.rv
+	return nil
+}
+
+func (l *memLock) RecordEvent(string) {}
+func (l *memLock) Identity() string   { return l.id }
+func (l *memLock) Describe() string   { return "memory/" + l.id }
