@@ -164,7 +164,21 @@ func (le *LeaderElector) release() error {
 
 	ctx, cancel := le.withDeadline(context.Background(), le.config.RequestTimeout)
 	defer cancel()
-	if err := le.config.Lock.Update(ctx, rec); err != nil {
+	err := le.config.Lock.Update(ctx, rec)
+	if k8sapi.IsConflict(err) {
+		// A renewal cut short by the cancellation may have been stored
+		// although its answer never arrived: read the lock, and release
+		// only if this candidate still holds it.
+		cur, _, gerr := le.config.Lock.Get(ctx)
+		if gerr != nil {
+			return fmt.Errorf("election: release: %w", gerr)
+		}
+		if cur.HolderIdentity != le.config.Lock.Identity() {
+			return nil
+		}
+		err = le.config.Lock.Update(ctx, rec)
+	}
+	if err != nil {
 		return fmt.Errorf("election: release: %w", err)
 	}
 	raw, _ := json.Marshal(rec)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/k8sapi"
 )
 
 // ErrLeadershipLost is wrapped by RunContext's error when the elector led
@@ -161,7 +162,12 @@ func (le *LeaderElector) acquire(ctx context.Context) bool {
 		if err == nil {
 			return true
 		}
-		if msg := err.Error(); !errors.Is(err, errHeldByOther) && msg != lastErr {
+		switch msg := err.Error(); {
+		case errors.Is(err, errHeldByOther):
+		case k8sapi.IsConflict(err) || k8sapi.IsAlreadyExists(err):
+			// Another candidate wrote first: ordinary contention.
+			le.log.Debug("election: lost a race for the lock", "err", err)
+		case msg != lastErr:
 			le.log.Warn("election: failed to acquire the lock", "err", err)
 			lastErr = msg
 		}

@@ -1,0 +1,147 @@
+package resourcelock
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kubelect/kubelect/k8sapi"
+)
+
+// LeaseLock keeps the record in the spec of a coordination.k8s.io/v1 Lease:
+// the lock Kubernetes components use, and the one to choose for new
+// programs.
+type LeaseLock struct {
+	// LeaseMeta names the Lease.
+	LeaseMeta ObjectMeta
+	// Client talks to the API server.
+	Client *k8sapi.Client
+	// LockConfig is the candidate's identity and event recorder.
+	LockConfig ResourceLockConfig
+
+	cache objectCache
+}
+
+var _ Interface = (*LeaseLock)(nil)
+
+// leaseSpec is the part of a Lease's spec that holds the record.
+type leaseSpec struct {
+	HolderIdentity       *string `json:"holderIdentity"`
+	LeaseDurationSeconds *int    `json:"leaseDurationSeconds"`
+	AcquireTime          *Time   `json:"acquireTime"`
+	RenewTime            *Time   `json:"renewTime"`
+	LeaseTransitions     *int    `json:"leaseTransitions"`
+}
+
+// Get reads the record from the Lease's spec. The raw bytes returned are
+// the spec's JSON as the server sent it.
+func (l *LeaseLock) Get(ctx context.Context) (*LeaderElectionRecord, []byte, error) {
+	obj, err := l.Client.Get(ctx, k8sapi.Leases, l.LeaseMeta.Namespace, l.LeaseMeta.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.cache.store(obj)
+	var spec leaseSpec
+	if _, err := obj.DecodeField(&spec, "spec"); err != nil {
+		return nil, nil, fmt.Errorf("resourcelock: Lease %s: spec: %w", l.Describe(), err)
+	}
+	var rec LeaderElectionRecord
+	if spec.HolderIdentity != nil {
+		rec.HolderIdentity = *spec.HolderIdentity
+	}
+	if spec.LeaseDurationSeconds != nil {
+		rec.LeaseDurationSeconds = *spec.LeaseDurationSeconds
+	}
+	if spec.AcquireTime != nil {
+		rec.AcquireTime = *spec.AcquireTime
+	}
+	if spec.RenewTime != nil {
+		rec.RenewTime = *spec.RenewTime
+	}
+	if spec.LeaseTransitions != nil {
+		rec.LeaderTransitions = *spec.LeaseTransitions
+	}
+	// The spec's bytes as stored: the times in them have microseconds, so
+	// every renewal changes them.
+	raw, _ := obj.Field("spec")
+	return &rec, raw, nil
+}
+
+// Create creates the Lease holding the record.
+func (l *LeaseLock) Create(ctx context.Context, ler LeaderElectionRecord) error {
+	obj := k8sapi.NewObject(k8sapi.Leases, l.LeaseMeta.Namespace, l.LeaseMeta.Name)
+	if err := setLeaseRecord(obj, ler); err != nil {
+		return err
+	}
+	created, err := l.Client.Create(ctx, k8sapi.Leases, obj)
+	if err != nil {
+		return err
+	}
+	l.cache.store(created)
+	return nil
+}
+
+// Update writes the record into the spec of the Lease last read or
+// written, keeping every other field (spec.strategy, labels, ...).
+func (l *LeaseLock) Update(ctx context.Context, ler LeaderElectionRecord) error {
+	obj, err := l.cache.editable(k8sapi.Leases, l.LeaseMeta)
+	if err != nil {
+		return err
+	}
+	if err := setLeaseRecord(obj, ler); err != nil {
+		return err
+	}
+	updated, err := l.Client.Update(ctx, k8sapi.Leases, obj)
+	if err != nil {
+		return err
+	}
+	l.cache.store(updated)
+	return nil
+}
+
+// RecordEvent records an event about the Lease.
+func (l *LeaseLock) RecordEvent(event string) {
+	recordEvent(l.LockConfig, l.cache.reference(k8sapi.Leases, l.LeaseMeta), event)
+}
+
+// Identity is the candidate's identity.
+func (l *LeaseLock) Identity() string { return l.LockConfig.Identity }
+
+// Describe is "namespace/name".
+func (l *LeaseLock) Describe() string { return describe(l.LeaseMeta) }
+
+func setLeaseRecord(obj *k8sapi.Object, ler LeaderElectionRecord) error {
+	for _, f := range []struct {
+		name  string
+		value any
+	}{
+		{"holderIdentity", ler.HolderIdentity},
+		{"leaseDurationSeconds", ler.LeaseDurationSeconds},
+		{"acquireTime", microTime(ler.AcquireTime.Time)},
+		{"renewTime", microTime(ler.RenewTime.Time)},
+		{"leaseTransitions", ler.LeaderTransitions},
+	} {
+		if err := obj.SetField(f.value, "spec", f.name); err != nil {
+			return fmt.Errorf("resourcelock: set spec.%s: %w", f.name, err)
+		}
+	}
+	return nil
+}
+
+// microTime marshals like a Kubernetes MicroTime: RFC 3339 in UTC with six
+// fractional digits, and null for the zero time.
+type microTime time.Time
+
+const microTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// MarshalJSON implements json.Marshaler.
+func (t microTime) MarshalJSON() ([]byte, error) {
+	tt := time.Time(t)
+	if tt.IsZero() {
+		return []byte("null"), nil
+	}
+	b := make([]byte, 0, len(microTimeLayout)+2)
+	b = append(b, '"')
+	b = tt.UTC().AppendFormat(b, microTimeLayout)
+	return append(b, '"'), nil
+}

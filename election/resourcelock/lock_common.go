@@ -1,0 +1,73 @@
+package resourcelock
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/kubelect/kubelect/k8sapi"
+)
+
+// ObjectMeta names a lock object. Seed-era code wrote
+// EndpointsMeta: api.ObjectMeta{Namespace: ns, Name: name}; here it is
+// resourcelock.ObjectMeta with the same two fields.
+type ObjectMeta struct {
+	Namespace string
+	Name      string
+}
+
+// ResourceLockConfig is what a lock knows about its candidate.
+type ResourceLockConfig struct {
+	// Identity is the candidate's unique identity (a pod name, say).
+	Identity string
+	// EventRecorder, when set, records events about the lock object
+	// ("<identity> became leader"). Optional.
+	EventRecorder EventRecorder
+}
+
+// objectCache holds the object a lock last read or wrote: updates are made
+// on a copy of it, carrying its resourceVersion, and a failed update keeps it.
+type objectCache struct {
+	mu  sync.Mutex
+	obj *k8sapi.Object // guarded by mu; never modified once stored
+}
+
+func (c *objectCache) load() *k8sapi.Object {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.obj
+}
+
+func (c *objectCache) store(obj *k8sapi.Object) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.obj = obj
+}
+
+// editable returns a copy of the cached object to change and update, or an
+// error when the lock has not read or written its object yet.
+func (c *objectCache) editable(r k8sapi.Resource, meta ObjectMeta) (*k8sapi.Object, error) {
+	obj := c.load()
+	if obj == nil {
+		return nil, fmt.Errorf("resourcelock: %s lock %s/%s not initialized: call Get or Create first", r.Kind, meta.Namespace, meta.Name)
+	}
+	return obj.DeepCopy(), nil
+}
+
+// reference describes the cached object for an event.
+func (c *objectCache) reference(r k8sapi.Resource, meta ObjectMeta) ObjectReference {
+	ref := ObjectReference{Kind: r.Kind, APIVersion: r.APIVersion(), Namespace: meta.Namespace, Name: meta.Name}
+	if obj := c.load(); obj != nil {
+		ref.UID, ref.ResourceVersion = obj.UID(), obj.ResourceVersion()
+	}
+	return ref
+}
+
+// recordEvent records "<identity> <event>" about the lock object.
+func recordEvent(lc ResourceLockConfig, ref ObjectReference, event string) {
+	if lc.EventRecorder == nil {
+		return
+	}
+	lc.EventRecorder.Eventf(ref, "Normal", "LeaderElection", "%v %v", lc.Identity, event)
+}
+
+func describe(meta ObjectMeta) string { return meta.Namespace + "/" + meta.Name }

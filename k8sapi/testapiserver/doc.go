@@ -1,0 +1,22 @@
+// Package testapiserver is an in-process Kubernetes API server for tests.
+//
+// It serves the REST subset that leader election uses — core/v1 Endpoints,
+// ConfigMaps and Events, coordination.k8s.io/v1 Leases and events.k8s.io/v1
+// Events in namespaces: get, list, create, update, delete and watch — with
+// the real server's semantics where the library depends on them: one
+// resourceVersion counter bumped on every write (and not on a no-op update),
+// 201 on create, 404 NotFound, 409 AlreadyExists on create and 409 Conflict
+// on an update with a stale resourceVersion, watch streams that replay from
+// a resourceVersion and answer 410 Gone (as an ERROR event) for one too old,
+// Status bodies shaped like the real server's, bearer-token checks (401)
+// and a per-resource allow list (403).
+//
+// Use it over real loopback HTTPS (StartTLS) or, without sockets, as an
+// http.RoundTripper (RoundTripper, Config), which also works inside a
+// testing/synctest bubble. Fault injection (SetLatency, FailNext, DropNext,
+// SetHang, CloseWatches) and a hook that sees every request (SetHook) let
+// tests drive leader-elected code through API server trouble.
+//
+// It is a test double: no admission, no validation beyond what is listed,
+// no field selectors but metadata.name, no label selectors, no persistence.
+package testapiserver
