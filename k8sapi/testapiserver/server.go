@@ -204,6 +204,11 @@ func (s *Server) Put(group, resource string, obj []byte) error {
 	if k.namespace == "" || k.name == "" {
 		return errors.New("testapiserver: put: metadata.namespace and metadata.name are required")
 	}
+	kind, ok := resources[[2]string{group, resource}]
+	if !ok {
+		return fmt.Errorf("testapiserver: put: unknown resource %q in group %q", resource, group)
+	}
+	m["kind"], m["apiVersion"] = kind, request{group: group, version: "v1"}.apiVersion()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, existed := s.objects[k]
