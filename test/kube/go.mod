@@ -3,6 +3,7 @@ module github.com/kubelect/kubelect/test/kube
 go 1.26.0
 
 require (
+	github.com/kubelect/kubelect v0.0.0-00010101000000-000000000000
 	go.etcd.io/etcd/server/v3 v3.7.0
 	k8s.io/component-base v0.37.2
 	k8s.io/kubernetes v1.37.2
@@ -189,3 +190,5 @@ replace (
 	k8s.io/sample-controller => k8s.io/sample-controller v0.37.2
 	k8s.io/streaming => k8s.io/streaming v0.37.2
 )
+
+replace github.com/kubelect/kubelect => ../..

@@ -1,0 +1,392 @@
+// Package harness starts a real kube-apiserver and etcd on 127.0.0.1 for
+// tests, with a namespace, a ServiceAccount whose Role grants what leader
+// election needs, and a pod-like service-account directory, so that
+// k8sapi.InClusterConfig works unchanged.
+//
+// The binaries come from build.sh (kube-apiserver v1.37.2 and etcd v3.7.0
+// built from the Go module proxy). Processes die with the test process.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options configure Start.
+type Options struct {
+	// BinDir holds the etcd and kube-apiserver binaries. Default
+	// $KUBELECT_BIN, else ~/.cache/kubelect/bin.
+	BinDir string
+	// WorkDir holds data, certificates and logs. Default: a new temp dir,
+	// removed by Stop.
+	WorkDir string
+}
+
+// Cluster is a running etcd and kube-apiserver.
+type Cluster struct {
+	// Host is the API server's URL, https://127.0.0.1:PORT.
+	Host string
+	// ServiceHost and ServicePort are the KUBERNETES_SERVICE_HOST and
+	// KUBERNETES_SERVICE_PORT a pod would see.
+	ServiceHost, ServicePort string
+	// ServiceAccountDir holds token, ca.crt and namespace, as a pod's
+	// /var/run/secrets/kubernetes.io/serviceaccount does.
+	ServiceAccountDir string
+	// Namespace is the namespace made for the tests.
+	Namespace string
+	// ServiceAccount is the name of the ServiceAccount whose token is in
+	// ServiceAccountDir.
+	ServiceAccount string
+	// CAFile is the API server's serving certificate chain.
+	CAFile string
+	// AdminToken authenticates as a cluster admin.
+	AdminToken string
+
+	binDir, workDir string
+	removeWorkDir   bool
+	etcdPorts       [2]int
+	apiPort         int
+	admin           *http.Client
+
+	mu        sync.Mutex
+	etcd, api *exec.Cmd // guarded by mu
+}
+
+// BinDir is the default binary directory.
+func BinDir() string {
+	if d := os.Getenv("KUBELECT_BIN"); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "kubelect", "bin")
+}
+
+// Start starts etcd and kube-apiserver and prepares the namespace, the
+// ServiceAccount with its Role, and the service-account directory.
+func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+	c = &Cluster{binDir: opts.BinDir, workDir: opts.WorkDir, ServiceAccount: "elector"}
+	if c.binDir == "" {
+		c.binDir = BinDir()
+	}
+	for _, b := range []string{"etcd", "kube-apiserver"} {
+		if _, err := os.Stat(filepath.Join(c.binDir, b)); err != nil {
+			return nil, fmt.Errorf("harness: %s not built (run test/kube/build.sh): %w", b, err)
+		}
+	}
+	if c.workDir == "" {
+		if c.workDir, err = os.MkdirTemp("", "kubelect-cluster-"); err != nil {
+			return nil, fmt.Errorf("harness: %w", err)
+		}
+		c.removeWorkDir = true
+	}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	c.etcdPorts = [2]int{ports[0], ports[1]}
+	c.apiPort = ports[2]
+	c.Host = "https://127.0.0.1:" + strconv.Itoa(c.apiPort)
+	c.ServiceHost, c.ServicePort = "127.0.0.1", strconv.Itoa(c.apiPort)
+	c.CAFile = filepath.Join(c.workDir, "certs", "apiserver.crt")
+	c.AdminToken = randomToken()
+	if err := c.writeFiles(); err != nil {
+		return nil, err
+	}
+	if err := c.startEtcd(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.startAPIServer(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.setUp(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) path(name string) string { return filepath.Join(c.workDir, name) }
+
+// writeFiles writes the token file and the service-account signing key.
+func (c *Cluster) writeFiles() error {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return fmt.Errorf("harness: service-account key: %w", err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return fmt.Errorf("harness: service-account key: %w", err)
+	}
+	files := map[string][]byte{
+		"sa.key":     pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
+		"sa.pub":     pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}),
+		"tokens.csv": []byte(c.AdminToken + ",admin,admin-uid,system:masters\n"),
+	}
+	for name, b := range files {
+		if err := os.WriteFile(c.path(name), b, 0o600); err != nil {
+			return fmt.Errorf("harness: %w", err)
+		}
+	}
+	return nil
+}
+
+// command makes a process that dies with this one, logging to a file.
+func (c *Cluster) command(name string, args ...string) (*exec.Cmd, error) {
+	logf, err := os.OpenFile(c.path(name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("harness: %w", err)
+	}
+	cmd := exec.Command(filepath.Join(c.binDir, name), args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// etcd reads every ETCD_* variable as a flag: pass none.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ETCD_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd, nil
+}
+
+func (c *Cluster) startEtcd(ctx context.Context) error {
+	client := "http://127.0.0.1:" + strconv.Itoa(c.etcdPorts[0])
+	peer := "http://127.0.0.1:" + strconv.Itoa(c.etcdPorts[1])
+	cmd, err := c.command("etcd",
+		"--name=kubelect", "--data-dir="+c.path("etcd-data"),
+		"--listen-client-urls="+client, "--advertise-client-urls="+client,
+		"--listen-peer-urls="+peer, "--initial-advertise-peer-urls="+peer,
+		"--initial-cluster=kubelect="+peer, "--log-level=warn")
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("harness: start etcd: %w", err)
+	}
+	c.mu.Lock()
+	c.etcd = cmd
+	c.mu.Unlock()
+	return c.waitReady(ctx, "etcd", http.DefaultClient, client+"/health", "")
+}
+
+func (c *Cluster) startAPIServer(ctx context.Context) error {
+	issuer := "https://kubernetes.default.svc.cluster.local"
+	cmd, err := c.command("kube-apiserver",
+		"--etcd-servers=http://127.0.0.1:"+strconv.Itoa(c.etcdPorts[0]),
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(c.apiPort),
+		"--cert-dir="+c.path("certs"),
+		"--token-auth-file="+c.path("tokens.csv"),
+		"--service-account-issuer="+issuer, "--api-audiences="+issuer,
+		"--service-account-key-file="+c.path("sa.pub"), "--service-account-signing-key-file="+c.path("sa.key"),
+		"--authorization-mode=RBAC",
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--endpoint-reconciler-type=none",
+		"--v=1")
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("harness: start kube-apiserver: %w", err)
+	}
+	c.mu.Lock()
+	c.api = cmd
+	c.mu.Unlock()
+	// The serving certificate appears once the server has made it.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(c.CAFile); err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("harness: kube-apiserver wrote no certificate%s", c.logTail("kube-apiserver"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ca, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		return fmt.Errorf("harness: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return errors.New("harness: no certificate in " + c.CAFile)
+	}
+	c.admin = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return c.waitReady(ctx, "kube-apiserver", c.admin, c.Host+"/readyz", c.AdminToken)
+}
+
+// waitReady polls url until it answers 200, for up to a minute.
+func (c *Cluster) waitReady(ctx context.Context, name string, client *http.Client, url, token string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, body)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("harness: %s not ready: %s%s", name, last, c.logTail(name))
+}
+
+// logTail is the end of a process's log, for error messages.
+func (c *Cluster) logTail(name string) string {
+	b, err := os.ReadFile(c.path(name + ".log"))
+	if err != nil {
+		return ""
+	}
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return "\n--- " + name + ".log (tail) ---\n" + string(b)
+}
+
+// Stop stops both processes and removes the work directory it made.
+func (c *Cluster) Stop() {
+	c.mu.Lock()
+	api, etcd := c.api, c.etcd
+	c.api, c.etcd = nil, nil
+	c.mu.Unlock()
+	stop(api)
+	stop(etcd)
+	if c.removeWorkDir {
+		os.RemoveAll(c.workDir)
+	}
+}
+
+func stop(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// RestartAPIServer stops kube-apiserver and starts it again on the same
+// port and data.
+func (c *Cluster) RestartAPIServer(ctx context.Context) error {
+	c.mu.Lock()
+	api := c.api
+	c.api = nil
+	c.mu.Unlock()
+	stop(api)
+	return c.startAPIServer(ctx)
+}
+
+// RestartEtcd stops etcd and starts it again on the same ports and data.
+func (c *Cluster) RestartEtcd(ctx context.Context) error {
+	c.mu.Lock()
+	etcd := c.etcd
+	c.etcd = nil
+	c.mu.Unlock()
+	stop(etcd)
+	if err := c.startEtcd(ctx); err != nil {
+		return err
+	}
+	return c.waitReady(ctx, "kube-apiserver", c.admin, c.Host+"/readyz", c.AdminToken)
+}
+
+// AdminDo sends one request as the cluster admin; body, if not nil, is
+// encoded as JSON. It returns the status code and the body.
+func (c *Cluster) AdminDo(ctx context.Context, method, path string, body any) (int, []byte, error) {
+	return c.Do(ctx, c.AdminToken, method, path, body)
+}
+
+// Do sends one request with token.
+func (c *Cluster) Do(ctx context.Context, token, method, path string, body any) (int, []byte, error) {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Host+path, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.admin.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("harness: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	return resp.StatusCode, b, err
+}
+
+// Metrics returns the API server's /metrics text.
+func (c *Cluster) Metrics(ctx context.Context) (string, error) {
+	code, b, err := c.AdminDo(ctx, http.MethodGet, "/metrics", nil)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("harness: /metrics: %d", code)
+	}
+	return string(b), err
+}
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("harness: free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func randomToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%x", b)
+}
