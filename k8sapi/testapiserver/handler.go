@@ -21,13 +21,20 @@ var resources = map[[2]string]string{
 	{"events.k8s.io", "events"}:       "Event",
 }
 
-// createOnUpdate lists the resources whose PUT creates a missing object
-// when no resourceVersion is given, as the real server's strategies allow.
+// createOnUpdate lists the resources whose PUT creates a missing object,
+// whatever resourceVersion it carries, as the real server's strategies
+// allow (checked against kube-apiserver 1.37).
 var createOnUpdate = map[[2]string]bool{
 	{"", "endpoints"}:                 true,
 	{"coordination.k8s.io", "leases"}: true,
 	{"", "events"}:                    true,
 	{"events.k8s.io", "events"}:       true,
+}
+
+// conditionalOnly lists the resources whose update must carry a
+// resourceVersion (the real server answers 422 otherwise).
+var conditionalOnly = map[[2]string]bool{
+	{"coordination.k8s.io", "leases"}: true,
 }
 
 // request is a parsed API path.
@@ -290,7 +297,9 @@ func (s *Server) create(w http.ResponseWriter, r request, obj map[string]any) {
 		return
 	}
 	if str(md["resourceVersion"]) != "" {
-		writeStatus(w, failure(http.StatusInternalServerError, "", "resourceVersion should not be set on objects to be created", nil))
+		// The real server answers this 500 without a reason.
+		writeStatus(w, &status{Kind: "Status", APIVersion: "v1", Status: "Failure", Code: http.StatusInternalServerError,
+			Message: "resourceVersion should not be set on objects to be created"})
 		return
 	}
 	s.mu.Lock()
@@ -328,7 +337,8 @@ func (s *Server) update(w http.ResponseWriter, r request, obj map[string]any) {
 	s.mu.Lock()
 	old, exists := s.objects[r.key()]
 	switch {
-	case !exists && rv == "" && createOnUpdate[[2]string{r.group, r.resource}]:
+	case !exists && createOnUpdate[[2]string{r.group, r.resource}]:
+		delete(md, "resourceVersion")
 		s.fillNewLocked(obj)
 		s.storeLocked(r.key(), obj, "ADDED")
 		out := deepCopy(obj)
@@ -338,6 +348,12 @@ func (s *Server) update(w http.ResponseWriter, r request, obj map[string]any) {
 	case !exists:
 		s.mu.Unlock()
 		writeStatus(w, notFound(r))
+		return
+	case rv == "" && conditionalOnly[[2]string{r.group, r.resource}]:
+		s.mu.Unlock()
+		writeStatus(w, failure(http.StatusUnprocessableEntity, "", fmt.Sprintf(
+			"%s %q is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update", r.qualified(), r.name),
+			&statusDetails{Name: r.name, Group: r.group, Kind: r.kind}))
 		return
 	case rv != "" && rv != str(meta(old)["resourceVersion"]):
 		s.mu.Unlock()

@@ -110,8 +110,14 @@ func TestCRUD(t *testing.T) {
 	if _, err := c.Update(ctx, k8sapi.ConfigMaps, k8sapi.NewObject(k8sapi.ConfigMaps, ns, "cm")); !k8sapi.IsNotFound(err) {
 		t.Errorf("PUT of a missing ConfigMap = %v, want NotFound", err)
 	}
-	if _, err := c.Update(ctx, k8sapi.Leases, lease("gone", "5")); !k8sapi.IsNotFound(err) {
-		t.Errorf("PUT of a missing Lease with a resourceVersion = %v, want NotFound", err)
+	// kube-apiserver 1.37 creates a missing Lease even when the PUT
+	// carries a resourceVersion.
+	if _, err := c.Update(ctx, k8sapi.Leases, lease("gone", "5")); err != nil {
+		t.Errorf("PUT of a missing Lease with a resourceVersion = %v, want it created", err)
+	}
+	// An update of an existing Lease must carry a resourceVersion.
+	if _, err := c.Update(ctx, k8sapi.Leases, lease("gone", "")); err == nil || !strings.Contains(err.Error(), "422 Invalid") {
+		t.Errorf("PUT of a Lease without a resourceVersion = %v, want 422 Invalid", err)
 	}
 	if err := c.Delete(ctx, k8sapi.Leases, ns, "l"); err != nil {
 		t.Fatal(err)
