@@ -192,3 +192,7 @@ replace (
 )
 
 replace github.com/kubelect/kubelect => ../..
+
+require github.com/kubelect/kubelect/test/kube/harness v0.0.0
+
+replace github.com/kubelect/kubelect/test/kube/harness => ./harness

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The real-API tier: builds kube-apiserver and etcd from the Go module proxy
-# (cached), then runs the tests of this module against them on 127.0.0.1.
+# (cached), then runs, against them on 127.0.0.1, the tests of this module
+# (with client-go v0.37.2 interop) and of ../interop023 (client-go v0.23.17
+# on the Endpoints and ConfigMap locks).
 set -euo pipefail
 cd "$(dirname "$0")"
 start=$(date +%s)
 ./build.sh
 echo "run.sh: binaries ready in $(( $(date +%s) - start ))s"
-go vet ./...
-KUBELECT_REAL_API=1 go test -race -count=1 -timeout 20m ./...
+export KUBELECT_REAL_API=1
+for dir in . harness ../interop023; do
+  (cd "$dir" && go vet ./... && go test -race -count=1 -timeout 20m ./...)
+done
+echo "run.sh: real API tier done in $(( $(date +%s) - start ))s"
