@@ -149,23 +149,11 @@ func TestEndpointsWarningOnce(t *testing.T) {
 func TestForbidden(t *testing.T) {
 	c := need(t)
 	ctx := context.Background()
-	token, err := c.CreateServiceAccount(ctx, c.Namespace, "no-leases", []harness.Rule{
+	client, token := serviceAccountClient(t, "no-leases", []harness.Rule{
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := k8sapi.InClusterConfigFromDir(c.ServiceAccountDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.BearerTokenFile, cfg.BearerToken = "", token
-	client, err := k8sapi.New(*cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	lock, _ := rl.New(rl.LeasesResourceLock, c.Namespace, "l", client, rl.ResourceLockConfig{Identity: "a"})
-	_, _, err = lock.Get(ctx)
+	_, _, err := lock.Get(ctx)
 	want := `leases.coordination.k8s.io "l" is forbidden: User "system:serviceaccount:` + c.Namespace + `:no-leases" cannot get resource "leases" in API group "coordination.k8s.io"`
 	if !k8sapi.IsForbidden(err) || !strings.Contains(err.Error(), want) {
 		t.Errorf("Get without permission: %v\nwant it to say %s", err, want)

@@ -108,27 +108,14 @@ func TestDifferential(t *testing.T) {
 	c := need(t)
 	name := uniqueName(t)
 	// A service account that may also delete, for the delete steps.
-	token, err := c.CreateServiceAccount(context.Background(), c.Namespace, "differential", []harness.Rule{
+	client, _ := serviceAccountClient(t, "differential", []harness.Rule{
 		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update", "delete", "watch"}},
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "create", "update", "delete", "watch"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := k8sapi.InClusterConfigFromDir(c.ServiceAccountDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.BearerTokenFile, cfg.BearerToken = "", token
-	client, err := k8sapi.New(*cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	real := script(t, client, c.Namespace, name)
 
 	srv := testapiserver.New(testapiserver.Options{})
-	var fake *k8sapi.Client
-	fake, err = k8sapi.New(srv.Config())
+	fake, err := k8sapi.New(srv.Config())
 	if err != nil {
 		t.Fatal(err)
 	}

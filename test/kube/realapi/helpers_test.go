@@ -16,6 +16,7 @@ import (
 	"github.com/kubelect/kubelect/election"
 	rl "github.com/kubelect/kubelect/election/resourcelock"
 	"github.com/kubelect/kubelect/k8sapi"
+	"github.com/kubelect/kubelect/test/kube/harness"
 )
 
 // Short settings so that trials take seconds.
@@ -201,4 +202,24 @@ func (c cuttable) RoundTrip(req *http.Request) (*http.Response, error) {
 // uniqueName is a fresh object name for one test.
 func uniqueName(t *testing.T) string {
 	return strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())) + fmt.Sprintf("-%d", time.Now().UnixNano()%1e6)
+}
+
+// serviceAccountClient makes a ServiceAccount with a Role of rules and
+// returns a client that uses its token, and the token.
+func serviceAccountClient(t *testing.T, name string, rules []harness.Rule) (*k8sapi.Client, string) {
+	t.Helper()
+	token, err := cluster.CreateServiceAccount(context.Background(), cluster.Namespace, name, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := k8sapi.InClusterConfigFromDir(cluster.ServiceAccountDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.BearerTokenFile, cfg.BearerToken = "", token
+	client, err := k8sapi.New(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client, token
 }
