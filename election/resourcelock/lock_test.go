@@ -17,7 +17,7 @@ import (
 
 const ns = "team-a"
 
-func newClient(t *testing.T, srv *testapiserver.Server) *k8sapi.Client {
+func newClient(t testing.TB, srv *testapiserver.Server) *k8sapi.Client {
 	t.Helper()
 	c, err := k8sapi.New(srv.Config())
 	if err != nil {
@@ -36,7 +36,7 @@ var kinds = []lockKind{
 	{rl.ConfigMapsResourceLock, "", "configmaps"},
 }
 
-func newLock(t *testing.T, srv *testapiserver.Server, kind, id string) rl.Interface {
+func newLock(t testing.TB, srv *testapiserver.Server, kind, id string) rl.Interface {
 	t.Helper()
 	l, err := rl.New(kind, ns, "lock", newClient(t, srv), rl.ResourceLockConfig{Identity: id})
 	if err != nil {
