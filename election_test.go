@@ -14,9 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -149,13 +152,18 @@ func TestFailoverWithoutRelease(t *testing.T) {
 		old.stop()
 
 		next := f.waitNewLeader(t, old.id)
-		took := time.Since(stoppedAt)
+		took := f.tl.startOf(next.id).Sub(stoppedAt)
 		// A polling follower sees the old leader's last renewal at its next
 		// poll, up to RetryPeriod*(1+JitterFactor) later; it takes the lock
 		// at its first poll after LeaseDuration from then.
 		maxWait := leaseDuration + 2*time.Duration(float64(retryPeriod)*(1+election.JitterFactor))
 		if took > maxWait {
 			t.Errorf("failover took %v, want at most %v", took, maxWait)
+		}
+		// Followers watch the lock: they saw the last renewal when it was
+		// made, and try when the lease expires, with at most 20ms of jitter.
+		if watched := leaseDuration + 20*time.Millisecond; took > watched {
+			t.Errorf("failover took %v; watching followers should take over within %v", took, watched)
 		}
 		if took < leaseDuration-retryPeriod {
 			t.Errorf("failover took %v: a follower took a lease that had not expired (lease %v)", took, leaseDuration)
@@ -179,15 +187,80 @@ func TestHandoverWithRelease(t *testing.T) {
 		stoppedAt := time.Now()
 		old.stop()
 
-		f.waitNewLeader(t, old.id)
-		took := time.Since(stoppedAt)
-		if maxWait := time.Duration(float64(retryPeriod) * (1 + election.JitterFactor)); took > maxWait {
-			t.Errorf("handover after release took %v, want at most %v", took, maxWait)
+		next := f.waitNewLeader(t, old.id)
+		took := f.tl.startOf(next.id).Sub(stoppedAt)
+		// The followers see the release on their watch and take the lock
+		// at once: no fake time passes on the in-process server.
+		if took != 0 {
+			t.Errorf("handover after release took %v, want 0 (taken as soon as seen)", took)
 		}
 		rec := leaseRecord(t, srv)
 		if rec.HolderIdentity == "" || rec.HolderIdentity == old.id {
 			t.Errorf("lease holder after handover = %q", rec.HolderIdentity)
 		}
+		f.stopAll()
+		f.tl.assertNoOverlap(t)
+	})
+}
+
+// TestFollowersDoNotPoll counts requests over five minutes of a steady
+// election: the leader renews with one PUT per RetryPeriod and no read,
+// and the followers, which watch the lock, send nothing.
+func TestFollowersDoNotPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		var mu sync.Mutex
+		counts := map[string]int{}
+		srv.SetHook(func(r *http.Request) {
+			kind := r.Method
+			if r.URL.Query().Get("watch") != "" {
+				kind = "WATCH"
+			}
+			mu.Lock()
+			counts[kind]++
+			mu.Unlock()
+		})
+		f := newFleet(t, srv, rl.LeasesResourceLock, 3, false)
+		time.Sleep(time.Minute + time.Second)
+		mu.Lock()
+		clear(counts)
+		mu.Unlock()
+		time.Sleep(5 * time.Minute)
+		mu.Lock()
+		got := maps.Clone(counts)
+		mu.Unlock()
+		f.soleLeader(t)
+		want := map[string]int{"PUT": 150} // 5 minutes / RetryPeriod
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("requests in five minutes (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestPollingWhenWatchForbidden: with a Role that does not allow watch,
+// followers fall back to polling and the election works as before.
+func TestPollingWhenWatchForbidden(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var allow []testapiserver.Permission
+		for _, verb := range []string{"get", "create", "update"} {
+			allow = append(allow, testapiserver.Permission{Verb: verb, Group: "coordination.k8s.io", Resource: "leases"})
+		}
+		srv := testapiserver.New(testapiserver.Options{Allow: allow})
+		var gets atomic.Int32
+		srv.SetHook(func(r *http.Request) {
+			if r.Method == http.MethodGet && r.URL.Query().Get("watch") == "" {
+				gets.Add(1)
+			}
+		})
+		f := newFleet(t, srv, rl.LeasesResourceLock, 3, true)
+		time.Sleep(time.Minute)
+		old := f.leader(t)
+		// Each follower polls at least every RetryPeriod*(1+JitterFactor).
+		if n, least := gets.Load(), int32(2*time.Minute/time.Duration(float64(retryPeriod)*(1+election.JitterFactor))); n < least {
+			t.Errorf("%d GETs in a minute from two polling followers, want at least %d", n, least)
+		}
+		old.stop()
+		f.waitNewLeader(t, old.id)
 		f.stopAll()
 		f.tl.assertNoOverlap(t)
 	})
@@ -399,6 +472,13 @@ func (tl *timeline) start(id string) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	tl.open[id] = time.Now()
+}
+
+// startOf is when the open term of id started.
+func (tl *timeline) startOf(id string) time.Time {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.open[id]
 }
 
 func (tl *timeline) end(id string) {

@@ -9,9 +9,14 @@
 //
 // # How it works
 //
-// Each candidate tries every RetryPeriod (with jitter) to acquire the lock.
-// The lock is free when it does not exist, when its holder is empty (it was
-// released), or when the holder's lease has expired. Expiry is judged only on
+// A candidate that does not lead follows the lock with a watch when the
+// lock supports one (all but MultiLock do) and the server allows it: it
+// sends no request while the holder renews, takes the lock at once when it
+// sees it released, and tries when the holder's lease expires by its own
+// clock (with at most 20ms of jitter). Without a watch it tries every
+// RetryPeriod, with jitter. The lock is free when it does not exist, when
+// its holder is empty (it was released), or when the holder's lease has
+// expired. Expiry is judged only on
 // the candidate's own clock: a lease expires LeaseDuration (the holder's, as
 // written in the record) after the candidate last saw the record change.
 // Timestamps written by other nodes are never compared with the local

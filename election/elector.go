@@ -152,30 +152,66 @@ func (le *LeaderElector) Term() (term int, leading bool) {
 	return le.observed.LeaderTransitions, true
 }
 
-// acquire tries to take the lock every RetryPeriod, with jitter, until it
-// succeeds (true) or ctx ends (false).
+// acquire tries to take the lock until it succeeds (true) or ctx ends
+// (false). When the lock can be watched, a follower makes no request while
+// the holder renews: it learns of each renewal from the watch, and tries
+// when the lease expires by its own clock or at once when the lock is
+// released. Otherwise it polls every RetryPeriod, with jitter.
 func (le *LeaderElector) acquire(ctx context.Context) bool {
 	le.log.Info("election: trying to acquire the lock")
+	f := le.startFollowing(ctx)
+	defer f.stop()
 	var lastErr string
+	try := true
 	for {
-		err := le.attempt(ctx)
-		if err == nil {
-			return true
+		if try {
+			err := le.attempt(ctx)
+			if err == nil {
+				return true
+			}
+			switch msg := err.Error(); {
+			case errors.Is(err, errHeldByOther):
+			case k8sapi.IsConflict(err) || k8sapi.IsAlreadyExists(err):
+				// Another candidate wrote first: ordinary contention.
+				le.log.Debug("election: lost a race for the lock", "err", err)
+			case msg != lastErr:
+				le.log.Warn("election: failed to acquire the lock", "err", err)
+				lastErr = msg
+			}
 		}
-		switch msg := err.Error(); {
-		case errors.Is(err, errHeldByOther):
-		case k8sapi.IsConflict(err) || k8sapi.IsAlreadyExists(err):
-			// Another candidate wrote first: ordinary contention.
-			le.log.Debug("election: lost a race for the lock", "err", err)
-		case msg != lastErr:
-			le.log.Warn("election: failed to acquire the lock", "err", err)
-			lastErr = msg
-		}
-		wait := le.config.RetryPeriod + time.Duration(rand.Float64()*JitterFactor*float64(le.config.RetryPeriod))
-		if !le.sleep(ctx, wait) {
+		t := le.config.Clock.NewTimer(le.nextTry(f.watching()))
+		select {
+		case <-t.C():
+			try = true
+		case <-f.changed:
+			t.Stop()
+			// Try at once only when the lock has been released; for a
+			// renewal, wait for the new expiry.
+			le.mu.Lock()
+			try = le.observed.HolderIdentity == ""
+			le.mu.Unlock()
+		case <-ctx.Done():
+			t.Stop()
 			return false
 		}
 	}
+}
+
+// nextTry is how long a follower waits before its next try: until the
+// observed lease expires when it watches the lock (plus a jitter of at
+// most 20ms, so that followers do not all write at once), else
+// RetryPeriod with jitter.
+func (le *LeaderElector) nextTry(watching bool) time.Duration {
+	if watching {
+		le.mu.Lock()
+		holder, expiry := le.observed.HolderIdentity, le.expiryLocked()
+		le.mu.Unlock()
+		if holder != "" {
+			jitter := time.Duration(rand.Float64() * float64(min(le.config.RetryPeriod/10, 20*time.Millisecond)))
+			return max(0, expiry.Sub(le.config.Clock.Now())) + jitter
+		}
+	}
+	return le.config.RetryPeriod + time.Duration(rand.Float64()*JitterFactor*float64(le.config.RetryPeriod))
 }
 
 // renew renews the lock every RetryPeriod until ctx ends (ctx's error) or

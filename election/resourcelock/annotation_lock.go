@@ -22,7 +22,10 @@ type EndpointsLock struct {
 	cache objectCache
 }
 
-var _ Interface = (*EndpointsLock)(nil)
+var (
+	_ Interface     = (*EndpointsLock)(nil)
+	_ RecordWatcher = (*EndpointsLock)(nil)
+)
 
 // Get reads the record from the annotation. An object without the
 // annotation gives an empty record.
@@ -46,6 +49,11 @@ func (l *EndpointsLock) RecordEvent(event string) {
 	recordEvent(l.LockConfig, l.cache.reference(k8sapi.Endpoints, l.EndpointsMeta), event)
 }
 
+// WatchRecord follows the Endpoints object's record.
+func (l *EndpointsLock) WatchRecord(ctx context.Context, observe func(*LeaderElectionRecord, []byte)) error {
+	return watchRecord(ctx, l.Client, k8sapi.Endpoints, l.EndpointsMeta, decodeAnnotation, observe)
+}
+
 // Identity is the candidate's identity.
 func (l *EndpointsLock) Identity() string { return l.LockConfig.Identity }
 
@@ -65,7 +73,10 @@ type ConfigMapLock struct {
 	cache objectCache
 }
 
-var _ Interface = (*ConfigMapLock)(nil)
+var (
+	_ Interface     = (*ConfigMapLock)(nil)
+	_ RecordWatcher = (*ConfigMapLock)(nil)
+)
 
 // Get reads the record from the annotation. A ConfigMap without the
 // annotation gives an empty record.
@@ -89,6 +100,11 @@ func (l *ConfigMapLock) RecordEvent(event string) {
 	recordEvent(l.LockConfig, l.cache.reference(k8sapi.ConfigMaps, l.ConfigMapMeta), event)
 }
 
+// WatchRecord follows the ConfigMap's record.
+func (l *ConfigMapLock) WatchRecord(ctx context.Context, observe func(*LeaderElectionRecord, []byte)) error {
+	return watchRecord(ctx, l.Client, k8sapi.ConfigMaps, l.ConfigMapMeta, decodeAnnotation, observe)
+}
+
 // Identity is the candidate's identity.
 func (l *ConfigMapLock) Identity() string { return l.LockConfig.Identity }
 
@@ -101,13 +117,19 @@ func getAnnotation(ctx context.Context, c *k8sapi.Client, r k8sapi.Resource, met
 		return nil, nil, err
 	}
 	cache.store(obj)
+	return decodeAnnotation(obj)
+}
+
+// decodeAnnotation reads the record from the annotation; an object without
+// it holds an empty record.
+func decodeAnnotation(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
 	value, ok := obj.Annotations()[LeaderElectionRecordAnnotationKey]
 	if !ok || value == "" {
 		return &LeaderElectionRecord{}, nil, nil
 	}
 	var rec LeaderElectionRecord
 	if err := json.Unmarshal([]byte(value), &rec); err != nil {
-		return nil, nil, fmt.Errorf("resourcelock: %s %s: annotation %s: %w", r.Kind, describe(meta), LeaderElectionRecordAnnotationKey, err)
+		return nil, nil, fmt.Errorf("resourcelock: %s/%s: annotation %s: %w", obj.Namespace(), obj.Name(), LeaderElectionRecordAnnotationKey, err)
 	}
 	return &rec, []byte(value), nil
 }

@@ -21,6 +21,9 @@
 // object last read or written, so a concurrent writer makes it fail with a
 // Conflict instead of being overwritten; a failed update keeps that object.
 //
+// The three single locks also implement RecordWatcher: a single-object
+// watch that the elector's followers use instead of polling.
+//
 // # Migrating a running fleet
 //
 // MultiLock writes the record to two locks. To move a fleet from an

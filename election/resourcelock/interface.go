@@ -23,3 +23,16 @@ type Interface interface {
 	// Describe names the lock in logs: "namespace/name".
 	Describe() string
 }
+
+// RecordWatcher is implemented by locks that can follow their object with a
+// watch, so that a follower learns of renewals and releases as they happen
+// instead of polling. The elector uses it when the lock has it.
+type RecordWatcher interface {
+	// WatchRecord calls observe with the record the lock object holds now
+	// and then with every change of it (an empty record, raw nil, when the
+	// object is deleted), until ctx ends or the watch fails beyond
+	// resuming. It returns the error that ended it, never nil; for a watch
+	// the server does not allow, k8sapi.IsForbidden is true of it. The raw
+	// bytes are those Get would return for the same object.
+	WatchRecord(ctx context.Context, observe func(rec *LeaderElectionRecord, raw []byte)) error
+}

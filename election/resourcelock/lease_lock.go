@@ -22,7 +22,10 @@ type LeaseLock struct {
 	cache objectCache
 }
 
-var _ Interface = (*LeaseLock)(nil)
+var (
+	_ Interface     = (*LeaseLock)(nil)
+	_ RecordWatcher = (*LeaseLock)(nil)
+)
 
 // leaseSpec is the part of a Lease's spec that holds the record.
 type leaseSpec struct {
@@ -41,9 +44,14 @@ func (l *LeaseLock) Get(ctx context.Context) (*LeaderElectionRecord, []byte, err
 		return nil, nil, err
 	}
 	l.cache.store(obj)
+	return decodeLease(obj)
+}
+
+// decodeLease reads the record from a Lease's spec.
+func decodeLease(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
 	var spec leaseSpec
 	if _, err := obj.DecodeField(&spec, "spec"); err != nil {
-		return nil, nil, fmt.Errorf("resourcelock: Lease %s: spec: %w", l.Describe(), err)
+		return nil, nil, fmt.Errorf("resourcelock: Lease %s/%s: spec: %w", obj.Namespace(), obj.Name(), err)
 	}
 	var rec LeaderElectionRecord
 	if spec.HolderIdentity != nil {
@@ -65,6 +73,11 @@ func (l *LeaseLock) Get(ctx context.Context) (*LeaderElectionRecord, []byte, err
 	// every renewal changes them.
 	raw, _ := obj.Field("spec")
 	return &rec, raw, nil
+}
+
+// WatchRecord follows the Lease's record.
+func (l *LeaseLock) WatchRecord(ctx context.Context, observe func(*LeaderElectionRecord, []byte)) error {
+	return watchRecord(ctx, l.Client, k8sapi.Leases, l.LeaseMeta, decodeLease, observe)
 }
 
 // Create creates the Lease holding the record.
