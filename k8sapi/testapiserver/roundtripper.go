@@ -30,7 +30,6 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		sreq.Body = http.NoBody
 	}
 	go func() {
-		defer cancel()
 		defer func() {
 			if p := recover(); p != nil {
 				err := errDropped
@@ -47,9 +46,10 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	select {
 	case <-rw.ready:
 	case <-ctx.Done():
-		// The handler ends with the request's context; its writes fail
-		// once the pipe is closed.
+		// The caller gave up before an answer. The handler ends with the
+		// request's context; its writes fail once the pipe is closed.
 		pr.CloseWithError(ctx.Err())
+		cancel()
 		return nil, ctx.Err()
 	}
 	if rw.err != nil {
