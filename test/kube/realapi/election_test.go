@@ -32,8 +32,11 @@ func TestElection(t *testing.T) {
 			cutAt := time.Now()
 			third, at := f.waitLeader(second.id, 3*lease)
 			failover := at.Sub(cutAt)
-			if failover < lease-retry || failover > lease+2*poll+time.Second {
-				t.Errorf("failover took %v, want within [%v, %v]", failover, lease-retry, lease+2*poll+time.Second)
+			// The annotation locks' record has whole seconds: renewals
+			// within one second look alike, so a follower's view of the
+			// last renewal may be up to a second old.
+			if least := lease - retry - time.Second; failover < least || failover > lease+2*poll+time.Second {
+				t.Errorf("failover took %v, want within [%v, %v]", failover, least, lease+2*poll+time.Second)
 			}
 			t.Logf("%s: handover %v, failover %v (%s -> %s -> %s)", kind, handover.Round(time.Millisecond),
 				failover.Round(time.Millisecond), first.id, second.id, third.id)
