@@ -12,4 +12,7 @@ export KUBELECT_REAL_API=1
 for dir in . harness ../interop023; do
   (cd "$dir" && go vet ./... && go test -race -count=1 -timeout 20m ./...)
 done
+# A short run of the side-by-side benchmark, so that it cannot rot; the
+# full run is: go run ./cmd/leaderbench -out ../..  (writes BENCHMARKS.md)
+go run ./cmd/leaderbench -smoke > /dev/null
 echo "run.sh: real API tier done in $(( $(date +%s) - start ))s"

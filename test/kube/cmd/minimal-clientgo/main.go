@@ -18,6 +18,16 @@ import (
 
 func main() {
 	cfg, err := rest.InClusterConfig()
+	// KUBELECT_SA_DIR lets the benchmark run it outside a pod.
+	dir := "/var/run/secrets/kubernetes.io/serviceaccount"
+	if d := os.Getenv("KUBELECT_SA_DIR"); d != "" {
+		dir = d
+		cfg, err = &rest.Config{
+			Host:            "https://" + os.Getenv("KUBERNETES_SERVICE_HOST") + ":" + os.Getenv("KUBERNETES_SERVICE_PORT"),
+			BearerTokenFile: dir + "/token",
+			TLSClientConfig: rest.TLSClientConfig{CAFile: dir + "/ca.crt"},
+		}, nil
+	}
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -25,7 +35,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ns, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	ns, err := os.ReadFile(dir + "/namespace")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -17,7 +17,12 @@ import (
 )
 
 func main() {
-	cfg, err := k8sapi.InClusterConfig()
+	// KUBELECT_SA_DIR lets the benchmark run it outside a pod.
+	dir := k8sapi.ServiceAccountDir
+	if d := os.Getenv("KUBELECT_SA_DIR"); d != "" {
+		dir = d
+	}
+	cfg, err := k8sapi.InClusterConfigFromDir(dir)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,0 +1,386 @@
+// Command leaderbench runs the same leader-election scenarios with this
+// library and with client-go v0.37.2 side by side against a real
+// kube-apiserver (the harness), and writes BENCHMARKS.md and an SVG chart
+// of the latency distributions.
+//
+//	test/kube/build.sh && cd test/kube && go run ./cmd/leaderbench -out ../..
+//
+// -smoke runs a few short trials, so that CI keeps the program working.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
+
+	"github.com/kubelect/kubelect/test/kube/harness"
+)
+
+func main() {
+	trials := flag.Int("trials", 10, "trials of each latency scenario per implementation")
+	steady := flag.Duration("steady", time.Minute, "steady-state window for request counts")
+	smoke := flag.Bool("smoke", false, "a few short trials (CI)")
+	out := flag.String("out", "", "directory to write BENCHMARKS.md and benchmarks.svg into (default: print only)")
+	flag.Parse()
+	klog.SetLogger(logr.Discard()) // client-go's log lines would bury the report
+	if *smoke {
+		*trials, *steady = 2, 10*time.Second
+	}
+	if err := run(*trials, *steady, *smoke, *out); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// result is what one implementation measured.
+type result struct {
+	name                        string
+	handover, failover, fromCut []time.Duration
+	leaderPerRetry              [3]float64 // leader's requests, PUTs and GETs per RetryPeriod
+	followerPerMin              float64    // each follower's requests per minute (watches included)
+	serverPerMin                float64    // apiserver_request_total for leases per minute, the server's own subtracted
+	serverFollowerPerMin        float64    // the same less the leader's requests, per follower
+	leaderMem, followerMem      mem
+	size, sizeStripped          int64
+	packages                    int
+}
+
+// mem is a process's resident set, from /proc/<pid>/status, in KiB.
+type mem struct{ rss, anon, file int }
+
+// baseline is the bare net/http + TLS + JSON + slog program.
+type baseline struct {
+	size, sizeStripped int64
+	mem                mem
+}
+
+func run(trials int, steady time.Duration, smoke bool, out string) error {
+	ctx := context.Background()
+	start := time.Now()
+	cl, err := harness.Start(ctx, harness.Options{})
+	if err != nil {
+		return err
+	}
+	defer cl.Stop()
+	for k, v := range cl.Env() {
+		os.Setenv(k, v)
+	}
+	log.Printf("kube-apiserver ready at %s", cl.Host)
+
+	latency := settings{4 * time.Second, 2 * time.Second, 500 * time.Millisecond}
+	defaults := settings{15 * time.Second, 10 * time.Second, 2 * time.Second}
+	// The server renews leases of its own (its identity lease): count them
+	// in a quiet window and subtract them from the candidates' figures.
+	q0, err := leaseRequests(ctx, cl)
+	if err != nil {
+		return err
+	}
+	time.Sleep(steady)
+	q1, err := leaseRequests(ctx, cl)
+	if err != nil {
+		return err
+	}
+	quiet := (q1 - q0) / steady.Minutes()
+	log.Printf("the server's own lease requests: %.1f/min", quiet)
+	var results []*result
+	for ii, im := range impls {
+		r := &result{name: im.name}
+		for i := 0; i < trials; i++ {
+			h, err := handover(cl, im, latency, fmt.Sprintf("bench%d-h%d", ii, i))
+			if err != nil {
+				return err
+			}
+			f, fc, err := failover(cl, im, latency, fmt.Sprintf("bench%d-f%d", ii, i))
+			if err != nil {
+				return err
+			}
+			r.handover, r.failover, r.fromCut = append(r.handover, h), append(r.failover, f), append(r.fromCut, fc)
+			log.Printf("%s trial %d: handover %v, failover %v after the last renewal (%v after the kill)", im.name, i, h, f, fc)
+		}
+		if err := requestRates(ctx, cl, im, defaults, fmt.Sprintf("bench%d-steady", ii), steady, quiet, r); err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	base, err := programs(cl, results, smoke)
+	if err != nil {
+		return err
+	}
+	report := markdown(results, base, quiet, trials, steady, latency, defaults, time.Since(start))
+	fmt.Println(report)
+	if out == "" {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(out, "BENCHMARKS.md"), []byte(report), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(out, "benchmarks.svg"), []byte(chart(results)), 0o644)
+}
+
+// handover: the leader exits with release; time from the signal to the
+// next leader's OnStartedLeading.
+func handover(cl *harness.Cluster, im impl, s settings, lease string) (time.Duration, error) {
+	cands, err := fleet(cl, im, s, lease, 3)
+	if err != nil {
+		return 0, err
+	}
+	defer stopAll(cands)
+	leader, err := waitLeader(cands, nil, 20*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(2 * s.retry) // followers settle
+	signal := time.Now()
+	leader.cancel()
+	next, err := waitLeader(cands, leader, 3*s.lease)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(next.started.Load() - signal.UnixNano()), nil
+}
+
+// failover: the leader dies without release (its connection is cut, as
+// by SIGKILL); time from its last successful renewal, and from the kill,
+// to the next leader's OnStartedLeading.
+func failover(cl *harness.Cluster, im impl, s settings, lease string) (fromRenewal, fromKill time.Duration, err error) {
+	cands, err := fleet(cl, im, s, lease, 3)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer stopAll(cands)
+	leader, err := waitLeader(cands, nil, 20*time.Second)
+	if err != nil {
+		return 0, 0, err
+	}
+	time.Sleep(2*s.retry + time.Duration(time.Now().UnixNano()%int64(s.retry)))
+	kill := time.Now()
+	leader.meter.cut.Store(true)
+	next, err := waitLeader(cands, leader, 4*s.lease)
+	if err != nil {
+		return 0, 0, err
+	}
+	at := next.started.Load()
+	return time.Duration(at - leader.meter.lastPut.Load()), time.Duration(at - kill.UnixNano()), nil
+}
+
+// requestRates counts requests in a steady election of three candidates,
+// client-side and from the server's apiserver_request_total less quiet,
+// the server's own lease requests per minute.
+func requestRates(ctx context.Context, cl *harness.Cluster, im impl, s settings, lease string, window time.Duration, quiet float64, r *result) error {
+	cands, err := fleet(cl, im, s, lease, 3)
+	if err != nil {
+		return err
+	}
+	defer stopAll(cands)
+	leader, err := waitLeader(cands, nil, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	time.Sleep(2 * s.retry)
+	counts := func(c *candidate) [3]int64 {
+		return [3]int64{c.meter.requests.Load(), c.meter.puts.Load(), c.meter.gets.Load()}
+	}
+	before := make([][3]int64, len(cands))
+	for i, c := range cands {
+		before[i] = counts(c)
+	}
+	m0, err := leaseRequests(ctx, cl)
+	if err != nil {
+		return err
+	}
+	time.Sleep(window)
+	m1, err := leaseRequests(ctx, cl)
+	if err != nil {
+		return err
+	}
+	periods := float64(window) / float64(s.retry)
+	var followers, leaderAll float64
+	for i, c := range cands {
+		now := counts(c)
+		if c == leader {
+			for k := range now {
+				r.leaderPerRetry[k] = float64(now[k]-before[i][k]) / periods
+			}
+			leaderAll = float64(now[0] - before[i][0])
+		} else {
+			followers += float64(now[0] - before[i][0])
+		}
+	}
+	r.followerPerMin = followers / 2 / window.Minutes()
+	r.serverPerMin = (m1-m0)/window.Minutes() - quiet
+	r.serverFollowerPerMin = max(0, r.serverPerMin-leaderAll/window.Minutes()) / 2
+	return nil
+}
+
+// leaseRequests sums apiserver_request_total over the leases resource.
+func leaseRequests(ctx context.Context, cl *harness.Cluster) (float64, error) {
+	text, err := cl.Metrics(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="leases"`) {
+			continue
+		}
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			v, err := strconv.ParseFloat(line[i+1:], 64)
+			if err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum, nil
+}
+
+// programs builds the minimal programs, records their sizes, and runs two
+// of each (a leader and a follower) to read their resident memory; the
+// baseline runs once, polling.
+func programs(cl *harness.Cluster, results []*result, smoke bool) (*baseline, error) {
+	dir, err := os.MkdirTemp("", "leaderbench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	settle := 20 * time.Second
+	if smoke {
+		settle = 5 * time.Second
+	}
+	names := map[string]string{"kubelect": "minimal-kubelect", "client-go v0.37.2": "minimal-clientgo"}
+	for _, r := range results {
+		pkg := "./cmd/" + names[r.name]
+		bin := filepath.Join(dir, names[r.name])
+		var err error
+		if r.size, r.sizeStripped, err = buildBoth(pkg, bin); err != nil {
+			return nil, err
+		}
+		deps, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range strings.Fields(string(deps)) {
+			if strings.Contains(strings.Split(p, "/")[0], ".") {
+				r.packages++
+			}
+		}
+		ms, err := resident(cl, settle, []string{bin + "-stripped", filepath.Base(bin) + "-first"}, []string{bin + "-stripped", filepath.Base(bin) + "-second"})
+		if err != nil {
+			return nil, err
+		}
+		r.leaderMem, r.followerMem = ms[0], ms[1]
+	}
+	base := &baseline{}
+	bin := filepath.Join(dir, "minimal-baseline")
+	if base.size, base.sizeStripped, err = buildBoth("./cmd/minimal-baseline", bin); err != nil {
+		return nil, err
+	}
+	ms, err := resident(cl, settle, []string{bin + "-stripped", "-resident"})
+	if err != nil {
+		return nil, err
+	}
+	base.mem = ms[0]
+	return base, nil
+}
+
+// buildBoth builds pkg as go build does by default, at bin, and stripped
+// and static (CGO_ENABLED=0, as programs ship in scratch or distroless
+// images), at bin-stripped: sizes are of both, memory of the latter.
+func buildBoth(pkg, bin string) (size, stripped int64, err error) {
+	if size, err = build(pkg, bin, false); err != nil {
+		return 0, 0, err
+	}
+	stripped, err = build(pkg, bin+"-stripped", true)
+	return size, stripped, err
+}
+
+func build(pkg, out string, strip bool) (int64, error) {
+	args := []string{"build", "-o", out}
+	if strip {
+		args = append(args, "-ldflags=-s -w")
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Stderr = os.Stderr
+	if strip {
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	}
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("build %s: %w", pkg, err)
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// resident starts each command two seconds apart (so the first one
+// leads), waits settle, and reads their resident memory.
+func resident(cl *harness.Cluster, settle time.Duration, cmdlines ...[]string) ([]mem, error) {
+	var cmds []*exec.Cmd
+	defer func() {
+		for _, c := range cmds {
+			_ = c.Process.Signal(syscall.SIGTERM)
+			_ = c.Wait()
+		}
+	}()
+	for _, args := range cmdlines {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "KUBELECT_SA_DIR="+cl.ServiceAccountDir)
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, cmd)
+		time.Sleep(2 * time.Second)
+	}
+	time.Sleep(settle)
+	var ms []mem
+	for _, c := range cmds {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Process.Pid))
+		if err != nil {
+			return nil, err
+		}
+		var m mem
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			n, _ := strconv.Atoi(f[1])
+			switch f[0] {
+			case "VmRSS:":
+				m.rss = n
+			case "RssAnon:":
+				m.anon = n
+			case "RssFile:":
+				m.file = n
+			}
+		}
+		if m.rss == 0 {
+			return nil, fmt.Errorf("no VmRSS for %s", c.Path)
+		}
+		ms = append(ms, m)
+	}
+	return ms, nil
+}
+
+// percentile of sorted durations (nearest rank).
+func percentile(ds []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s) == 0 {
+		return 0
+	}
+	i := int(float64(len(s))*p+0.999999) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
