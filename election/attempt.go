@@ -118,17 +118,40 @@ func (le *LeaderElector) observeLocked(rec rl.LeaderElectionRecord, raw []byte, 
 }
 
 // wrote records a successful write of rec that was sent at sent: this
-// candidate leads, and its renew deadline counts from sent.
+// candidate leads, and its renew deadline counts from sent, unless the
+// lock stored nothing new. A renewal within the lock's time precision of
+// the one before it (two renewals in one second, on an annotation lock)
+// stores the same bytes: followers saw no change and time the lease from
+// the earlier write, so the deadline stays where that write put it. If
+// this candidate did not make the earlier write (it restarted within the
+// second), the deadline counts from one precision unit before sent, no
+// later than that write.
 func (le *LeaderElector) wrote(rec rl.LeaderElectionRecord, sent time.Time) {
 	raw, _ := json.Marshal(rec) // cannot fail: plain fields
+	p := rl.TimePrecision(le.config.Lock)
 	le.mu.Lock()
 	defer le.mu.Unlock()
+	switch {
+	case !sameStored(le.observed, rec, p):
+		le.lastRenewSent = sent
+	case le.leading:
+		// Keep the deadline of the write that stored this record.
+	default:
+		le.lastRenewSent = sent.Add(-p)
+	}
 	le.observed = rec
 	le.observedRaw = raw
 	le.observedTime = sent
-	le.lastRenewSent = sent
 	le.leading = true
 	le.reportLocked(rec.HolderIdentity)
+}
+
+// sameStored reports whether a and b are stored alike by a lock that keeps
+// times to precision p.
+func sameStored(a, b rl.LeaderElectionRecord, p time.Duration) bool {
+	same := func(x, y rl.Time) bool { return x.Truncate(p).Equal(y.Truncate(p)) }
+	return a.HolderIdentity == b.HolderIdentity && a.LeaseDurationSeconds == b.LeaseDurationSeconds &&
+		a.LeaderTransitions == b.LeaderTransitions && same(a.AcquireTime, b.AcquireTime) && same(a.RenewTime, b.RenewTime)
 }
 
 // reportLocked queues OnNewLeader for a change of holder. An empty holder

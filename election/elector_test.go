@@ -361,3 +361,51 @@ func sorted(events []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// precisionLock is a memLock that stores times to a given precision.
+type precisionLock struct {
+	*memLock
+	p time.Duration
+}
+
+func (l precisionLock) TimePrecision() time.Duration { return l.p }
+
+// Renewals within one unit of the lock's time precision store the same
+// bytes; the leader's renew deadline counts from the first of them, as the
+// followers' view of the lease does.
+func TestRenewDeadlineOnCoarseLock(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		precision time.Duration
+		lostAt    time.Duration
+	}{
+		// Renewals at 0, 400 and 800 ms all store "00:00:00": the
+		// deadline counts from the first.
+		{"whole seconds", time.Second, 2 * time.Second},
+		// Each renewal stores a new time: the deadline counts from 800 ms.
+		{"microseconds", time.Microsecond, 2800 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				if now := time.Now(); !now.Equal(now.Truncate(time.Second)) {
+					t.Fatalf("the bubble's clock starts at %v, not on a whole second", now)
+				}
+				s := &memStore{}
+				c := run(t, precisionLock{&memLock{id: "a", store: s}, tc.precision}, func(cfg *election.LeaderElectionConfig) {
+					cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 4*time.Second, 2*time.Second, 400*time.Millisecond
+				})
+				time.Sleep(800*time.Millisecond + time.Millisecond)
+				if got, want := len(s.takeCalls()), 4; got != want { // get, create, 2 updates
+					t.Fatalf("%d calls by 801ms, want %d", got, want)
+				}
+				s.setHang(true)
+				if err := c.wait(); !errors.Is(err, election.ErrLeadershipLost) {
+					t.Fatalf("RunContext = %v, want ErrLeadershipLost", err)
+				}
+				if lost := time.Since(c.t0); lost != tc.lostAt {
+					t.Errorf("leadership lost at %v, want %v", lost, tc.lostAt)
+				}
+			})
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/kubelect/kubelect/k8sapi"
 )
@@ -57,6 +58,9 @@ func (l *EndpointsLock) WatchRecord(ctx context.Context, observe func(*LeaderEle
 // Identity is the candidate's identity.
 func (l *EndpointsLock) Identity() string { return l.LockConfig.Identity }
 
+// TimePrecision implements Precision: the annotation holds whole seconds.
+func (l *EndpointsLock) TimePrecision() time.Duration { return time.Second }
+
 // Describe is "namespace/name".
 func (l *EndpointsLock) Describe() string { return describe(l.EndpointsMeta) }
 
@@ -107,6 +111,9 @@ func (l *ConfigMapLock) WatchRecord(ctx context.Context, observe func(*LeaderEle
 
 // Identity is the candidate's identity.
 func (l *ConfigMapLock) Identity() string { return l.LockConfig.Identity }
+
+// TimePrecision implements Precision: the annotation holds whole seconds.
+func (l *ConfigMapLock) TimePrecision() time.Duration { return time.Second }
 
 // Describe is "namespace/name".
 func (l *ConfigMapLock) Describe() string { return describe(l.ConfigMapMeta) }

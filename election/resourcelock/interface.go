@@ -1,6 +1,9 @@
 package resourcelock
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Interface is a lock object in the API server that holds one
 // LeaderElectionRecord. The elector is its only caller; it serializes calls.
@@ -35,4 +38,24 @@ type RecordWatcher interface {
 	// the server does not allow, k8sapi.IsForbidden is true of it. The raw
 	// bytes are those Get would return for the same object.
 	WatchRecord(ctx context.Context, observe func(rec *LeaderElectionRecord, raw []byte)) error
+}
+
+// Precision is implemented by locks that tell how finely their object stores
+// the record's times: a second for the annotation locks (the record's JSON),
+// a microsecond for Lease. Two renewals within one unit store the same
+// bytes, which the server does not count as a change, so followers time the
+// lease from the first of them; the elector then measures its own renew
+// deadline from the first of them too. A lock without it is taken to store
+// whole seconds, as Kubernetes' own record does.
+type Precision interface {
+	// TimePrecision is the unit the lock object stores times in.
+	TimePrecision() time.Duration
+}
+
+// TimePrecision is lock's Precision, a second for a lock without one.
+func TimePrecision(lock Interface) time.Duration {
+	if p, ok := lock.(Precision); ok && p.TimePrecision() > 0 {
+		return p.TimePrecision()
+	}
+	return time.Second
 }

@@ -120,6 +120,9 @@ func (l *LeaseLock) RecordEvent(event string) {
 // Identity is the candidate's identity.
 func (l *LeaseLock) Identity() string { return l.LockConfig.Identity }
 
+// TimePrecision implements Precision: Lease times are MicroTime.
+func (l *LeaseLock) TimePrecision() time.Duration { return time.Microsecond }
+
 // Describe is "namespace/name".
 func (l *LeaseLock) Describe() string { return describe(l.LeaseMeta) }
 

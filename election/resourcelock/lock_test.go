@@ -298,6 +298,28 @@ func TestNew(t *testing.T) {
 
 func typeName(v any) string { return fmtType(v) }
 
+// Each lock tells the precision its object stores times in: the elector
+// times its renew deadline by it.
+func TestTimePrecision(t *testing.T) {
+	client := newClient(t, testapiserver.New(testapiserver.Options{}))
+	for kind, want := range map[string]time.Duration{
+		rl.LeasesResourceLock: time.Microsecond, rl.EndpointsResourceLock: time.Second,
+		rl.ConfigMapsResourceLock: time.Second, rl.EndpointsLeasesResourceLock: time.Second,
+		rl.ConfigMapsLeasesResourceLock: time.Second,
+	} {
+		l, err := rl.New(kind, ns, "lock", client, rl.ResourceLockConfig{Identity: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rl.TimePrecision(l); got != want {
+			t.Errorf("TimePrecision(%s) = %v, want %v", kind, got, want)
+		}
+	}
+	if got := rl.TimePrecision(&rl.MultiLock{Primary: &rl.LeaseLock{}, Secondary: &rl.LeaseLock{}}); got != time.Microsecond {
+		t.Errorf("TimePrecision(Lease+Lease) = %v, want 1µs", got)
+	}
+}
+
 // MultiLock: both objects created; a secondary missing while an old-style
 // candidate holds the primary reads as the primary; holders that differ
 // read as UnknownLeader; an update creates a missing secondary.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/kubelect/kubelect/k8sapi"
 )
@@ -82,6 +83,11 @@ func (ml *MultiLock) RecordEvent(event string) { ml.Primary.RecordEvent(event) }
 
 // Identity is the primary lock's identity.
 func (ml *MultiLock) Identity() string { return ml.Primary.Identity() }
+
+// TimePrecision implements Precision: the coarser of the two locks'.
+func (ml *MultiLock) TimePrecision() time.Duration {
+	return max(TimePrecision(ml.Primary), TimePrecision(ml.Secondary))
+}
 
 // Describe names both locks.
 func (ml *MultiLock) Describe() string {

@@ -34,7 +34,8 @@ func TestElection(t *testing.T) {
 			failover := at.Sub(cutAt)
 			// The annotation locks' record has whole seconds: renewals
 			// within one second look alike, so a follower's view of the
-			// last renewal may be up to a second old.
+			// last renewal may be up to a second old (the leader's renew
+			// deadline counts from the same first renewal).
 			if least := lease - retry - time.Second; failover < least || failover > lease+2*poll+time.Second {
 				t.Errorf("failover took %v, want within [%v, %v]", failover, least, lease+2*poll+time.Second)
 			}
