@@ -29,7 +29,7 @@ import (
 )
 
 func main() {
-	trials := flag.Int("trials", 10, "trials of each latency scenario per implementation")
+	trials := flag.Int("trials", 30, "trials of each latency scenario per implementation")
 	steady := flag.Duration("steady", time.Minute, "steady-state window for request counts")
 	smoke := flag.Bool("smoke", false, "a few short trials (CI)")
 	out := flag.String("out", "", "directory to write BENCHMARKS.md and benchmarks.svg into (default: print only)")
@@ -125,7 +125,7 @@ func run(trials int, steady time.Duration, smoke bool, out string) error {
 	if err := os.WriteFile(filepath.Join(out, "BENCHMARKS.md"), []byte(report), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(out, "benchmarks.svg"), []byte(chart(results)), 0o644)
+	return os.WriteFile(filepath.Join(out, "benchmarks.svg"), []byte(chart(results, latency.lease)), 0o644)
 }
 
 // handover: the leader exits with release; time from the signal to the
