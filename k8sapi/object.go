@@ -104,43 +104,72 @@ func (o *Object) SetField(v any, path ...string) error {
 	if len(path) == 0 {
 		return errors.New("k8sapi: set field: empty path")
 	}
-	raw, err := json.Marshal(v)
-	if err != nil {
+	last := len(path) - 1
+	if err := o.setFields(map[string]any{path[last]: v}, path[:last]); err != nil {
 		return fmt.Errorf("k8sapi: set field %v: %w", path, err)
+	}
+	return nil
+}
+
+// SetFields marshals each value and stores it under its key in the object
+// at path (the top level when path is empty), creating intermediate
+// objects and keeping every sibling field: SetFields(m, "spec") is
+// SetField(v, "spec", k) for each k, v in m, decoding and encoding spec
+// once. Errors are as for SetField, and leave o unchanged.
+func (o *Object) SetFields(values map[string]any, path ...string) error {
+	if err := o.setFields(values, path); err != nil {
+		return fmt.Errorf("k8sapi: set fields of %v: %w", path, err)
+	}
+	return nil
+}
+
+func (o *Object) setFields(values map[string]any, path []string) error {
+	leaves := make(map[string]json.RawMessage, len(values))
+	for k, v := range values {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("%q: %w", k, err)
+		}
+		leaves[k] = raw
 	}
 	if o.fields == nil {
-		o.fields = make(map[string]json.RawMessage, 1)
+		o.fields = make(map[string]json.RawMessage, len(leaves))
 	}
-	if len(path) == 1 {
-		o.fields[path[0]] = raw
+	if len(path) == 0 {
+		for k, v := range leaves {
+			o.fields[k] = v
+		}
 		return nil
 	}
-	child, err := setIn(o.fields[path[0]], path[1:], raw)
+	child, err := setIn(o.fields[path[0]], path[0], path[1:], leaves)
 	if err != nil {
-		return fmt.Errorf("k8sapi: set field %v: %w", path, err)
+		return err
 	}
 	o.fields[path[0]] = child
 	return nil
 }
 
-// setIn returns obj (a JSON object, null or absent) with value stored at path.
-func setIn(obj json.RawMessage, path []string, value json.RawMessage) (json.RawMessage, error) {
+// setIn returns obj (a JSON object, null or absent), the value of key
+// name, with leaves stored in its object at path.
+func setIn(obj json.RawMessage, name string, path []string, leaves map[string]json.RawMessage) (json.RawMessage, error) {
 	var m map[string]json.RawMessage
 	switch {
 	case len(obj) == 0 || isJSONNull(obj):
-		m = make(map[string]json.RawMessage, 1)
+		m = make(map[string]json.RawMessage, len(leaves))
 	case isJSONObject(obj):
 		if err := json.Unmarshal(obj, &m); err != nil {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("%q holds a non-object", path[0])
+		return nil, fmt.Errorf("%q holds a non-object", name)
 	}
-	if len(path) == 1 {
-		m[path[0]] = value
+	if len(path) == 0 {
+		for k, v := range leaves {
+			m[k] = v
+		}
 		return encodeFields(m), nil
 	}
-	child, err := setIn(m[path[0]], path[1:], value)
+	child, err := setIn(m[path[0]], path[0], path[1:], leaves)
 	if err != nil {
 		return nil, err
 	}

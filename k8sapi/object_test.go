@@ -2,6 +2,7 @@ package k8sapi_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -116,14 +117,54 @@ func TestObjectSetFieldNested(t *testing.T) {
 		t.Errorf("DecodeField(missing) = %v, %v", ok, err)
 	}
 	// A step that is not an object is an error and changes nothing.
-	if err := o.SetField("x", "spec", "holderIdentity", "sub"); err == nil {
-		t.Error("SetField through a string succeeded")
+	if err := o.SetField("x", "spec", "holderIdentity", "sub"); err == nil || !strings.Contains(err.Error(), `"holderIdentity" holds a non-object`) {
+		t.Errorf("SetField through a string = %v, want an error naming holderIdentity", err)
 	}
 	if b2, _ := o.MarshalJSON(); string(b2) != string(b) {
 		t.Errorf("failed SetField changed the object:\n%s\n%s", b, b2)
 	}
 	if _, ok := o.Field("spec", "holderIdentity", "sub"); ok {
 		t.Error("Field through a string is ok")
+	}
+}
+
+// SetFields stores several keys at one path, keeping the siblings, and
+// is all or nothing.
+func TestObjectSetFields(t *testing.T) {
+	var o k8sapi.Object
+	doc := `{"kind":"Lease","spec":{"strategy":"OldestEmulationVersion","holderIdentity":"old"},"status":7}`
+	if err := o.UnmarshalJSON([]byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.SetFields(map[string]any{"holderIdentity": "me", "leaseDurationSeconds": 15}, "spec"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.SetFields(map[string]any{"a": true}, "spec", "x", "y"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.SetFields(map[string]any{"apiVersion": "coordination.k8s.io/v1"}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := o.MarshalJSON()
+	want := `{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","status":7,"spec":{"holderIdentity":"me","leaseDurationSeconds":15,"strategy":"OldestEmulationVersion","x":{"y":{"a":true}}}}`
+	if diff := cmp.Diff(decode(t, []byte(want)), decode(t, b)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, tc := range []struct {
+		values map[string]any
+		path   []string
+		want   string
+	}{
+		{map[string]any{"a": 1}, []string{"status"}, `"status" holds a non-object`},
+		{map[string]any{"a": 1, "b": make(chan int)}, []string{"spec"}, `"b": json: unsupported type`},
+	} {
+		err := o.SetFields(tc.values, tc.path...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("SetFields(%v, %v) = %v, want %q", tc.values, tc.path, err, tc.want)
+		}
+		if b2, _ := o.MarshalJSON(); string(b2) != string(b) {
+			t.Errorf("failed SetFields changed the object:\n%s\n%s", b, b2)
+		}
 	}
 }
 

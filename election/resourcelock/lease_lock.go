@@ -127,19 +127,15 @@ func (l *LeaseLock) TimePrecision() time.Duration { return time.Microsecond }
 func (l *LeaseLock) Describe() string { return describe(l.LeaseMeta) }
 
 func setLeaseRecord(obj *k8sapi.Object, ler LeaderElectionRecord) error {
-	for _, f := range []struct {
-		name  string
-		value any
-	}{
-		{"holderIdentity", ler.HolderIdentity},
-		{"leaseDurationSeconds", ler.LeaseDurationSeconds},
-		{"acquireTime", microTime(ler.AcquireTime.Time)},
-		{"renewTime", microTime(ler.RenewTime.Time)},
-		{"leaseTransitions", ler.LeaderTransitions},
-	} {
-		if err := obj.SetField(f.value, "spec", f.name); err != nil {
-			return fmt.Errorf("resourcelock: set spec.%s: %w", f.name, err)
-		}
+	err := obj.SetFields(map[string]any{
+		"holderIdentity":       ler.HolderIdentity,
+		"leaseDurationSeconds": ler.LeaseDurationSeconds,
+		"acquireTime":          microTime(ler.AcquireTime.Time),
+		"renewTime":            microTime(ler.RenewTime.Time),
+		"leaseTransitions":     ler.LeaderTransitions,
+	}, "spec")
+	if err != nil {
+		return fmt.Errorf("resourcelock: set the record: %w", err)
 	}
 	return nil
 }

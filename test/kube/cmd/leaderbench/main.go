@@ -52,6 +52,7 @@ type result struct {
 	serverPerMin                float64    // apiserver_request_total for leases per minute, the server's own subtracted
 	serverFollowerPerMin        float64    // the same less the leader's requests, per follower
 	leaderMem, followerMem      mem
+	renewal                     renewalCost
 	size, sizeStripped          int64
 	packages                    int
 }
@@ -113,11 +114,18 @@ func run(trials int, steady time.Duration, smoke bool, out string) error {
 		}
 		results = append(results, r)
 	}
+	if results[0].renewal, results[1].renewal, err = renewalCosts(); err != nil {
+		return err
+	}
 	base, err := programs(cl, results, smoke)
 	if err != nil {
 		return err
 	}
-	report := markdown(results, base, quiet, trials, steady, latency, defaults, time.Since(start))
+	hot, err := hotPaths(smoke)
+	if err != nil {
+		return err
+	}
+	report := markdown(results, base, quiet, hot, trials, steady, latency, defaults, time.Since(start))
 	fmt.Println(report)
 	if out == "" {
 		return nil
@@ -372,6 +380,30 @@ func resident(cl *harness.Cluster, settle time.Duration, cmdlines ...[]string) (
 		ms = append(ms, m)
 	}
 	return ms, nil
+}
+
+// hotPaths runs the library's Go benchmarks of the record and of one
+// renewal (10,000 renewals each after 1,000 to warm up) and returns their
+// result lines.
+func hotPaths(smoke bool) (string, error) {
+	n := "10000x"
+	if smoke {
+		n = "100x"
+	}
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", n, "./election/resourcelock/")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go test -bench: %w", err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "Benchmark") || strings.HasPrefix(l, "cpu:") {
+			lines = append(lines, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	return strings.Join(lines, "\n"), nil
 }
 
 // percentile of sorted durations (nearest rank).
