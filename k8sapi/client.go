@@ -131,7 +131,8 @@ func (c *Client) Update(ctx context.Context, r Resource, obj *Object) (*Object, 
 	if obj == nil {
 		return nil, errors.New("k8sapi: update: nil object")
 	}
-	ns, name := obj.Namespace(), obj.Name()
+	meta := obj.meta()
+	ns, name := meta.Namespace, meta.Name
 	if err := checkNames("update", ns, name); err != nil {
 		return nil, err
 	}

@@ -37,16 +37,38 @@ func NewObject(r Resource, namespace, name string) *Object {
 }
 
 // Name is metadata.name ("" when absent).
-func (o *Object) Name() string { return o.stringField("metadata", "name") }
+func (o *Object) Name() string { return o.meta().Name }
 
 // Namespace is metadata.namespace ("" when absent).
-func (o *Object) Namespace() string { return o.stringField("metadata", "namespace") }
+func (o *Object) Namespace() string { return o.meta().Namespace }
 
 // ResourceVersion is metadata.resourceVersion ("" when absent).
-func (o *Object) ResourceVersion() string { return o.stringField("metadata", "resourceVersion") }
+func (o *Object) ResourceVersion() string { return o.meta().ResourceVersion }
 
 // UID is metadata.uid ("" when absent).
-func (o *Object) UID() string { return o.stringField("metadata", "uid") }
+func (o *Object) UID() string { return o.meta().UID }
+
+// objectMeta is the part of metadata this package reads.
+type objectMeta struct {
+	Name            string `json:"name"`
+	Namespace       string `json:"namespace"`
+	ResourceVersion string `json:"resourceVersion"`
+	UID             string `json:"uid"`
+}
+
+// meta decodes the strings of metadata this package reads; one that is
+// absent or not a string reads as "".
+func (o *Object) meta() objectMeta {
+	var m objectMeta
+	if o == nil {
+		return m
+	}
+	if raw := o.fields["metadata"]; isJSONObject(raw) {
+		// A field of another type stays "", and the others decode.
+		_ = json.Unmarshal(raw, &m)
+	}
+	return m
+}
 
 // Annotations returns a copy of metadata.annotations (nil when absent).
 func (o *Object) Annotations() map[string]string {
@@ -210,19 +232,6 @@ func (o *Object) UnmarshalJSON(b []byte) error {
 	// json.Unmarshal copies each RawMessage, so the values do not alias b.
 	o.fields = m
 	return nil
-}
-
-// stringField returns the string at path, "" when absent or not a string.
-func (o *Object) stringField(path ...string) string {
-	raw, ok := o.Field(path...)
-	if !ok || len(raw) == 0 || raw[0] != '"' {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return ""
-	}
-	return s
 }
 
 // encodeFields writes m as a JSON object with sorted keys. The values are

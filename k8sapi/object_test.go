@@ -201,6 +201,32 @@ func TestNewObject(t *testing.T) {
 	}
 }
 
+// The metadata accessors read strings; anything else reads as "".
+func TestObjectMetadataAccessors(t *testing.T) {
+	for _, tc := range []struct {
+		doc               string
+		name, ns, rv, uid string
+	}{
+		{`{"metadata":{"name":"l","namespace":"ns","resourceVersion":"7","uid":"u-1","labels":{"a":"b"}}}`, "l", "ns", "7", "u-1"},
+		{`{"metadata":{"name":5,"namespace":"ns","resourceVersion":null}}`, "", "ns", "", ""},
+		{`{"metadata":"oops"}`, "", "", "", ""},
+		{`{"metadata":null}`, "", "", "", ""},
+		{`{"kind":"Lease"}`, "", "", "", ""},
+	} {
+		var o k8sapi.Object
+		if err := o.UnmarshalJSON([]byte(tc.doc)); err != nil {
+			t.Fatal(err)
+		}
+		if o.Name() != tc.name || o.Namespace() != tc.ns || o.ResourceVersion() != tc.rv || o.UID() != tc.uid {
+			t.Errorf("%s: name %q namespace %q resourceVersion %q uid %q", tc.doc, o.Name(), o.Namespace(), o.ResourceVersion(), o.UID())
+		}
+	}
+	var nilObj *k8sapi.Object
+	if nilObj.Name() != "" {
+		t.Error("nil Object has a name")
+	}
+}
+
 func TestObjectUnmarshalRejectsNonObjects(t *testing.T) {
 	for _, doc := range []string{`null`, `[]`, `"x"`, `{"a":`, ``, `{} {}`} {
 		var o k8sapi.Object

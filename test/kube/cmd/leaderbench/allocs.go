@@ -100,9 +100,13 @@ func measure(update func(i int) error) (renewalCost, error) {
 	}, nil
 }
 
-// cannedTransport answers a create with the object it was sent, given a
-// resourceVersion, and every later request with that same object.
-type cannedTransport struct{ stored []byte }
+// cannedTransport answers a create with the object it was sent (a JSON
+// one given a resourceVersion), and every later request with that same
+// object.
+type cannedTransport struct {
+	stored      []byte
+	contentType string
+}
 
 func (t *cannedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	code := http.StatusOK
@@ -115,12 +119,15 @@ func (t *cannedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body.Close()
 	}
 	if t.stored == nil {
+		// client-go sends protobuf, which goes back as it came; kubelect
+		// sends JSON and wants a resourceVersion in the answer.
+		t.contentType = req.Header.Get("Content-Type")
 		t.stored = bytes.Replace(body, []byte(`"metadata":{`), []byte(`"metadata":{"resourceVersion":"1",`), 1)
 		code = http.StatusCreated
 	}
 	return &http.Response{
 		StatusCode: code, Proto: "HTTP/2.0", ProtoMajor: 2, Request: req,
-		Header:        http.Header{"Content-Type": {"application/json"}},
+		Header:        http.Header{"Content-Type": {t.contentType}},
 		ContentLength: int64(len(t.stored)), Body: io.NopCloser(bytes.NewReader(t.stored)),
 	}, nil
 }
