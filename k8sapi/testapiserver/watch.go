@@ -38,7 +38,10 @@ func (s *Server) notifyLocked(k key, typ string, obj map[string]any) {
 	c := change{rv: s.rv, key: k, event: encodeEvent(typ, obj)}
 	s.history = append(s.history, c)
 	if over := len(s.history) - s.opts.WatchHistory; over > 0 {
-		s.history = append(s.history[:0:0], s.history[over:]...)
+		// Drop the oldest in place; append copies the rest into a new
+		// array only when the old one is full, so a write costs O(1).
+		clear(s.history[:over])
+		s.history = s.history[over:]
 	}
 	for w := range s.watchers {
 		if !w.match(k) {
