@@ -128,7 +128,7 @@ func (le *LeaderElector) observeLocked(rec rl.LeaderElectionRecord, raw []byte, 
 // later than that write.
 func (le *LeaderElector) wrote(rec rl.LeaderElectionRecord, sent time.Time) {
 	raw, _ := json.Marshal(rec) // cannot fail: plain fields
-	p := rl.TimePrecision(le.config.Lock)
+	p := le.precision
 	le.mu.Lock()
 	defer le.mu.Unlock()
 	switch {

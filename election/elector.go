@@ -25,9 +25,10 @@ var ErrAlreadyRun = errors.New("election: elector already run; make a new one to
 // LeaderElector is a leader election client. It is safe for concurrent use;
 // it runs once.
 type LeaderElector struct {
-	config LeaderElectionConfig // validated, defaults filled in
-	log    *slog.Logger
-	ran    atomic.Bool
+	config    LeaderElectionConfig // validated, defaults filled in
+	precision time.Duration        // the unit the lock stores times in
+	log       *slog.Logger
+	ran       atomic.Bool
 
 	mu             sync.Mutex
 	observed       rl.LeaderElectionRecord // guarded by mu: the last record read or written
@@ -49,7 +50,7 @@ func NewLeaderElector(lec LeaderElectionConfig) (*LeaderElector, error) {
 	if lec.Name != "" {
 		log = log.With("name", lec.Name)
 	}
-	return &LeaderElector{config: lec, log: log}, nil
+	return &LeaderElector{config: lec, precision: rl.TimePrecision(lec.Lock), log: log}, nil
 }
 
 // RunOrDie starts a client with the provided config or panics if the config

@@ -409,3 +409,35 @@ func TestRenewDeadlineOnCoarseLock(t *testing.T) {
 		})
 	}
 }
+
+// A candidate that finds its own record written earlier in the same second
+// (its previous process renewed it) stores nothing new when it takes the
+// lock: followers time the lease from that earlier write, so its renew
+// deadline counts from one precision unit before its own write.
+func TestRenewDeadlineAfterRestartWithinASecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		if !start.Equal(start.Truncate(time.Second)) {
+			t.Fatalf("the bubble's clock starts at %v, not on a whole second", start)
+		}
+		s := &memStore{}
+		s.set(rl.LeaderElectionRecord{HolderIdentity: "a", LeaseDurationSeconds: 4,
+			AcquireTime: rl.NewTime(start), RenewTime: rl.NewTime(start)})
+		time.Sleep(500 * time.Millisecond) // the restart
+		c := run(t, precisionLock{&memLock{id: "a", store: s}, time.Second}, func(cfg *election.LeaderElectionConfig) {
+			cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 4*time.Second, 2*time.Second, 400*time.Millisecond
+		})
+		synctest.Wait()
+		if got := s.takeCalls(); len(got) != 2 { // get, update
+			t.Fatalf("calls %v, want a get and an update", got)
+		}
+		s.setHang(true)
+		if err := c.wait(); !errors.Is(err, election.ErrLeadershipLost) {
+			t.Fatalf("RunContext = %v, want ErrLeadershipLost", err)
+		}
+		// Written at 500ms; the deadline counts from 500ms - 1s.
+		if lost, want := time.Since(start), 1500*time.Millisecond; lost != want {
+			t.Errorf("leadership lost at %v, want %v", lost, want)
+		}
+	})
+}

@@ -83,16 +83,10 @@ func run(trials int, steady time.Duration, smoke bool, out string) error {
 	defaults := settings{15 * time.Second, 10 * time.Second, 2 * time.Second}
 	// The server renews leases of its own (its identity lease): count them
 	// in a quiet window and subtract them from the candidates' figures.
-	q0, err := leaseRequests(ctx, cl)
+	quiet, err := leaseRate(ctx, cl, steady)
 	if err != nil {
 		return err
 	}
-	time.Sleep(steady)
-	q1, err := leaseRequests(ctx, cl)
-	if err != nil {
-		return err
-	}
-	quiet := (q1 - q0) / steady.Minutes()
 	log.Printf("the server's own lease requests: %.1f/min", quiet)
 	var results []*result
 	for ii, im := range impls {
@@ -203,12 +197,7 @@ func requestRates(ctx context.Context, cl *harness.Cluster, im impl, s settings,
 	for i, c := range cands {
 		before[i] = counts(c)
 	}
-	m0, err := leaseRequests(ctx, cl)
-	if err != nil {
-		return err
-	}
-	time.Sleep(window)
-	m1, err := leaseRequests(ctx, cl)
+	server, err := leaseRate(ctx, cl, window)
 	if err != nil {
 		return err
 	}
@@ -226,9 +215,23 @@ func requestRates(ctx context.Context, cl *harness.Cluster, im impl, s settings,
 		}
 	}
 	r.followerPerMin = followers / 2 / window.Minutes()
-	r.serverPerMin = (m1-m0)/window.Minutes() - quiet
+	r.serverPerMin = server - quiet
 	r.serverFollowerPerMin = max(0, r.serverPerMin-leaderAll/window.Minutes()) / 2
 	return nil
+}
+
+// leaseRate is the server's lease requests per minute over the next window.
+func leaseRate(ctx context.Context, cl *harness.Cluster, window time.Duration) (float64, error) {
+	n0, err := leaseRequests(ctx, cl)
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(window)
+	n1, err := leaseRequests(ctx, cl)
+	if err != nil {
+		return 0, err
+	}
+	return (n1 - n0) / window.Minutes(), nil
 }
 
 // leaseRequests sums apiserver_request_total over the leases resource.
