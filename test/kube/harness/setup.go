@@ -83,10 +83,7 @@ func (c *Cluster) CreateServiceAccount(ctx context.Context, namespace, name stri
 		{ns + "/serviceaccounts", map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": name}}},
 		{rbac + "/roles", map[string]any{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
 			"metadata": map[string]any{"name": name}, "rules": rules}},
-		{rbac + "/rolebindings", map[string]any{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-			"metadata": map[string]any{"name": name},
-			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-			"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": name, "namespace": namespace}}}},
+		{rbac + "/rolebindings", roleBinding(namespace, name)},
 	} {
 		if _, err := c.create(ctx, step.path, step.obj); err != nil {
 			return "", err
@@ -125,4 +122,34 @@ func (c *Cluster) NewToken(ctx context.Context) (string, error) {
 // Env is the environment a pod would have: KUBERNETES_SERVICE_HOST/PORT.
 func (c *Cluster) Env() map[string]string {
 	return map[string]string{"KUBERNETES_SERVICE_HOST": c.ServiceHost, "KUBERNETES_SERVICE_PORT": c.ServicePort}
+}
+
+// roleBinding binds the Role name to the ServiceAccount name.
+func roleBinding(namespace, name string) map[string]any {
+	return map[string]any{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+		"metadata": map[string]any{"name": name},
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+		"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": name, "namespace": namespace}}}
+}
+
+// RevokeRoleBinding deletes the RoleBinding that gives the ServiceAccount
+// name its Role in namespace: its requests are then forbidden.
+// RestoreRoleBinding undoes it.
+func (c *Cluster) RevokeRoleBinding(ctx context.Context, namespace, name string) error {
+	path := "/apis/rbac.authorization.k8s.io/v1/namespaces/" + namespace + "/rolebindings/" + name
+	code, body, err := c.AdminDo(ctx, http.MethodDelete, path, nil)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK && code != http.StatusAccepted {
+		return fmt.Errorf("harness: DELETE %s: %d %s", path, code, body)
+	}
+	return nil
+}
+
+// RestoreRoleBinding binds the Role name to the ServiceAccount name in
+// namespace again, as CreateServiceAccount did.
+func (c *Cluster) RestoreRoleBinding(ctx context.Context, namespace, name string) error {
+	_, err := c.create(ctx, "/apis/rbac.authorization.k8s.io/v1/namespaces/"+namespace+"/rolebindings", roleBinding(namespace, name))
+	return err
 }
