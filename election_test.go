@@ -205,7 +205,8 @@ func TestHandoverWithRelease(t *testing.T) {
 
 // TestFollowersDoNotPoll counts requests over five minutes of a steady
 // election: the leader renews with one PUT per RetryPeriod and no read,
-// and the followers, which watch the lock, send nothing.
+// and the followers, which watch the lock, send nothing but a new watch
+// when the server ends one.
 func TestFollowersDoNotPoll(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
@@ -230,7 +231,9 @@ func TestFollowersDoNotPoll(t *testing.T) {
 		got := maps.Clone(counts)
 		mu.Unlock()
 		f.soleLeader(t)
-		want := map[string]int{"PUT": 150} // 5 minutes / RetryPeriod
+		// 5 minutes / RetryPeriod; each follower's watch is reopened once,
+		// when the server ends it after WatchTimeout (at 5 minutes).
+		want := map[string]int{"PUT": 150, "WATCH": 2}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("requests in five minutes (-want +got):\n%s", diff)
 		}

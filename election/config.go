@@ -47,7 +47,9 @@ type LeaderElectionConfig struct {
 	// leading. It must be shorter than LeaseDuration: the ratio of the two
 	// is the tolerated clock rate skew between candidates.
 	RenewDeadline time.Duration
-	// RetryPeriod is the time between two attempts to acquire or renew.
+	// RetryPeriod is the time between two attempts to acquire or renew. A
+	// leader on a lock that stores whole seconds (Endpoints, ConfigMap)
+	// renews at most once a second, so that every renewal stores new bytes.
 	RetryPeriod time.Duration
 
 	// Callbacks are called on the elector's events.
@@ -99,6 +101,8 @@ func (lec *LeaderElectionConfig) validate() error {
 	switch {
 	case lec.LeaseDuration <= 0:
 		return invalid("LeaseDuration must be positive, got %v", lec.LeaseDuration)
+	case lec.LeaseDuration > MaxLeaseDuration:
+		return invalid("LeaseDuration (%v) must not be longer than MaxLeaseDuration (%v)", lec.LeaseDuration, MaxLeaseDuration)
 	case lec.RenewDeadline <= 0:
 		return invalid("RenewDeadline must be positive, got %v", lec.RenewDeadline)
 	case lec.RetryPeriod <= 0:
@@ -119,6 +123,14 @@ func (lec *LeaderElectionConfig) validate() error {
 		return invalid("OnStartedLeading callback must not be nil")
 	case lec.Callbacks.OnStoppedLeading == nil:
 		return invalid("OnStoppedLeading callback must not be nil")
+	}
+	// A renewal stores new bytes only in a new unit of the lock's time
+	// precision (a second for the annotation locks), so renewals that
+	// followers see come at most once per unit: the deadline must leave
+	// room for one, as it must for one RetryPeriod.
+	if p := rl.TimePrecision(lec.Lock); lec.RenewDeadline <= time.Duration(JitterFactor*float64(p)) {
+		return invalid("RenewDeadline (%v) must be greater than JitterFactor times the lock's time precision (%v): "+
+			"a lock that stores times in units of %v shows followers at most one renewal per unit", lec.RenewDeadline, time.Duration(JitterFactor*float64(p)), p)
 	}
 	if lec.RequestTimeout == 0 {
 		lec.RequestTimeout = max(time.Second, lec.RenewDeadline/2)

@@ -38,6 +38,12 @@ func TestConfigValidation(t *testing.T) {
 		{"no OnStartedLeading", func(c *election.LeaderElectionConfig) { c.Callbacks.OnStartedLeading = nil }, "OnStartedLeading callback must not be nil"},
 		{"no OnStoppedLeading", func(c *election.LeaderElectionConfig) { c.Callbacks.OnStoppedLeading = nil }, "OnStoppedLeading callback must not be nil"},
 		{"request timeout too long", func(c *election.LeaderElectionConfig) { c.RequestTimeout = c.RenewDeadline }, "RequestTimeout (10s) must be shorter than RenewDeadline (10s)"},
+		{"lease too long", func(c *election.LeaderElectionConfig) { c.LeaseDuration = 2 * time.Hour }, "LeaseDuration (2h0m0s) must not be longer than MaxLeaseDuration (1h0m0s)"},
+		// Issue 8, bug 4: on a lock that stores whole seconds a renewal
+		// that followers see comes at most once a second.
+		{"renew deadline below a second on a coarse lock", func(c *election.LeaderElectionConfig) {
+			c.LeaseDuration, c.RenewDeadline, c.RetryPeriod = 2*time.Second, 900*time.Millisecond, 300*time.Millisecond
+		}, "RenewDeadline (900ms) must be greater than JitterFactor times the lock's time precision (1.2s)"},
 		{"negative grace", func(c *election.LeaderElectionConfig) { c.ReleaseGrace = -1 }, "ReleaseGrace must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,6 +73,7 @@ func TestConfigValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A short RenewDeadline gets a request timeout below it.
+	cfg.Lock = fineLock{&memLock{id: "a", store: &memStore{}}}
 	cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 1500*time.Millisecond, time.Second, 100*time.Millisecond
 	if _, err := election.NewLeaderElector(cfg); err != nil {
 		t.Fatal(err)

@@ -370,20 +370,19 @@ type precisionLock struct {
 
 func (l precisionLock) TimePrecision() time.Duration { return l.p }
 
-// Renewals within one unit of the lock's time precision store the same
-// bytes; the leader's renew deadline counts from the first of them, as the
-// followers' view of the lease does.
+// On a lock that stores whole seconds, every renewal stores new bytes: the
+// leader renews at most once per second, so followers see each renewal, and
+// its renew deadline counts from the send of the last one. On a Lease
+// (microseconds) it renews every RetryPeriod.
 func TestRenewDeadlineOnCoarseLock(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		precision time.Duration
-		lostAt    time.Duration
+		calls     int           // by 1.9s: get, create, updates
+		lostAt    time.Duration // the last renewal sent + 2s
 	}{
-		// Renewals at 0, 400 and 800 ms all store "00:00:00": the
-		// deadline counts from the first.
-		{"whole seconds", time.Second, 2 * time.Second},
-		// Each renewal stores a new time: the deadline counts from 800 ms.
-		{"microseconds", time.Microsecond, 2800 * time.Millisecond},
+		{"whole seconds", time.Second, 3, 3 * time.Second},
+		{"microseconds", time.Microsecond, 6, 3600 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -391,12 +390,19 @@ func TestRenewDeadlineOnCoarseLock(t *testing.T) {
 					t.Fatalf("the bubble's clock starts at %v, not on a whole second", now)
 				}
 				s := &memStore{}
+				var renewals []time.Time
+				s.onWrite = func(rec rl.LeaderElectionRecord) { renewals = append(renewals, rec.RenewTime.Time) }
 				c := run(t, precisionLock{&memLock{id: "a", store: s}, tc.precision}, func(cfg *election.LeaderElectionConfig) {
 					cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 4*time.Second, 2*time.Second, 400*time.Millisecond
 				})
-				time.Sleep(800*time.Millisecond + time.Millisecond)
-				if got, want := len(s.takeCalls()), 4; got != want { // get, create, 2 updates
-					t.Fatalf("%d calls by 801ms, want %d", got, want)
+				time.Sleep(1900 * time.Millisecond)
+				if got := len(s.takeCalls()); got != tc.calls {
+					t.Fatalf("%d calls by 1.9s, want %d", got, tc.calls)
+				}
+				for i := 1; i < len(renewals); i++ {
+					if renewals[i].Truncate(tc.precision).Equal(renewals[i-1].Truncate(tc.precision)) {
+						t.Errorf("writes %d and %d store the same time %v", i-1, i, renewals[i].Truncate(tc.precision))
+					}
 				}
 				s.setHang(true)
 				if err := c.wait(); !errors.Is(err, election.ErrLeadershipLost) {
@@ -408,36 +414,4 @@ func TestRenewDeadlineOnCoarseLock(t *testing.T) {
 			})
 		})
 	}
-}
-
-// A candidate that finds its own record written earlier in the same second
-// (its previous process renewed it) stores nothing new when it takes the
-// lock: followers time the lease from that earlier write, so its renew
-// deadline counts from one precision unit before its own write.
-func TestRenewDeadlineAfterRestartWithinASecond(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		start := time.Now()
-		if !start.Equal(start.Truncate(time.Second)) {
-			t.Fatalf("the bubble's clock starts at %v, not on a whole second", start)
-		}
-		s := &memStore{}
-		s.set(rl.LeaderElectionRecord{HolderIdentity: "a", LeaseDurationSeconds: 4,
-			AcquireTime: rl.NewTime(start), RenewTime: rl.NewTime(start)})
-		time.Sleep(500 * time.Millisecond) // the restart
-		c := run(t, precisionLock{&memLock{id: "a", store: s}, time.Second}, func(cfg *election.LeaderElectionConfig) {
-			cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 4*time.Second, 2*time.Second, 400*time.Millisecond
-		})
-		synctest.Wait()
-		if got := s.takeCalls(); len(got) != 2 { // get, update
-			t.Fatalf("calls %v, want a get and an update", got)
-		}
-		s.setHang(true)
-		if err := c.wait(); !errors.Is(err, election.ErrLeadershipLost) {
-			t.Fatalf("RunContext = %v, want ErrLeadershipLost", err)
-		}
-		// Written at 500ms; the deadline counts from 500ms - 1s.
-		if lost, want := time.Since(start), 1500*time.Millisecond; lost != want {
-			t.Errorf("leadership lost at %v, want %v", lost, want)
-		}
-	})
 }

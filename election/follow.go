@@ -45,16 +45,30 @@ func (le *LeaderElector) startFollowing(ctx context.Context) *follower {
 	return f
 }
 
-// follow keeps a watch on the lock open, resuming it after failures, and
-// records every record it sees as observed now. When the server forbids
-// the watch it gives up: the candidate polls instead.
+// watchIdle is how long a watch may deliver nothing before it is taken to
+// be stuck and restarted: the server ends a healthy one sooner.
+const watchIdle = rl.WatchTimeout + rl.WatchTimeout/10
+
+// follow keeps a watch on the lock open and records every record it sees
+// as observed now. A watch that ran for at least RetryPeriod is reopened at
+// once when it ends; one that ended sooner (an error, a proxy that does not
+// stream, 410 Gone on every try) is reopened after a backoff that doubles
+// up to 8·RetryPeriod, while the candidate polls. A watch that delivers
+// nothing for watchIdle is restarted. When the server forbids the watch it
+// gives up: the candidate polls instead.
 func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *follower) {
+	backoff := le.config.RetryPeriod
 	for {
-		err := w.WatchRecord(ctx, func(rec *rl.LeaderElectionRecord, raw []byte) {
+		start := le.config.Clock.Now()
+		wctx, cancel := context.WithCancel(ctx)
+		idle := le.config.Clock.AfterFunc(watchIdle, cancel)
+		err := w.WatchRecord(wctx, func(rec *rl.LeaderElectionRecord, raw []byte) {
+			idle.Stop()
+			idle = le.config.Clock.AfterFunc(watchIdle, cancel)
 			now := le.config.Clock.Now()
 			le.mu.Lock()
 			if !le.leading {
-				le.observeLocked(*rec, raw, now)
+				le.observeLocked(rec, raw, now)
 			}
 			le.mu.Unlock()
 			f.live.Store(true)
@@ -63,6 +77,8 @@ func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *foll
 			default:
 			}
 		})
+		idle.Stop()
+		cancel()
 		f.live.Store(false)
 		if ctx.Err() != nil {
 			return
@@ -71,9 +87,15 @@ func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *foll
 			le.log.Warn("election: may not watch the lock; polling it every RetryPeriod instead", "err", err)
 			return
 		}
-		le.log.Debug("election: watch of the lock ended; watching again", "err", err)
-		if !le.sleep(ctx, le.config.RetryPeriod) {
+		if le.config.Clock.Now().Sub(start) >= le.config.RetryPeriod {
+			backoff = le.config.RetryPeriod
+			le.log.Debug("election: watch of the lock ended; watching again", "err", err)
+			continue
+		}
+		le.log.Debug("election: watch of the lock ended at once; watching again after a backoff", "err", err, "backoff", backoff)
+		if !le.sleep(ctx, le.jittered(backoff)) {
 			return
 		}
+		backoff = min(2*backoff, 8*le.config.RetryPeriod)
 	}
 }

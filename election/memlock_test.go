@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
 	"github.com/kubelect/kubelect/k8sapi"
@@ -21,6 +22,8 @@ type memStore struct {
 	calls  []string                // guarded by mu: "identity op" per call
 	fail   error                   // guarded by mu: returned by every call when set
 	hang   bool                    // guarded by mu: calls block until their context ends
+	// onWrite, when set, is called (under mu) with each record stored.
+	onWrite func(rl.LeaderElectionRecord)
 }
 
 func (s *memStore) set(rec rl.LeaderElectionRecord) {
@@ -103,6 +106,9 @@ func (l *memLock) Create(ctx context.Context, ler rl.LeaderElectionRecord) error
 	}
 	s.exists, s.rec = true, ler
 	s.rv++
+	if s.onWrite != nil {
+		s.onWrite(ler)
+	}
 	l.mu.Lock()
 	l.rv = s.rv
 	l.mu.Unlock()
@@ -129,9 +135,17 @@ func (l *memLock) Update(ctx context.Context, ler rl.LeaderElectionRecord) error
 	s.rec = ler
 	s.rv++
 	l.rv = s.rv
+	if s.onWrite != nil {
+		s.onWrite(ler)
+	}
 	return nil
 }
 
 func (l *memLock) RecordEvent(string) {}
 func (l *memLock) Identity() string   { return l.id }
 func (l *memLock) Describe() string   { return "memory/" + l.id }
+
+// fineLock is a memLock that stores times to the microsecond, as a Lease.
+type fineLock struct{ *memLock }
+
+func (fineLock) TimePrecision() time.Duration { return time.Microsecond }

@@ -21,6 +21,7 @@ type EndpointsLock struct {
 	LockConfig ResourceLockConfig
 
 	cache objectCache
+	watch watchState
 }
 
 var (
@@ -52,7 +53,7 @@ func (l *EndpointsLock) RecordEvent(event string) {
 
 // WatchRecord follows the Endpoints object's record.
 func (l *EndpointsLock) WatchRecord(ctx context.Context, observe func(*LeaderElectionRecord, []byte)) error {
-	return watchRecord(ctx, l.Client, k8sapi.Endpoints, l.EndpointsMeta, decodeAnnotation, observe)
+	return watchRecord(ctx, l.Client, k8sapi.Endpoints, l.EndpointsMeta, decodeAnnotation, &l.watch, observe)
 }
 
 // Identity is the candidate's identity.
@@ -75,6 +76,7 @@ type ConfigMapLock struct {
 	LockConfig ResourceLockConfig
 
 	cache objectCache
+	watch watchState
 }
 
 var (
@@ -106,7 +108,7 @@ func (l *ConfigMapLock) RecordEvent(event string) {
 
 // WatchRecord follows the ConfigMap's record.
 func (l *ConfigMapLock) WatchRecord(ctx context.Context, observe func(*LeaderElectionRecord, []byte)) error {
-	return watchRecord(ctx, l.Client, k8sapi.ConfigMaps, l.ConfigMapMeta, decodeAnnotation, observe)
+	return watchRecord(ctx, l.Client, k8sapi.ConfigMaps, l.ConfigMapMeta, decodeAnnotation, &l.watch, observe)
 }
 
 // Identity is the candidate's identity.
@@ -136,7 +138,7 @@ func decodeAnnotation(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error)
 	}
 	var rec LeaderElectionRecord
 	if err := json.Unmarshal([]byte(value), &rec); err != nil {
-		return nil, nil, fmt.Errorf("resourcelock: %s/%s: annotation %s: %w", obj.Namespace(), obj.Name(), LeaderElectionRecordAnnotationKey, err)
+		return invalidRecord([]byte(value), fmt.Errorf("%s/%s: annotation %s: %w", obj.Namespace(), obj.Name(), LeaderElectionRecordAnnotationKey, err))
 	}
 	return &rec, []byte(value), nil
 }

@@ -2,8 +2,21 @@ package resourcelock
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrInvalidRecord is wrapped by the error of Get when the lock object holds
+// a record that does not decode (bad JSON, a fractional or string lease
+// duration, a time that does not parse). Get then also returns a record held
+// by UnknownLeader and the raw bytes, so that the elector can treat the lock
+// as held by an unknown candidate until it has not changed for a lease.
+var ErrInvalidRecord = errors.New("resourcelock: the lock's record does not decode")
+
+// WatchTimeout is how long the locks of this package ask the server to keep
+// one watch open. A watch that has delivered nothing for longer than this is
+// stuck (a proxy that does not stream, say), and the elector restarts it.
+const WatchTimeout = 5 * time.Minute
 
 // Interface is a lock object in the API server that holds one
 // LeaderElectionRecord. The elector is its only caller; it serializes calls.
@@ -11,7 +24,10 @@ type Interface interface {
 	// Get reads the record. It returns the record as decoded and the raw
 	// bytes it was decoded from, so that a caller can detect a change by
 	// comparing bytes. A missing lock object gives an error for which
-	// k8sapi.IsNotFound is true.
+	// k8sapi.IsNotFound is true. A record that does not decode gives a
+	// record held by UnknownLeader, the raw bytes as stored, and an error
+	// wrapping ErrInvalidRecord: the lock is held by someone this candidate
+	// cannot name, and an Update over it is still conditional.
 	Get(ctx context.Context) (*LeaderElectionRecord, []byte, error)
 	// Create creates the lock object holding ler.
 	Create(ctx context.Context, ler LeaderElectionRecord) error
@@ -31,12 +47,20 @@ type Interface interface {
 // watch, so that a follower learns of renewals and releases as they happen
 // instead of polling. The elector uses it when the lock has it.
 type RecordWatcher interface {
-	// WatchRecord calls observe with the record the lock object holds now
-	// and then with every change of it (an empty record, raw nil, when the
-	// object is deleted), until ctx ends or the watch fails beyond
-	// resuming. It returns the error that ended it, never nil; for a watch
-	// the server does not allow, k8sapi.IsForbidden is true of it. The raw
-	// bytes are those Get would return for the same object.
+	// WatchRecord runs one watch of the lock object. It calls observe with
+	// the record the object holds when the watch starts (if it exists) and
+	// then with every change of it: a nil record when the object is
+	// deleted, a record held by UnknownLeader when it does not decode. It
+	// returns when ctx ends or the stream ends, with the error that ended
+	// it, never nil: io.EOF when the server closed the stream, an error for
+	// which k8sapi.IsForbidden is true for a watch the server does not
+	// allow. A later call resumes from the last resourceVersion seen, or
+	// from the current state after 410 Gone. The server ends each watch
+	// within WatchTimeout. The raw bytes are those Get would return for the
+	// same object.
+	//
+	// The caller decides when to watch again, so that a watch that ends at
+	// once is not reopened in a hot loop.
 	WatchRecord(ctx context.Context, observe func(rec *LeaderElectionRecord, raw []byte)) error
 }
 

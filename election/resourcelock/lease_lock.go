@@ -20,6 +20,7 @@ type LeaseLock struct {
 	LockConfig ResourceLockConfig
 
 	cache objectCache
+	watch watchState
 }
 
 var (
@@ -51,7 +52,8 @@ func (l *LeaseLock) Get(ctx context.Context) (*LeaderElectionRecord, []byte, err
 func decodeLease(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
 	var spec leaseSpec
 	if _, err := obj.DecodeField(&spec, "spec"); err != nil {
-		return nil, nil, fmt.Errorf("resourcelock: Lease %s/%s: spec: %w", obj.Namespace(), obj.Name(), err)
+		raw, _ := obj.Field("spec")
+		return invalidRecord(raw, fmt.Errorf("Lease %s/%s: spec: %w", obj.Namespace(), obj.Name(), err))
 	}
 	var rec LeaderElectionRecord
 	if spec.HolderIdentity != nil {
@@ -77,7 +79,7 @@ func decodeLease(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
 
 // WatchRecord follows the Lease's record.
 func (l *LeaseLock) WatchRecord(ctx context.Context, observe func(*LeaderElectionRecord, []byte)) error {
-	return watchRecord(ctx, l.Client, k8sapi.Leases, l.LeaseMeta, decodeLease, observe)
+	return watchRecord(ctx, l.Client, k8sapi.Leases, l.LeaseMeta, decodeLease, &l.watch, observe)
 }
 
 // Create creates the Lease holding the record.

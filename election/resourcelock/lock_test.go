@@ -354,11 +354,11 @@ func TestMultiLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, raw, err := m.Get(ctx)
-	if err != nil || got.HolderIdentity != rl.UnknownLeader {
-		t.Errorf("Get with differing holders = %+v, %v; want %s", got, err, rl.UnknownLeader)
+	if err != nil || got.HolderIdentity != rl.UnknownLeader || got.LeaderTransitions != 5 {
+		t.Errorf("Get with differing holders = %+v, %v; want %s with the higher term", got, err, rl.UnknownLeader)
 	}
-	if !strings.Contains(string(raw), rl.UnknownLeader) {
-		t.Errorf("raw = %s", raw)
+	if !strings.Contains(string(raw), `"old"`) || !strings.Contains(string(raw), `"new"`) {
+		t.Errorf("raw = %s, want both records", raw)
 	}
 
 	// A fresh pair: Create makes both.

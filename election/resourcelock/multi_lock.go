@@ -3,16 +3,19 @@ package resourcelock
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
-// UnknownLeader is the holder MultiLock reports when its two locks name
-// different holders: a migration is in progress and neither can be trusted
-// alone, so the record reads as held by nobody that this candidate knows.
+// UnknownLeader is the holder of a record that no candidate can name: a
+// MultiLock whose two locks name different holders (a migration is in
+// progress, or a write reached only one of them), or a record that does not
+// decode. Such a lock is held by someone until it has not changed for a
+// lease.
 const UnknownLeader = "leaderelection.k8s.io/unknown"
 
 // MultiLock writes the record to two locks, Primary first, so a running
@@ -20,62 +23,123 @@ const UnknownLeader = "leaderelection.k8s.io/unknown"
 // leaders: first every candidate runs with MultiLock{old, new} (the
 // endpointsleases or configmapsleases kinds of New), then with the new lock
 // alone. During the first step candidates that still use only the old lock
-// keep seeing and respecting the record there.
+// keep seeing and respecting the record there, and those that already use
+// only the new one respect the record in the new one.
+//
+// A MultiLock is held only when both of its records name the same holder
+// and term, and every Update is conditional on both objects as last read or
+// written: an object that changed since makes it fail with a Conflict.
 type MultiLock struct {
 	Primary   Interface
 	Secondary Interface
+
+	mu               sync.Mutex
+	primaryMissing   bool // guarded by mu: Get found no primary object
+	secondaryMissing bool // guarded by mu: Get found no secondary object
 }
 
 var _ Interface = (*MultiLock)(nil)
 
-// Get reads both locks. When the secondary does not exist yet and the
-// primary is held by another candidate (one not yet migrated), the
-// primary's record stands. When the two name different holders, the holder
-// reads as UnknownLeader. The raw bytes cover both records.
+// missingRaw stands for a missing object in the raw bytes of a MultiLock.
+var missingRaw = []byte("<missing>")
+
+// Get reads both locks. When only one of them exists, its record stands
+// (the other is created by the next Update). When the two name different
+// holders or terms, the record is held by UnknownLeader. The raw bytes cover
+// both objects, so a change to either is a change of the record.
 func (ml *MultiLock) Get(ctx context.Context) (*LeaderElectionRecord, []byte, error) {
-	primary, primaryRaw, err := ml.Primary.Get(ctx)
-	if err != nil {
-		return nil, nil, err
+	primary, primaryRaw, primaryErr := ml.Primary.Get(ctx)
+	if primaryErr != nil && !k8sapi.IsNotFound(primaryErr) && !errors.Is(primaryErr, ErrInvalidRecord) {
+		return nil, nil, primaryErr
 	}
-	secondary, secondaryRaw, err := ml.Secondary.Get(ctx)
-	if err != nil {
-		if k8sapi.IsNotFound(err) && primary.HolderIdentity != ml.Identity() {
-			return primary, primaryRaw, nil
+	secondary, secondaryRaw, secondaryErr := ml.Secondary.Get(ctx)
+	if secondaryErr != nil && !k8sapi.IsNotFound(secondaryErr) && !errors.Is(secondaryErr, ErrInvalidRecord) {
+		return nil, nil, secondaryErr
+	}
+	primaryMissing, secondaryMissing := k8sapi.IsNotFound(primaryErr), k8sapi.IsNotFound(secondaryErr)
+	ml.mu.Lock()
+	ml.primaryMissing, ml.secondaryMissing = primaryMissing, secondaryMissing
+	ml.mu.Unlock()
+
+	var invalid error // the first record that did not decode
+	for _, err := range []error{primaryErr, secondaryErr} {
+		if invalid == nil && errors.Is(err, ErrInvalidRecord) {
+			invalid = fmt.Errorf("resourcelock: multilock: %w", err)
 		}
-		return nil, nil, err
 	}
-	if primary.HolderIdentity != secondary.HolderIdentity {
-		rec := *primary
+	switch {
+	case primaryMissing && secondaryMissing:
+		return nil, nil, primaryErr
+	case secondaryMissing:
+		return primary, join(primaryRaw, missingRaw), invalid
+	case primaryMissing:
+		return secondary, join(missingRaw, secondaryRaw), invalid
+	}
+	rec := *primary
+	switch {
+	case primary.HolderIdentity != secondary.HolderIdentity || primary.LeaderTransitions != secondary.LeaderTransitions:
 		rec.HolderIdentity = UnknownLeader
-		if primaryRaw, err = json.Marshal(rec); err != nil {
-			return nil, nil, fmt.Errorf("resourcelock: multilock: %w", err)
-		}
-		primary = &rec
+		rec.LeaderTransitions = max(primary.LeaderTransitions, secondary.LeaderTransitions)
+	case secondary.RenewTime.Before(primary.RenewTime.Time):
+		// The same holder renewed one object later than the other (a write
+		// that reached one of them): the earlier renewal is the one that
+		// candidates of the other object time the lease from.
+		rec = *secondary
 	}
-	return primary, bytes.Join([][]byte{primaryRaw, secondaryRaw}, []byte(",")), nil
+	return &rec, join(primaryRaw, secondaryRaw), invalid
 }
 
-// Create creates both locks; a primary that already exists is kept.
+func join(a, b []byte) []byte { return bytes.Join([][]byte{a, b}, []byte(",")) }
+
+// Create creates both locks. An object that exists already makes it fail
+// with AlreadyExists: someone else created it first.
 func (ml *MultiLock) Create(ctx context.Context, ler LeaderElectionRecord) error {
-	if err := ml.Primary.Create(ctx, ler); err != nil && !k8sapi.IsAlreadyExists(err) {
+	if err := ml.Primary.Create(ctx, ler); err != nil {
 		return err
 	}
-	return ml.Secondary.Create(ctx, ler)
+	if err := ml.Secondary.Create(ctx, ler); err != nil {
+		return err
+	}
+	ml.mu.Lock()
+	ml.primaryMissing, ml.secondaryMissing = false, false
+	ml.mu.Unlock()
+	return nil
 }
 
-// Update updates the primary, then the secondary, creating the secondary
-// when it does not exist yet.
+// Update writes the record to the primary, then to the secondary, each
+// conditionally on the object as last read or written; an object that Get
+// found missing (or that is gone when written) is created. When the primary
+// is written and the secondary is not, the records disagree until the next
+// write, and Get reads them as held by UnknownLeader.
 func (ml *MultiLock) Update(ctx context.Context, ler LeaderElectionRecord) error {
-	if err := ml.Primary.Update(ctx, ler); err != nil {
+	ml.mu.Lock()
+	primaryMissing, secondaryMissing := ml.primaryMissing, ml.secondaryMissing
+	ml.mu.Unlock()
+	if err := write(ctx, ml.Primary, primaryMissing, ler); err != nil {
 		return err
 	}
-	if _, _, err := ml.Secondary.Get(ctx); err != nil {
-		if k8sapi.IsNotFound(err) {
-			return ml.Secondary.Create(ctx, ler)
+	ml.mu.Lock()
+	ml.primaryMissing = false
+	ml.mu.Unlock()
+	if err := write(ctx, ml.Secondary, secondaryMissing, ler); err != nil {
+		return err
+	}
+	ml.mu.Lock()
+	ml.secondaryMissing = false
+	ml.mu.Unlock()
+	return nil
+}
+
+// write creates the object when it is missing, and updates it otherwise,
+// creating it when the update finds it gone.
+func write(ctx context.Context, lock Interface, missing bool, ler LeaderElectionRecord) error {
+	if !missing {
+		err := lock.Update(ctx, ler)
+		if !k8sapi.IsNotFound(err) {
+			return err
 		}
-		return err
 	}
-	return ml.Secondary.Update(ctx, ler)
+	return lock.Create(ctx, ler)
 }
 
 // RecordEvent records the event on the primary lock.

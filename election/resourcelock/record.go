@@ -10,6 +10,16 @@ import (
 // on Endpoints and ConfigMap locks.
 const LeaderElectionRecordAnnotationKey = "control-plane.alpha.kubernetes.io/leader"
 
+// invalidRecord is what a lock's Get returns for a record that does not
+// decode: a record held by UnknownLeader, the raw bytes (never nil, so that
+// the record reads as present), and err wrapped with ErrInvalidRecord.
+func invalidRecord(raw []byte, err error) (*LeaderElectionRecord, []byte, error) {
+	if raw == nil {
+		raw = []byte{}
+	}
+	return &LeaderElectionRecord{HolderIdentity: UnknownLeader}, raw, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
+}
+
 // LeaderElectionRecord is the state of an election as stored in the lock.
 // Its JSON form is the one Kubernetes writes in the annotation.
 type LeaderElectionRecord struct {

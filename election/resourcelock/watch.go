@@ -3,60 +3,75 @@ package resourcelock
 import (
 	"context"
 	"errors"
-	"io"
+	"sync"
 
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
-// decodeFunc reads the record and its raw bytes out of a lock object.
+// decodeFunc reads the record and its raw bytes out of a lock object. A
+// record that does not decode gives a record held by UnknownLeader, the raw
+// bytes and an error wrapping ErrInvalidRecord.
 type decodeFunc func(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error)
 
-// watchRecord follows one lock object: a watch from the current state,
-// resumed from the last resourceVersion seen when the server ends it, and
-// started afresh after 410 Gone. It returns on any other error.
-func watchRecord(ctx context.Context, c *k8sapi.Client, r k8sapi.Resource, meta ObjectMeta, decode decodeFunc,
-	observe func(*LeaderElectionRecord, []byte)) error {
-	var rv string // "" : start from the current state
-	for {
-		w, err := c.Watch(ctx, r, meta.Namespace, meta.Name, k8sapi.WatchOptions{ResourceVersion: rv, AllowBookmarks: true})
-		if err != nil {
-			return err
-		}
-		rv, err = readEvents(w, rv, decode, observe)
-		w.Close()
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case k8sapi.IsGone(err):
-			rv = ""
-		case errors.Is(err, io.EOF):
-			// The server ended the watch (its timeout): resume.
-		default:
-			return err
-		}
-	}
+// watchState is where a lock's next watch resumes.
+type watchState struct {
+	mu sync.Mutex
+	rv string // guarded by mu: the last resourceVersion seen; "" starts from the current state
 }
 
-// readEvents passes the records of one watch stream to observe and
-// returns the last resourceVersion seen and the error that ended it.
-func readEvents(w *k8sapi.Watcher, rv string, decode decodeFunc, observe func(*LeaderElectionRecord, []byte)) (string, error) {
+func (s *watchState) load() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rv
+}
+
+func (s *watchState) store(rv string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rv = rv
+}
+
+// watchRecord runs one watch of a lock object, from where the last one
+// ended (or from the current state), and passes what it sees to observe. It
+// returns the error that ended the stream; after 410 Gone the next watch
+// starts from the current state.
+func watchRecord(ctx context.Context, c *k8sapi.Client, r k8sapi.Resource, meta ObjectMeta, decode decodeFunc,
+	state *watchState, observe func(*LeaderElectionRecord, []byte)) error {
+	w, err := c.Watch(ctx, r, meta.Namespace, meta.Name, k8sapi.WatchOptions{
+		ResourceVersion: state.load(),
+		TimeoutSeconds:  int(WatchTimeout.Seconds()),
+		AllowBookmarks:  true,
+	})
+	if err != nil {
+		if k8sapi.IsGone(err) {
+			state.store("")
+		}
+		return err
+	}
+	defer w.Close()
 	for {
 		e, err := w.Next()
 		if err != nil {
-			return rv, err
+			if k8sapi.IsGone(err) {
+				state.store("")
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
 		}
 		if e.Object != nil && e.Object.ResourceVersion() != "" {
-			rv = e.Object.ResourceVersion()
+			state.store(e.Object.ResourceVersion())
 		}
 		switch e.Type {
 		case k8sapi.Added, k8sapi.Modified:
 			rec, raw, err := decode(e.Object)
-			if err != nil {
-				return rv, err
+			if err != nil && !errors.Is(err, ErrInvalidRecord) {
+				return err
 			}
 			observe(rec, raw)
 		case k8sapi.Deleted:
-			observe(&LeaderElectionRecord{}, nil)
+			observe(nil, nil)
 		}
 	}
 }

@@ -1,0 +1,333 @@
+package election
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/k8sapi"
+)
+
+// errHeldByOther means another candidate holds a lease that has not expired
+// by this candidate's clock.
+var errHeldByOther = errors.New("election: the lock is held by another candidate")
+
+// MaxLeaseDuration is the longest lease a record may ask for. A record that
+// claims a longer one (18446744074 seconds would overflow a time.Duration)
+// is taken to ask for this much, and the elector logs it.
+const MaxLeaseDuration = time.Hour
+
+// acquire tries to take the lock until it succeeds (its leadership's stop
+// channel, true) or ctx ends (false). When the lock can be watched, a
+// follower makes no request while the holder renews: it learns of each
+// renewal from the watch, and tries when the lease expires by its own clock
+// or at once when the lock is released. Otherwise it polls every
+// RetryPeriod, with jitter. A failed try backs off for at least
+// RetryPeriod, with jitter, or as long as the server's Retry-After asks.
+func (le *LeaderElector) acquire(ctx context.Context) (<-chan struct{}, bool) {
+	le.log.Info("election: trying to acquire the lock")
+	f := le.startFollowing(ctx)
+	defer f.stop()
+	var lastErr string
+	var backoffUntil time.Time
+	for {
+		stop, err := le.tryAcquire(ctx)
+		if err == nil {
+			return stop, true
+		}
+		if !errors.Is(err, errHeldByOther) {
+			// Any failure, a lost race included, waits before the next try:
+			// only a seen release or a reached expiry triggers one at once.
+			backoffUntil = le.config.Clock.Now().Add(le.backoff(err))
+			switch msg := err.Error(); {
+			case k8sapi.IsConflict(err) || k8sapi.IsAlreadyExists(err):
+				le.log.Debug("election: lost a race for the lock", "err", err)
+			case msg != lastErr:
+				le.log.Warn("election: failed to acquire the lock", "err", err)
+				lastErr = msg
+			}
+		}
+		for waiting := true; waiting; {
+			t := le.config.Clock.NewTimer(le.nextTry(f.watching(), backoffUntil))
+			select {
+			case <-t.C():
+				waiting = false
+			case <-f.changed:
+				// A renewal moves the expiry; a release makes the next
+				// try due at once (after any backoff): work it out again.
+				t.Stop()
+			case <-ctx.Done():
+				t.Stop()
+				return nil, false
+			}
+		}
+	}
+}
+
+// backoff is how long to wait after a failed try: RetryPeriod with up to
+// JitterFactor of it added, or the server's Retry-After when longer (at
+// most a LeaseDuration).
+func (le *LeaderElector) backoff(err error) time.Duration {
+	d := le.jittered(le.config.RetryPeriod)
+	if ra, ok := k8sapi.RetryAfter(err); ok {
+		d = max(d, min(ra, le.config.LeaseDuration))
+	}
+	return d
+}
+
+// jittered is d plus a random part of up to JitterFactor·d.
+func (le *LeaderElector) jittered(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Float64()*JitterFactor*float64(d))
+}
+
+// nextTry is how long a follower waits before its next try, and never less
+// than until backoffUntil. When it watches the lock it waits until the
+// observed lease expires (plus a jitter of at most 20ms, so that followers
+// do not all write at once), or not at all for a released lock; otherwise
+// it polls every RetryPeriod with jitter.
+func (le *LeaderElector) nextTry(watching bool, backoffUntil time.Time) time.Duration {
+	now := le.config.Clock.Now()
+	d := le.jittered(le.config.RetryPeriod)
+	if watching {
+		le.mu.Lock()
+		free, expiry := le.freeLocked(), le.expiryLocked()
+		le.mu.Unlock()
+		switch {
+		case free:
+			d = 0
+		default:
+			jitter := time.Duration(rand.Float64() * float64(min(le.config.RetryPeriod/10, 20*time.Millisecond)))
+			d = max(0, expiry.Sub(now)) + jitter
+		}
+	}
+	return max(d, backoffUntil.Sub(now))
+}
+
+// tryAcquire makes one try to take the lock; on success this candidate
+// leads, and the channel is its leadership's stop. It reads the lock, and
+// takes it when it is missing (and was not seen deleted), released,
+// written by this elector, or expired by this candidate's clock:
+// LeaseDuration (the holder's, from the record) after it last saw the
+// record change. Every acquisition starts a new term, one above the highest
+// this candidate has seen on the lock.
+func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, error) {
+	ctx, cancel := le.withTimeout(parent, le.config.RequestTimeout)
+	defer cancel()
+	rec, raw, err := le.config.Lock.Get(ctx)
+	now := le.config.Clock.Now()
+	create := false
+	switch {
+	case k8sapi.IsNotFound(err):
+		create = true
+	case errors.Is(err, rl.ErrInvalidRecord) && rec != nil:
+		le.noteOdd(raw, "election: the lock's record does not decode; it counts as held by an unknown candidate, and is taken over once it has not changed for a lease", err)
+	case err != nil:
+		return nil, le.requestError(ctx, "read the lock", err)
+	}
+
+	le.mu.Lock()
+	if create {
+		le.observeLocked(nil, nil, now)
+	} else {
+		le.observeLocked(rec, raw, now)
+		le.cacheMine = le.ownLocked(*rec)
+	}
+	if !le.freeLocked() && now.Before(le.expiryLocked()) {
+		le.mu.Unlock()
+		return nil, errHeldByOther
+	}
+	term := 0
+	if le.seen {
+		term = le.maxTerm + 1
+	}
+	desired := le.recordLocked(now, term, now)
+	le.sendingLocked(desired)
+	le.mu.Unlock()
+
+	if create {
+		err = le.config.Lock.Create(ctx, desired)
+	} else {
+		err = le.config.Lock.Update(ctx, desired)
+	}
+	if err != nil {
+		return nil, le.requestError(ctx, "take the lock", err)
+	}
+	return le.startLeading(desired)
+}
+
+// freeLocked reports whether the observed lock may be taken at once: it
+// has never been seen, or its last record (even if the object is gone since)
+// is a release or one this elector wrote.
+func (le *LeaderElector) freeLocked() bool {
+	if !le.seen {
+		return true
+	}
+	return le.observed.HolderIdentity == "" || le.ownLocked(le.observed)
+}
+
+// expiryLocked is when the observed holder's lease runs out by this
+// candidate's clock.
+func (le *LeaderElector) expiryLocked() time.Time {
+	return le.observedTime.Add(le.leaseOf(le.observed))
+}
+
+// leaseOf is the lease rec asks for: its own duration, or this candidate's
+// LeaseDuration when the record names none, and at most MaxLeaseDuration.
+func (le *LeaderElector) leaseOf(rec rl.LeaderElectionRecord) time.Duration {
+	switch s := rec.LeaseDurationSeconds; {
+	case s <= 0:
+		return le.config.LeaseDuration
+	case s > int(MaxLeaseDuration/time.Second):
+		return MaxLeaseDuration
+	default:
+		return time.Duration(s) * time.Second
+	}
+}
+
+// observeLocked records what a read or a watch showed of the lock: rec, or
+// nil when the lock object does not exist. The observation time moves only
+// when the bytes change: an unchanged record is an expiring one. A lock that
+// disappears counts as an unchanged record of its last holder from the
+// moment it was seen gone, so that followers wait a lease before they
+// create it again (unless the last record was a release).
+func (le *LeaderElector) observeLocked(rec *rl.LeaderElectionRecord, raw []byte, at time.Time) {
+	if rec == nil {
+		if le.seen && !le.gone {
+			le.gone = true
+			le.observedRaw = nil
+			le.observedTime = at
+		}
+		return
+	}
+	if le.seen && !le.gone && bytes.Equal(raw, le.observedRaw) && (raw != nil || rec.HolderIdentity == le.observed.HolderIdentity) {
+		return
+	}
+	le.seen, le.gone = true, false
+	le.observed = *rec
+	le.observedRaw = append(le.observedRaw[:0:0], raw...)
+	le.observedTime = at
+	le.maxTerm = max(le.maxTerm, rec.LeaderTransitions)
+	if rec.LeaseDurationSeconds > int(MaxLeaseDuration/time.Second) {
+		le.noteOddLocked(raw, "election: the lock's record asks for a lease longer than the maximum; it counts as the maximum",
+			fmt.Errorf("leaseDurationSeconds %d > %v", rec.LeaseDurationSeconds, MaxLeaseDuration))
+	}
+	le.reportLocked(rec.HolderIdentity)
+}
+
+// noteOdd logs msg once for each distinct record raw.
+func (le *LeaderElector) noteOdd(raw []byte, msg string, err error) {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	le.noteOddLocked(raw, msg, err)
+}
+
+func (le *LeaderElector) noteOddLocked(raw []byte, msg string, err error) {
+	if bytes.Equal(raw, le.loggedRaw) {
+		return
+	}
+	le.loggedRaw = append(le.loggedRaw[:0:0], raw...)
+	le.log.Warn(msg, "record", short(string(raw)), "err", err)
+}
+
+// reportLocked queues OnNewLeader for a change of holder. An empty holder
+// (a released lock) and an unknown one are no leader and are not reported.
+func (le *LeaderElector) reportLocked(holder string) {
+	if holder == "" || holder == rl.UnknownLeader || holder == le.reportedLeader {
+		return
+	}
+	le.reportedLeader = holder
+	if le.notifier != nil {
+		le.notifier.push(holder)
+	}
+}
+
+// recordLocked is the record this candidate writes at now: a new term
+// acquired at acquired.
+func (le *LeaderElector) recordLocked(now time.Time, term int, acquired time.Time) rl.LeaderElectionRecord {
+	return rl.LeaderElectionRecord{
+		HolderIdentity:       le.config.Lock.Identity(),
+		LeaseDurationSeconds: leaseSeconds(le.config.LeaseDuration),
+		AcquireTime:          rl.NewTime(acquired),
+		RenewTime:            rl.NewTime(now),
+		LeaderTransitions:    term,
+	}
+}
+
+// ownLocked reports whether rec is a record this elector wrote: the last
+// one it knows it stored, or one whose answer it did not get.
+func (le *LeaderElector) ownLocked(rec rl.LeaderElectionRecord) bool {
+	_, ok := le.sentLocked(rec)
+	return ok
+}
+
+// sentLocked returns when this elector sent rec, if it wrote it: the
+// earliest of its writes that stored the same bytes.
+func (le *LeaderElector) sentLocked(rec rl.LeaderElectionRecord) (time.Time, bool) {
+	if rec.HolderIdentity != le.config.Lock.Identity() {
+		return time.Time{}, false
+	}
+	if !le.mineSent.IsZero() && sameStored(rec, le.mine, le.precision) {
+		return le.mineSent, true
+	}
+	for _, p := range le.pending {
+		if sameStored(rec, p, le.precision) {
+			return p.RenewTime.Time, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// maxPending is how many writes of unknown outcome an elector remembers;
+// forgetting one only makes it more careful.
+const maxPending = 8
+
+// sendingLocked remembers rec as sent, its outcome unknown until an answer
+// or a later read tells.
+func (le *LeaderElector) sendingLocked(rec rl.LeaderElectionRecord) {
+	if len(le.pending) == maxPending {
+		le.pending = append(le.pending[:0], le.pending[1:]...)
+	}
+	le.pending = append(le.pending, rec)
+}
+
+// sameStored reports whether a and b are stored alike by a lock that keeps
+// times to precision p.
+func sameStored(a, b rl.LeaderElectionRecord, p time.Duration) bool {
+	same := func(x, y rl.Time) bool { return x.Truncate(p).Equal(y.Truncate(p)) }
+	return a.HolderIdentity == b.HolderIdentity && a.LeaseDurationSeconds == b.LeaseDurationSeconds &&
+		a.LeaderTransitions == b.LeaderTransitions && same(a.AcquireTime, b.AcquireTime) && same(a.RenewTime, b.RenewTime)
+}
+
+// withTimeout is context.WithTimeout on the elector's clock. When the time
+// runs out, the context's cause is context.DeadlineExceeded.
+func (le *LeaderElector) withTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	if d <= 0 {
+		cancel(context.DeadlineExceeded)
+		return ctx, func() {}
+	}
+	t := le.config.Clock.AfterFunc(d, func() { cancel(context.DeadlineExceeded) })
+	return ctx, func() {
+		t.Stop()
+		cancel(context.Canceled)
+	}
+}
+
+// requestError wraps the error of a call to the lock. A call cut short by
+// its own timeout says so (context.DeadlineExceeded), not "canceled".
+func (le *LeaderElector) requestError(ctx context.Context, what string, err error) error {
+	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, context.DeadlineExceeded) && errors.Is(err, context.Canceled) {
+		return fmt.Errorf("election: %s: no answer within the request timeout: %w", what, cause)
+	}
+	return fmt.Errorf("election: %s: %w", what, err)
+}
+
+// leaseSeconds is d in whole seconds, rounded up, at least 1: the record
+// holds seconds, and a shorter lease written down would be unsafe.
+func leaseSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}

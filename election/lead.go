@@ -1,0 +1,300 @@
+package election
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/k8sapi"
+)
+
+// errTooLate means a write that took the lock was answered after the
+// deadline it would have given: the candidate does not lead on it.
+var errTooLate = errors.New("election: the lock was taken, but the answer came after the renew deadline")
+
+// startLeading makes this candidate the leader on rec, which it sent at
+// rec.RenewTime and the server stored: its deadline counts from the send,
+// and a watchdog ends the leadership then unless a renewal moves it.
+func (le *LeaderElector) startLeading(rec rl.LeaderElectionRecord) (<-chan struct{}, error) {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	le.storedLocked(rec, rec.RenewTime.Time)
+	le.cacheMine = true
+	if !le.config.Clock.Now().Before(le.deadlineLocked()) {
+		return nil, errTooLate
+	}
+	le.leading = true
+	le.term = rec.LeaderTransitions
+	le.stop = make(chan struct{})
+	le.armLocked()
+	return le.stop, nil
+}
+
+// storedLocked records that rec, sent at sent, is what the lock holds.
+func (le *LeaderElector) storedLocked(rec rl.LeaderElectionRecord, sent time.Time) {
+	le.mine, le.mineSent = rec, sent
+	le.pending = le.pending[:0]
+	le.seen, le.gone = true, false
+	le.observed = rec
+	le.observedRaw = nil // not the server's bytes: the next read counts as a change
+	le.observedTime = sent
+	le.maxTerm = max(le.maxTerm, rec.LeaderTransitions)
+	le.reportLocked(rec.HolderIdentity)
+}
+
+// armLocked sets the watchdog to the current deadline.
+func (le *LeaderElector) armLocked() {
+	if le.watchdog != nil {
+		le.watchdog.Stop()
+	}
+	d := le.deadlineLocked().Sub(le.config.Clock.Now())
+	le.watchdog = le.config.Clock.AfterFunc(max(d, 0), le.expire)
+}
+
+// expire ends the leadership if its deadline has passed: the watchdog's
+// callback. It closes stop before anything else happens.
+func (le *LeaderElector) expire() {
+	le.mu.Lock()
+	if !le.leading || le.config.Clock.Now().Before(le.deadlineLocked()) {
+		le.mu.Unlock()
+		return
+	}
+	le.stepDownLocked()
+	le.mu.Unlock()
+}
+
+// stepDown ends the leadership, if any: stop is closed.
+func (le *LeaderElector) stepDown() {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	le.stepDownLocked()
+}
+
+func (le *LeaderElector) stepDownLocked() {
+	if !le.leading {
+		return
+	}
+	le.leading = false
+	close(le.stop)
+	if le.watchdog != nil {
+		le.watchdog.Stop()
+	}
+}
+
+// renew keeps the lock until ctx ends (ctx's error), the deadline passes
+// without a successful renewal, or another holder is seen (errors wrapping
+// ErrLeadershipLost). stop is the leadership's channel: the watchdog closes
+// it at the deadline whatever this loop is doing.
+func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}) error {
+	var failures int
+	var lastErr error
+	wait := le.untilNextRenewal()
+	for {
+		t := le.config.Clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-stop:
+			t.Stop()
+			return le.lost(failures, lastErr)
+		case <-t.C():
+		}
+		err := le.renewOnce(ctx)
+		switch {
+		case err == nil:
+			if failures > 0 {
+				le.log.Info("election: renewed after failures", "failures", failures)
+				failures = 0
+			}
+			wait = le.untilNextRenewal()
+			continue
+		case errors.Is(err, ErrLeadershipLost):
+			return err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		failures++
+		lastErr = err
+		if failures == 1 {
+			le.log.Warn("election: failed to renew", "err", err)
+		}
+		wait = le.config.RetryPeriod
+		if ra, ok := k8sapi.RetryAfter(err); ok {
+			wait = max(wait, ra) // the deadline still ends the wait
+		}
+	}
+}
+
+// untilNextRenewal is how long the leader waits before renewing:
+// RetryPeriod after its last stored write, and never within the same unit
+// of the lock's time precision as that write. A renewal in the same second
+// on an annotation lock would store the same bytes, which followers do not
+// see as a change; so every renewal stores new bytes, and the deadline can
+// count from its send.
+func (le *LeaderElector) untilNextRenewal() time.Duration {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	next := le.mineSent.Add(le.config.RetryPeriod)
+	if unit := le.mine.RenewTime.Truncate(le.precision).Add(le.precision); next.Before(unit) {
+		next = unit
+	}
+	return max(0, next.Sub(le.config.Clock.Now()))
+}
+
+// renewOnce renews the lock with one Update of the object last written, cut
+// short at the deadline. A lock that is gone is created again, in the same
+// term. After a conflict it reads the lock: a record this elector wrote
+// (whose answer was lost, or under a change to another field of the object)
+// keeps the leadership; any other ends it at once.
+func (le *LeaderElector) renewOnce(parent context.Context) error {
+	now := le.config.Clock.Now()
+	le.mu.Lock()
+	if !le.leading {
+		le.mu.Unlock()
+		return fmt.Errorf("%w: the renew deadline passed", ErrLeadershipLost)
+	}
+	desired := le.recordLocked(now, le.term, le.mine.AcquireTime.Time)
+	le.sendingLocked(desired)
+	deadline := le.deadlineLocked()
+	le.mu.Unlock()
+
+	ctx, cancel := le.withTimeout(parent, min(le.config.RequestTimeout, deadline.Sub(now)))
+	defer cancel()
+	err := le.config.Lock.Update(ctx, desired)
+	if k8sapi.IsNotFound(err) {
+		// Someone deleted the lock: followers that saw it go wait a lease
+		// before they create it; the leader creates it again at once.
+		err = le.config.Lock.Create(ctx, desired)
+	}
+	if err == nil {
+		return le.renewed(desired, now)
+	}
+	if !k8sapi.IsConflict(err) && !k8sapi.IsAlreadyExists(err) {
+		return le.requestError(ctx, "renew", err)
+	}
+
+	rec, raw, err := le.config.Lock.Get(ctx)
+	if err != nil && !(errors.Is(err, rl.ErrInvalidRecord) && rec != nil) {
+		return le.requestError(ctx, "read the lock after a conflict", err)
+	}
+	seenAt := le.config.Clock.Now()
+	le.mu.Lock()
+	if !le.leading {
+		le.mu.Unlock()
+		return fmt.Errorf("%w: the renew deadline passed", ErrLeadershipLost)
+	}
+	if sent, ok := le.sentLocked(*rec); ok && rec.LeaderTransitions == le.term {
+		le.storedLocked(*rec, sent)
+		le.cacheMine = true
+		le.armLocked()
+		le.mu.Unlock()
+		return nil
+	}
+	le.stepDownLocked()
+	le.cacheMine = false
+	le.observeLocked(rec, raw, seenAt)
+	holder := le.observed.HolderIdentity
+	le.mu.Unlock()
+	return fmt.Errorf("%w: %w (holder %q)", ErrLeadershipLost, errHeldByOther, short(holder))
+}
+
+// renewed records a successful renewal sent at sent. A leadership that the
+// watchdog ended meanwhile stays ended.
+func (le *LeaderElector) renewed(rec rl.LeaderElectionRecord, sent time.Time) error {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	le.storedLocked(rec, sent)
+	le.cacheMine = true
+	if !le.leading {
+		return fmt.Errorf("%w: the renewal was answered after the renew deadline", ErrLeadershipLost)
+	}
+	le.armLocked()
+	return nil
+}
+
+// lost returns the error for a leader that did not renew within
+// RenewDeadline; err is the last failure.
+func (le *LeaderElector) lost(failures int, err error) error {
+	if err == nil {
+		err = errors.New("no successful renewal")
+	}
+	return fmt.Errorf("%w: no renewal within %v (%d failures): %w", ErrLeadershipLost, le.config.RenewDeadline, failures, err)
+}
+
+// releaseAfter waits for OnStartedLeading to return, for at most
+// ReleaseGrace, and then releases the lock. It does not release when the
+// callback is still running: the leader may still be acting, so the lease
+// must run out instead.
+func (le *LeaderElector) releaseAfter(callbackDone <-chan struct{}) {
+	t := le.config.Clock.NewTimer(le.config.ReleaseGrace)
+	select {
+	case <-callbackDone:
+		t.Stop()
+	case <-t.C():
+		le.log.Warn("election: not releasing the lock: OnStartedLeading has not returned; the lease will expire instead",
+			"releaseGrace", le.config.ReleaseGrace)
+		return
+	}
+	released, err := le.release()
+	switch {
+	case err != nil:
+		le.log.Warn("election: failed to release the lock", "err", err)
+	case released:
+		le.log.Info("election: released the lock")
+	}
+}
+
+// release writes an empty holder over the record this elector wrote,
+// keeping the term, so that the next candidate takes the lock at its next
+// try. It releases only that exact record: when the lock holds anything
+// else (another candidate's record, or another elector's with the same
+// identity), it leaves it alone and returns false.
+func (le *LeaderElector) release() (bool, error) {
+	now := le.config.Clock.Now()
+	le.mu.Lock()
+	if le.mineSent.IsZero() {
+		le.mu.Unlock()
+		return false, nil
+	}
+	rec := rl.LeaderElectionRecord{
+		LeaseDurationSeconds: 1,
+		AcquireTime:          rl.NewTime(now),
+		RenewTime:            rl.NewTime(now),
+		LeaderTransitions:    le.term,
+	}
+	cacheMine := le.cacheMine
+	le.mu.Unlock()
+
+	ctx, cancel := le.withTimeout(context.Background(), le.config.RequestTimeout)
+	defer cancel()
+	err := errors.New("not tried")
+	if cacheMine {
+		err = le.config.Lock.Update(ctx, rec)
+	}
+	if err != nil && (!cacheMine || k8sapi.IsConflict(err)) {
+		// A write whose answer was lost, or a change to another field, may
+		// stand between: read the lock, and release only a record of ours.
+		cur, _, gerr := le.config.Lock.Get(ctx)
+		if gerr != nil {
+			return false, le.requestError(ctx, "release: read the lock", gerr)
+		}
+		le.mu.Lock()
+		own := le.ownLocked(*cur)
+		le.mu.Unlock()
+		if !own {
+			return false, nil
+		}
+		err = le.config.Lock.Update(ctx, rec)
+	}
+	if err != nil {
+		return false, le.requestError(ctx, "release", err)
+	}
+	le.mu.Lock()
+	le.observed, le.observedRaw, le.observedTime = rec, nil, now
+	le.cacheMine = false
+	le.mu.Unlock()
+	return true, nil
+}
