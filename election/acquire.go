@@ -127,6 +127,9 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 		le.noteOdd(raw, "election: the lock's record does not decode; it counts as held by an unknown candidate, and is taken over once it has not changed for a lease", err)
 	case err != nil:
 		return nil, le.requestError(ctx, "read the lock", err)
+	case rec.LeaseDurationSeconds > int(MaxLeaseDuration/time.Second):
+		le.noteOdd(raw, "election: the lock's record asks for a lease longer than MaxLeaseDuration; it counts as MaxLeaseDuration",
+			fmt.Errorf("leaseDurationSeconds %d", rec.LeaseDurationSeconds))
 	}
 
 	le.mu.Lock()
@@ -211,26 +214,18 @@ func (le *LeaderElector) observeLocked(rec *rl.LeaderElectionRecord, raw []byte,
 	le.observedRaw = append(le.observedRaw[:0:0], raw...)
 	le.observedTime = at
 	le.maxTerm = max(le.maxTerm, rec.LeaderTransitions)
-	if rec.LeaseDurationSeconds > int(MaxLeaseDuration/time.Second) {
-		le.noteOddLocked(raw, "election: the lock's record asks for a lease longer than the maximum; it counts as the maximum",
-			fmt.Errorf("leaseDurationSeconds %d > %v", rec.LeaseDurationSeconds, MaxLeaseDuration))
-	}
 	le.reportLocked(rec.HolderIdentity)
 }
 
 // noteOdd logs msg once for each distinct record raw.
 func (le *LeaderElector) noteOdd(raw []byte, msg string, err error) {
 	le.mu.Lock()
-	defer le.mu.Unlock()
-	le.noteOddLocked(raw, msg, err)
-}
-
-func (le *LeaderElector) noteOddLocked(raw []byte, msg string, err error) {
-	if bytes.Equal(raw, le.loggedRaw) {
-		return
-	}
+	seen := bytes.Equal(raw, le.loggedRaw)
 	le.loggedRaw = append(le.loggedRaw[:0:0], raw...)
-	le.log.Warn(msg, "record", short(string(raw)), "err", err)
+	le.mu.Unlock()
+	if !seen {
+		le.log.Warn(msg, "record", short(string(raw)), "err", err)
+	}
 }
 
 // reportLocked queues OnNewLeader for a change of holder. An empty holder

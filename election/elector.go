@@ -60,7 +60,7 @@ func NewLeaderElector(lec LeaderElectionConfig) (*LeaderElector, error) {
 	if err := lec.validate(); err != nil {
 		return nil, err
 	}
-	log := lec.Logger.With("lock", lec.Lock.Describe(), "identity", short(lec.Lock.Identity()))
+	log := lec.Logger.With("lock", short(lec.Lock.Describe()), "identity", short(lec.Lock.Identity()))
 	if lec.Name != "" {
 		log = log.With("name", short(lec.Name))
 	}

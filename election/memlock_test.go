@@ -24,6 +24,30 @@ type memStore struct {
 	hang   bool                    // guarded by mu: calls block until their context ends
 	// onWrite, when set, is called (under mu) with each record stored.
 	onWrite func(rl.LeaderElectionRecord)
+	// slow delays the answer to a write that was applied (in fake time,
+	// under synctest); the caller sees its context's error if that ends
+	// first, as when an answer is lost.
+	slow time.Duration
+}
+
+func (s *memStore) setSlow(d time.Duration) { s.mu.Lock(); s.slow = d; s.mu.Unlock() }
+
+// answer waits out the slow answer of a write that was applied.
+func (s *memStore) answer(ctx context.Context) error {
+	s.mu.Lock()
+	d := s.slow
+	s.mu.Unlock()
+	if d == 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (s *memStore) set(rec rl.LeaderElectionRecord) {
@@ -98,6 +122,13 @@ func (l *memLock) Create(ctx context.Context, ler rl.LeaderElectionRecord) error
 	if err := l.store.begin(ctx, l.id, "create"); err != nil {
 		return err
 	}
+	if err := l.create(ler); err != nil {
+		return err
+	}
+	return l.store.answer(ctx)
+}
+
+func (l *memLock) create(ler rl.LeaderElectionRecord) error {
 	s := l.store
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -119,6 +150,13 @@ func (l *memLock) Update(ctx context.Context, ler rl.LeaderElectionRecord) error
 	if err := l.store.begin(ctx, l.id, "update"); err != nil {
 		return err
 	}
+	if err := l.update(ler); err != nil {
+		return err
+	}
+	return l.store.answer(ctx)
+}
+
+func (l *memLock) update(ler rl.LeaderElectionRecord) error {
 	s := l.store
 	s.mu.Lock()
 	defer s.mu.Unlock()
