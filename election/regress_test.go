@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -144,10 +145,11 @@ func TestStopAtDeadlineWithSlowLogger(t *testing.T) {
 func TestTermNeverAnotherHolders(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &memStore{}
-		var le *election.LeaderElector
+		var elector atomic.Pointer[election.LeaderElector]
 		var mu sync.Mutex
 		var seen []string
 		hook := newLogHook(func(slog.Record) {
+			le := elector.Load()
 			if le == nil {
 				return
 			}
@@ -159,7 +161,8 @@ func TestTermNeverAnotherHolders(t *testing.T) {
 		c := run(t, &memLock{id: "a", store: s}, func(cfg *election.LeaderElectionConfig) {
 			cfg.Logger = slog.New(hook)
 		})
-		le = c.le
+		le := c.le
+		elector.Store(le)
 		synctest.Wait()
 		if term, ok := le.Term(); !ok || term != 0 {
 			t.Fatalf("Term = %d, %v; want 0, true", term, ok)
