@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
 	"github.com/kubelect/kubelect/k8sapi"
@@ -45,6 +46,10 @@ func (le *LeaderElector) startFollowing(ctx context.Context) *follower {
 	return f
 }
 
+// maxWatchBackoff is the longest wait before a new watch (unless
+// 8·RetryPeriod is longer); the candidate polls meanwhile.
+const maxWatchBackoff = 30 * time.Second
+
 // watchIdle is how long a watch may deliver nothing before it is taken to
 // be stuck and restarted: the server ends a healthy one sooner.
 const watchIdle = rl.WatchTimeout + rl.WatchTimeout/10
@@ -53,7 +58,8 @@ const watchIdle = rl.WatchTimeout + rl.WatchTimeout/10
 // as observed now. A watch that ran for at least RetryPeriod is reopened at
 // once when it ends; one that ended sooner (an error, a proxy that does not
 // stream, 410 Gone on every try) is reopened after a backoff that doubles
-// up to 8·RetryPeriod, while the candidate polls. A watch that delivers
+// from RetryPeriod up to 30s or 8·RetryPeriod, or as long as Retry-After
+// asks, while the candidate polls. A watch that delivers
 // nothing for watchIdle is restarted. When the server forbids the watch it
 // gives up: the candidate polls instead.
 func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *follower) {
@@ -92,10 +98,14 @@ func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *foll
 			le.log.Debug("election: watch of the lock ended; watching again", "err", err)
 			continue
 		}
-		le.log.Debug("election: watch of the lock ended at once; watching again after a backoff", "err", err, "backoff", backoff)
-		if !le.sleep(ctx, le.jittered(backoff)) {
+		wait := le.jittered(backoff)
+		if ra, ok := k8sapi.RetryAfter(err); ok {
+			wait = max(wait, min(ra, maxWatchBackoff))
+		}
+		le.log.Debug("election: watch of the lock ended at once; watching again after a backoff", "err", err, "backoff", wait)
+		if !le.sleep(ctx, wait) {
 			return
 		}
-		backoff = min(2*backoff, 8*le.config.RetryPeriod)
+		backoff = min(2*backoff, max(8*le.config.RetryPeriod, maxWatchBackoff))
 	}
 }

@@ -436,3 +436,37 @@ func TestAPIEventRecorder(t *testing.T) {
 		t.Errorf("involvedObject = %v", involved)
 	}
 }
+
+// Issue 8, bug 5 (a): MultiLock's Update read the secondary again and wrote
+// over whatever held it then, so a leases-only candidate and an
+// endpointsleases one racing after a release both led. Every write is
+// conditional on both objects as read.
+func TestMultiLockUpdateConditionalOnBoth(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+	srv := testapiserver.New(testapiserver.Options{})
+	m := newLock(t, srv, rl.EndpointsLeasesResourceLock, "m")
+	if err := m.Create(ctx, record("", 1, at)); err != nil { // released on both
+		t.Fatal(err)
+	}
+	if _, _, err := m.Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leasesOnly := newLock(t, srv, rl.LeasesResourceLock, "l")
+	if _, _, err := leasesOnly.Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := leasesOnly.Update(ctx, record("l", 2, at)); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Update(ctx, record("m", 2, at))
+	if !k8sapi.IsConflict(err) {
+		t.Errorf("MultiLock Update over a Lease taken since its Get = %v, want a Conflict", err)
+	}
+	if rec, _, err := leasesOnly.Get(ctx); err != nil || rec.HolderIdentity != "l" {
+		t.Errorf("Lease after the MultiLock's update = %+v, %v; want it still held by l", rec, err)
+	}
+	if rec, _, _ := m.Get(ctx); rec.HolderIdentity != rl.UnknownLeader {
+		t.Errorf("MultiLock record with the two objects held by m and l = %+v, want %s", rec, rl.UnknownLeader)
+	}
+}

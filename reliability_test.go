@@ -1,0 +1,447 @@
+//go:build go1.25
+
+package kubelect_test
+
+// End-to-end regression tests for issue 8 on the in-process API server:
+// each reproduces one way the elector broke its promise (two leaders, a
+// wrong term, no leader at all, or a flood of requests), and failed before
+// the fix.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/kubelect/kubelect/election"
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/k8sapi"
+	"github.com/kubelect/kubelect/k8sapi/testapiserver"
+)
+
+// roundTripFunc is an http.RoundTripper in one function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// clientVia returns a client of srv whose requests go through wrap.
+func clientVia(t *testing.T, srv *testapiserver.Server, wrap func(next http.RoundTripper) http.RoundTripper) *k8sapi.Client {
+	t.Helper()
+	cfg := srv.Config()
+	cfg.Transport = wrap(cfg.Transport)
+	c, err := k8sapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// elect runs one elector on lock until the test ends, recording its
+// leadership in tl; edit may change the config first.
+func elect(t *testing.T, tl *timeline, lock rl.Interface, edit func(*election.LeaderElectionConfig)) *election.LeaderElector {
+	t.Helper()
+	id := lock.Identity()
+	cfg := election.LeaderElectionConfig{
+		Lock:          lock,
+		LeaseDuration: leaseDuration,
+		RenewDeadline: renewDeadline,
+		RetryPeriod:   retryPeriod,
+		Name:          id,
+		Logger:        testLogger(t),
+		Callbacks: election.LeaderCallbacks{
+			OnStartedLeading: func(stop <-chan struct{}) {
+				tl.start(id)
+				<-stop
+				tl.end(id)
+			},
+			OnStoppedLeading: func() {},
+		},
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	le, err := election.NewLeaderElector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		le.RunContext(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return le
+}
+
+func newTimeline() *timeline { return &timeline{open: map[string]time.Time{}} }
+
+// leaders counts the electors that say they lead.
+func leaders(les ...*election.LeaderElector) int {
+	n := 0
+	for _, le := range les {
+		if le.IsLeader() {
+			n++
+		}
+	}
+	return n
+}
+
+// putAnnotated stores an Endpoints lock object whose record annotation is
+// value, as some other writer left it.
+func putAnnotated(t *testing.T, srv *testapiserver.Server, value string) {
+	t.Helper()
+	obj, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"namespace": namespace, "name": lockName,
+		"annotations": map[string]string{rl.LeaderElectionRecordAnnotationKey: value},
+	}})
+	if err := srv.Put("", "endpoints", obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func annotation(holder string, leaseSeconds string, transitions int) string {
+	now := time.Now().UTC().Format(time.RFC3339)
+	return fmt.Sprintf(`{"holderIdentity":%q,"leaseDurationSeconds":%s,"acquireTime":%q,"renewTime":%q,"leaderTransitions":%d}`,
+		holder, leaseSeconds, now, now, transitions)
+}
+
+// Bug 5 (b): a candidate that led on Endpoints restarted with
+// endpointsleases and the same identity created the missing Lease and led
+// at once, leaving the Endpoints record untouched, while Endpoints-only
+// followers took over when that record expired. A MultiLock is held only
+// when both records agree, and a record this elector did not write is
+// another holder's until it expires.
+func TestMultiLockRestartDuringMigration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		putAnnotated(t, srv, annotation("a", "15", 3)) // "a" led on Endpoints, then restarted
+		tl := newTimeline()
+		lock, err := rl.New(rl.EndpointsLeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		migrated := elect(t, tl, lock, nil)
+		old, err := rl.New(rl.EndpointsResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		endpointsOnly := elect(t, tl, old, nil)
+		for range 400 { // 40 s
+			time.Sleep(100 * time.Millisecond)
+			if n := leaders(migrated, endpointsOnly); n > 1 {
+				t.Fatalf("%d leaders at %v", n, time.Now().Format(time.TimeOnly))
+			}
+		}
+		tl.assertNoOverlap(t)
+		if leaders(migrated, endpointsOnly) != 1 {
+			t.Fatal("no leader after 40s")
+		}
+		if migrated.IsLeader() {
+			if rec := annotationRecord(t, srv); rec.HolderIdentity != "a" || rec.LeaderTransitions <= 3 {
+				t.Errorf("the MultiLock leads, but the Endpoints record is %+v", rec)
+			}
+		}
+	})
+}
+
+// leaseTerm is the Lease's leaseTransitions.
+func leaseTerm(t *testing.T, srv *testapiserver.Server) int {
+	t.Helper()
+	spec, _ := mustGet(t, srv, "coordination.k8s.io", "leases")["spec"].(map[string]any)
+	n, _ := spec["leaseTransitions"].(float64)
+	return int(n)
+}
+
+// Bug 7: followers recreated a deleted lock at once, in term 0, while the
+// old leader led until its next renewal. A deleted lock counts as an
+// unexpired record of its last holder; the leader recreates it in its own
+// term.
+func TestDeletedLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		f := newFleet(t, srv, rl.LeasesResourceLock, 3, false)
+		time.Sleep(time.Minute)
+		old := f.leader(t)
+		old.stop() // a crash: the next leader gets term 1
+		next := f.waitNewLeader(t, old.id)
+		term, _ := next.elector().Term()
+		time.Sleep(500 * time.Millisecond)
+
+		srv.Delete("coordination.k8s.io", "leases", namespace, lockName)
+		for range 600 { // a minute
+			time.Sleep(100 * time.Millisecond)
+			n := 0
+			for _, c := range f.candidates {
+				if c.elector().IsLeader() {
+					n++
+				}
+			}
+			if n > 1 {
+				t.Fatalf("%d leaders at %v", n, time.Now().Format(time.TimeOnly))
+			}
+		}
+		if got := leaseTerm(t, srv); got < term {
+			t.Errorf("term after the lock was deleted = %d, want at least %d", got, term)
+		}
+		f.stopAll()
+		f.tl.assertNoOverlap(t)
+	})
+}
+
+// Bug 8: a candidate's follower watch recorded its own acquiring write
+// before the answer came back; the candidate then took the record for
+// someone else's earlier write, set its deadline a second too early and
+// quit one second after acquiring. A slow answer, after the write is
+// applied, makes the watch win that race every time.
+func TestOwnWriteSeenFirstOnWatch(t *testing.T) {
+	for _, kind := range []string{rl.EndpointsResourceLock, rl.ConfigMapsResourceLock, rl.LeasesResourceLock} {
+		t.Run(kind, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := testapiserver.New(testapiserver.Options{})
+				slowAnswers := func(next http.RoundTripper) http.RoundTripper {
+					return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+						resp, err := next.RoundTrip(r)
+						if r.Method == http.MethodPut {
+							time.Sleep(50 * time.Millisecond) // applied; the answer is late
+						}
+						return resp, err
+					})
+				}
+				holder, err := rl.New(kind, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: "old"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := holder.Create(context.Background(), rl.LeaderElectionRecord{HolderIdentity: "old", LeaseDurationSeconds: 4,
+					AcquireTime: rl.NewTime(time.Now()), RenewTime: rl.NewTime(time.Now())}); err != nil {
+					t.Fatal(err)
+				}
+				tl := newTimeline()
+				lock, err := rl.New(kind, namespace, lockName, clientVia(t, srv, slowAnswers), rl.ResourceLockConfig{Identity: "a"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				le := elect(t, tl, lock, func(cfg *election.LeaderElectionConfig) {
+					cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 4*time.Second, 2*time.Second, 500*time.Millisecond
+				})
+				time.Sleep(time.Minute)
+				if !le.IsLeader() {
+					t.Fatal("no leader after a minute")
+				}
+				tl.mu.Lock()
+				defer tl.mu.Unlock()
+				if len(tl.intervals) != 0 {
+					t.Errorf("a healthy leader stepped down: %+v", tl.intervals)
+				}
+			})
+		})
+	}
+}
+
+// countRequests counts the requests srv sees, by method ("WATCH" for
+// watches).
+func countRequests(srv *testapiserver.Server) func() map[string]int {
+	var mu sync.Mutex
+	counts := map[string]int{}
+	srv.SetHook(func(r *http.Request) {
+		kind := r.Method
+		if r.URL.Query().Get("watch") != "" {
+			kind = "WATCH"
+		}
+		mu.Lock()
+		counts[kind]++
+		mu.Unlock()
+	})
+	return func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		c := map[string]int{}
+		for k, v := range counts {
+			c[k] = v
+			counts[k] = 0
+		}
+		return c
+	}
+}
+
+func total(counts map[string]int) int {
+	n := 0
+	for _, v := range counts {
+		n += v
+	}
+	return n
+}
+
+// Bug 9: once a stale lease had expired, watching followers retried every
+// 0–20 ms after each failed attempt (a Role without update left about 400
+// requests/s from two followers), and Retry-After was never honoured.
+// Failures back off for at least RetryPeriod with jitter, or Retry-After.
+func TestFailuresBackOff(t *testing.T) {
+	t.Run("forbidden update", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var allow []testapiserver.Permission
+			for _, verb := range []string{"get", "create", "watch"} {
+				allow = append(allow, testapiserver.Permission{Verb: verb, Group: "coordination.k8s.io", Resource: "leases"})
+			}
+			srv := testapiserver.New(testapiserver.Options{Allow: allow})
+			stale, err := rl.New(rl.LeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: "old"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := stale.Create(context.Background(), rl.LeaderElectionRecord{HolderIdentity: "old", LeaseDurationSeconds: 15,
+				AcquireTime: rl.NewTime(time.Now()), RenewTime: rl.NewTime(time.Now())}); err != nil {
+				t.Fatal(err)
+			}
+			counts := countRequests(srv)
+			tl := newTimeline()
+			for _, id := range []string{"a", "b"} {
+				lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: id})
+				elect(t, tl, lock, nil)
+			}
+			time.Sleep(20 * time.Second) // the stale lease has expired
+			counts()
+			time.Sleep(time.Minute)
+			// Each attempt is a GET and a PUT, at least RetryPeriod apart.
+			if got, most := total(counts()), 2*2*(int(time.Minute/retryPeriod)+1); got > most {
+				t.Errorf("%d requests in a minute from two followers that may not update; want at most %d", got, most)
+			}
+		})
+	})
+	t.Run("429 with Retry-After", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			srv := testapiserver.New(testapiserver.Options{})
+			counts := countRequests(srv)
+			tl := newTimeline()
+			srv.FailNext(1<<30, http.StatusTooManyRequests) // Retry-After: 1
+			for _, id := range []string{"a", "b"} {
+				lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: id})
+				elect(t, tl, lock, func(cfg *election.LeaderElectionConfig) {
+					cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 2*time.Second, time.Second, 100*time.Millisecond
+				})
+			}
+			time.Sleep(time.Minute)
+			// One GET per attempt, at least a second apart, plus watches
+			// that back off.
+			if got, most := total(counts()), 2*(60+1)+2*20; got > most {
+				t.Errorf("%d requests in a minute from two candidates told to retry after 1s; want at most %d", got, most)
+			}
+		})
+	})
+}
+
+// Bug 10: a watch that ended at once was reopened at once: an empty 200
+// from a proxy that does not stream gave about 37,000 watches/s, an ERROR
+// 410 on every watch about 29,000/s. Re-watching backs off.
+func TestShortWatchesBackOff(t *testing.T) {
+	for name, body := range map[string]string{
+		"empty 200": "",
+		"ERROR 410": `{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Expired","code":410,"message":"too old resource version"}}` + "\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := testapiserver.New(testapiserver.Options{})
+				var watches atomic.Int64
+				brokenWatch := func(next http.RoundTripper) http.RoundTripper {
+					return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+						if r.URL.Query().Get("watch") == "" {
+							return next.RoundTrip(r)
+						}
+						if watches.Add(1) > 1000 { // a hot loop: stop it so the test ends
+							<-r.Context().Done()
+							return nil, r.Context().Err()
+						}
+						return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+							Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+					})
+				}
+				holder, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: "leader"})
+				tl := newTimeline()
+				elect(t, tl, holder, nil)
+				synctest.Wait()
+				lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, clientVia(t, srv, brokenWatch), rl.ResourceLockConfig{Identity: "follower"})
+				elect(t, tl, lock, nil)
+				time.Sleep(time.Minute)
+				// Backoff from RetryPeriod, doubling up to 8·RetryPeriod:
+				// 2+4+8+16+16+16 s... about seven in a minute.
+				if got := watches.Load(); got > 10 {
+					t.Errorf("%d watches in a minute, want at most 10", got)
+				}
+			})
+		})
+	}
+}
+
+// Bug 11: a record that did not decode stopped every election until a
+// person repaired it. It is held by an unknown holder, and taken over once
+// its bytes have not changed for a lease.
+func TestUndecodableRecordTakenOver(t *testing.T) {
+	now := "2000-01-01T00:00:00Z"
+	for name, value := range map[string]string{
+		"bad JSON":          `{"holderIdentity":"x",`,
+		"fractional lease":  `{"holderIdentity":"x","leaseDurationSeconds":15.0}`,
+		"string lease":      `{"holderIdentity":"x","leaseDurationSeconds":"15"}`,
+		"garbage renewTime": `{"holderIdentity":"x","leaseDurationSeconds":15,"renewTime":"yesterday","acquireTime":"` + now + `"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := testapiserver.New(testapiserver.Options{})
+				putAnnotated(t, srv, value)
+				tl := newTimeline()
+				var les []*election.LeaderElector
+				for _, id := range []string{"a", "b", "c"} {
+					lock, _ := rl.New(rl.EndpointsResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: id})
+					les = append(les, elect(t, tl, lock, nil))
+				}
+				time.Sleep(leaseDuration - time.Second)
+				if n := leaders(les...); n != 0 {
+					t.Fatalf("%d leaders before the unknown holder's lease ran out", n)
+				}
+				time.Sleep(time.Second + maxRetryE2E)
+				if n := leaders(les...); n != 1 {
+					t.Fatalf("%d leaders a lease after the record was last changed, want 1", n)
+				}
+				if rec := annotationRecord(t, srv); rec.HolderIdentity == "" || rec.HolderIdentity == "x" {
+					t.Errorf("record after the takeover = %+v", rec)
+				}
+				tl.assertNoOverlap(t)
+			})
+		})
+	}
+}
+
+// maxRetryE2E is the longest wait of a polling candidate.
+var maxRetryE2E = time.Duration(float64(retryPeriod) * (1 + election.JitterFactor))
+
+// Bug 12: leaseDurationSeconds of 18446744074 wrapped to 290 ms and
+// followers took the lock at once. A lease longer than MaxLeaseDuration
+// counts as MaxLeaseDuration.
+func TestHugeLeaseDurationClamped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		putAnnotated(t, srv, annotation("x", "18446744074", 2))
+		tl := newTimeline()
+		var les []*election.LeaderElector
+		for _, id := range []string{"a", "b"} {
+			lock, _ := rl.New(rl.EndpointsResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: id})
+			les = append(les, elect(t, tl, lock, nil))
+		}
+		time.Sleep(election.MaxLeaseDuration - time.Second)
+		if n := leaders(les...); n != 0 {
+			t.Fatalf("%d leaders before MaxLeaseDuration passed", n)
+		}
+		time.Sleep(time.Second + maxRetryE2E)
+		if n := leaders(les...); n != 1 {
+			t.Fatalf("%d leaders after MaxLeaseDuration, want 1", n)
+		}
+		if rec := annotationRecord(t, srv); rec.LeaderTransitions != 3 {
+			t.Errorf("term after the takeover = %d, want 3", rec.LeaderTransitions)
+		}
+	})
+}
