@@ -152,7 +152,8 @@ func (le *LeaderElector) untilNextRenewal() time.Duration {
 func (le *LeaderElector) renewOnce(parent context.Context) error {
 	now := le.config.Clock.Now()
 	le.mu.Lock()
-	if !le.leading {
+	if !le.isLeadingLocked(now) {
+		le.stepDownLocked()
 		le.mu.Unlock()
 		return fmt.Errorf("%w: the renew deadline passed", ErrLeadershipLost)
 	}
@@ -182,7 +183,8 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 	}
 	seenAt := le.config.Clock.Now()
 	le.mu.Lock()
-	if !le.leading {
+	if !le.isLeadingLocked(seenAt) {
+		le.stepDownLocked()
 		le.mu.Unlock()
 		return fmt.Errorf("%w: the renew deadline passed", ErrLeadershipLost)
 	}
@@ -201,16 +203,21 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 	return fmt.Errorf("%w: %w (holder %q)", ErrLeadershipLost, errHeldByOther, short(holder))
 }
 
-// renewed records a successful renewal sent at sent. A leadership that the
-// watchdog ended meanwhile stays ended.
+// renewed records a successful renewal sent at sent. A renewal answered
+// after the deadline it was to move does not continue the leadership: the
+// leader stepped down at that deadline (or does so now, if the watchdog is
+// late), and stays down.
 func (le *LeaderElector) renewed(rec rl.LeaderElectionRecord, sent time.Time) error {
 	le.mu.Lock()
 	defer le.mu.Unlock()
-	le.storedLocked(rec, sent)
-	le.cacheMine = true
-	if !le.leading {
+	if !le.isLeadingLocked(le.config.Clock.Now()) {
+		le.stepDownLocked()
+		le.storedLocked(rec, sent)
+		le.cacheMine = true
 		return fmt.Errorf("%w: the renewal was answered after the renew deadline", ErrLeadershipLost)
 	}
+	le.storedLocked(rec, sent)
+	le.cacheMine = true
 	le.armLocked()
 	return nil
 }
