@@ -14,23 +14,36 @@
 // sends no request while the holder renews, takes the lock at once when it
 // sees it released, and tries when the holder's lease expires by its own
 // clock (with at most 20ms of jitter). Without a watch it tries every
-// RetryPeriod, with jitter. The lock is free when it does not exist, when
-// its holder is empty (it was released), or when the holder's lease has
-// expired. Expiry is judged only on
-// the candidate's own clock: a lease expires LeaseDuration (the holder's, as
-// written in the record) after the candidate last saw the record change.
-// Timestamps written by other nodes are never compared with the local
-// clock, so clock offsets between nodes do not matter.
+// RetryPeriod, with jitter. A try that fails (an error, a lost race, 403,
+// 429) waits at least RetryPeriod with jitter, or the server's Retry-After,
+// before the next; a watch that ends at once is reopened after a backoff.
 //
-// The leader renews every RetryPeriod with a single update that carries the
-// resourceVersion it last wrote; a conflict makes it read the lock again. If
-// it has not renewed for RenewDeadline, measured from when it sent its last
-// successful renewal, it stops leading: it closes the stop channel given to
-// OnStartedLeading and calls OnStoppedLeading. Every call to the lock has
-// its own timeout (RequestTimeout), so a hung request cannot keep an
-// ex-leader acting. Measuring from the send time is the safe direction: the
-// server stored the renewal no earlier than it was sent, so no follower can
-// have started counting the lease before that instant.
+// The lock may be taken when it has never existed, when its holder is empty
+// (it was released), when it holds a record this elector wrote, or when the
+// holder's lease has expired. Expiry is judged only on the candidate's own
+// clock: a lease expires LeaseDuration (the holder's, as written in the
+// record, at most MaxLeaseDuration) after the candidate last saw the record's
+// bytes change. Timestamps written by other nodes are never compared with
+// the local clock, so clock offsets between nodes do not matter. A lock
+// object that is deleted counts as its last record, unchanged since the
+// moment it was seen gone; a record that does not decode counts as held by
+// an unknown candidate (resourcelock.UnknownLeader). Either is taken over
+// once a lease has passed without a change, by a write conditional on the
+// object as read.
+//
+// The leader renews with a single update that carries the resourceVersion
+// it last wrote, every RetryPeriod, and never twice within one unit of the
+// lock's time precision (a second for the Endpoints and ConfigMap locks), so
+// that every renewal stores new bytes that followers see. A conflict makes
+// it read the lock: a record it wrote itself (an update whose answer was
+// lost, or a change to another field of the object) keeps its leadership;
+// any other record ends it at once. A watchdog closes the stop channel given
+// to OnStartedLeading RenewDeadline after the leader sent its last
+// successful renewal, whatever the renew loop, the lock or the logger are
+// doing then; every call to the lock also has its own timeout, cut at that
+// deadline. Measuring from the send time is the safe direction: the server
+// stored the renewal no earlier than it was sent, so no follower can have
+// started counting the lease before that instant.
 //
 // # Guarantees and limits
 //
@@ -40,12 +53,19 @@
 // rates whose ratio stays below LeaseDuration/RenewDeadline (with the
 // defaults, 15s/10s, a clock may run 1.5 times as fast as another), and the
 // leader's process is not paused for longer than the margin between the
-// two. The package does not fence by itself: a process paused (by a garbage
+// two. Identities must be unique among live candidates; a record with this
+// candidate's identity that this elector did not write (a restarted
+// process's, say) is treated as another candidate's.
+//
+// The package does not fence by itself: a process paused (by a garbage
 // collector, a stopped VM) after it checked IsLeader can still act late.
-// Term returns the leadership term, the record's leaderTransitions, which
-// grows with every change of holder on one lock object: pass it with
-// writes to a system that rejects terms lower than the highest it has seen,
-// and such late writes are refused.
+// Term returns the leadership term, the record's leaderTransitions: every
+// acquisition writes a term above any this candidate has seen on the lock,
+// including the same identity leading again, and the term is kept on every
+// renewal. Pass it with writes to a system that rejects terms lower than the
+// highest it has seen, and such late writes are refused. A candidate that
+// never saw the lock before it was deleted (or a record that did not decode)
+// cannot know the old term and starts again from the highest it saw.
 //
 // Tolerance to API server latency varies inversely with availability: a
 // leader that cannot reach the API server for RenewDeadline steps down
