@@ -2,7 +2,7 @@
 # The real-API tier: builds kube-apiserver and etcd from the Go module proxy
 # (cached), then runs, against them on 127.0.0.1, the tests of this module
 # (with client-go v0.37.2 interop) and of ../interop023 (client-go v0.23.17
-# on the Endpoints and ConfigMap locks).
+# on the Endpoints and ConfigMap locks), then the CI-sized chaos campaign.
 set -euo pipefail
 cd "$(dirname "$0")"
 start=$(date +%s)
@@ -15,4 +15,11 @@ done
 # A short run of the side-by-side benchmark, so that it cannot rot; the
 # full run is: go run ./cmd/leaderbench -out ../..  (writes BENCHMARKS.md)
 go run ./cmd/leaderbench -smoke > /dev/null
+# The chaos campaign, CI-sized (one round of each fault for kubelect, two
+# for client-go, candidates as processes behind fault proxies): kubelect's
+# invariants are asserted, client-go's figures reported. The full campaign:
+#   go run ./cmd/chaoscampaign -rounds 3 -out ../../chaos-real.md
+chaos_start=$(date +%s)
+KUBELECT_CHAOS=1 go test -count=1 -timeout 20m -run TestCampaign -v ./chaos
+echo "run.sh: chaos campaign (CI-sized) done in $(( $(date +%s) - chaos_start ))s"
 echo "run.sh: real API tier done in $(( $(date +%s) - start ))s"

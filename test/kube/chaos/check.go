@@ -50,7 +50,7 @@ func (p *Proc) Intervals() []Interval {
 				out = append(out, *open)
 			}
 			open = &Interval{Proc: p, Term: e.Term, Start: e.Time()}
-		case EvStop, EvExit:
+		case EvStop, EvEnded, EvExit:
 			if open != nil {
 				open.End, open.EndCause = e.Time(), e.Kind
 				out = append(out, *open)

@@ -17,7 +17,8 @@ const (
 	EvAct     = "act"     // a write to the fenced store; Code is its status, 0 on error
 	EvStop    = "stop"    // the stop channel (client-go: the context) closed
 	EvStopped = "stopped" // OnStoppedLeading ran
-	EvExit    = "exit"    // the elector returned; the process exits
+	EvEnded   = "ended"   // the elector returned; the candidate stands again
+	EvExit    = "exit"    // the process exits
 	EvError   = "error"   // something failed; Msg says what
 )
 

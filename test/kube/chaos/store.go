@@ -14,8 +14,8 @@ import (
 // storage system guarded by the election's fencing token. Candidates also
 // announce when they start and stop leading, so that the store can count
 // the writes it accepted from a candidate after another one had started
-// leading with a higher or equal term: stale writes that fencing failed to
-// stop.
+// leading (after this one's own start) with a higher or equal term: stale
+// writes that fencing failed to stop.
 //
 // Endpoints, all POST with query parameters id and term:
 //
@@ -122,8 +122,14 @@ func (s *Store) act(w http.ResponseWriter, r *http.Request) {
 	s.accepted++
 	now := time.Now()
 	s.lastAct[id] = now.UnixNano()
+	// Stale: another candidate started leading, with a term at least this
+	// one, after this candidate's own latest start.
 	for i := len(s.leads) - 1; i >= 0; i-- {
-		if l := s.leads[i]; l.ID != id && l.Term >= term {
+		l := s.leads[i]
+		if l.ID == id {
+			break
+		}
+		if l.Term >= term {
 			s.stale = append(s.stale, StaleWrite{ID: id, Term: term, At: now, Other: l.ID, OtherTerm: l.Term})
 			break
 		}

@@ -9,12 +9,13 @@
 //	chaoscandidate -impl kubelect -server http://127.0.0.1:PORT -token-file TOKEN \
 //	  -namespace NS -lock leases -name LOCK -id ID -store http://127.0.0.1:PORT -events FILE
 //
+// When the elector returns (leadership lost), the candidate stands again
+// with a new elector and the same identity, as a restarted pod would.
 // SIGTERM makes it stop (releasing the lock) and exit.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -81,20 +82,29 @@ func main() {
 		os.Exit(3)
 	}()
 	a := &actor{o: o, events: events, http: &http.Client{Timeout: 500 * time.Millisecond}}
-	switch o.impl {
-	case "kubelect":
-		err = runKubelect(ctx, o, a)
-	case "client-go":
-		err = runClientGo(ctx, o, a)
-	default:
-		err = fmt.Errorf("unknown -impl %q", o.impl)
+	run := map[string]func(context.Context, options, *actor) error{"kubelect": runKubelect, "client-go": runClientGo}[o.impl]
+	if run == nil {
+		log.Fatalf("unknown -impl %q", o.impl)
+	}
+	// An elector returns when its leadership is lost; like a restarted
+	// pod, the candidate then stands again with the same identity.
+	for i := 0; i < 1000 && ctx.Err() == nil; i++ {
+		err := run(ctx, o, a)
+		if ctx.Err() != nil {
+			break
+		}
+		msg := "elector returned"
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		events.Write(time.Now(), chaos.EvEnded, 0, 0, msg)
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	cancel()
-	msg := ""
-	if err != nil {
-		msg = err.Error()
-	}
-	events.Write(time.Now(), chaos.EvExit, 0, 0, msg)
+	events.Write(time.Now(), chaos.EvExit, 0, 0, "")
 	events.Close()
 }
 
@@ -163,7 +173,7 @@ func runKubelect(ctx context.Context, o options, a *actor) error {
 	le, err = election.NewLeaderElector(election.LeaderElectionConfig{
 		Lock: lock, LeaseDuration: o.lease, RenewDeadline: o.renew, RetryPeriod: o.retry,
 		RequestTimeout: o.requestTimeout, ReleaseOnCancel: true, Name: o.id,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		Callbacks: election.LeaderCallbacks{
 			OnStartedLeading: func(stop <-chan struct{}) {
 				t, _ := term()
@@ -175,11 +185,7 @@ func runKubelect(ctx context.Context, o options, a *actor) error {
 	if err != nil {
 		return err
 	}
-	err = le.RunContext(ctx)
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		return nil
-	}
-	return err
+	return le.RunContext(ctx)
 }
 
 // recordingLock is a client-go lock that remembers the last record it

@@ -1,0 +1,166 @@
+package chaos
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Markdown renders the figures of a campaign: one table per
+// implementation, one row per scenario, and the violations with the
+// directories of their logs.
+func Markdown(results []*Result, c *Campaign, took time.Duration, command string) string {
+	rs := append([]*Result(nil), results...)
+	sortResults(rs)
+	var b strings.Builder
+	t := c.Timing
+	fmt.Fprintf(&b, "### Real kube-apiserver v1.37.2: candidates as processes behind fault proxies\n\n")
+	fmt.Fprintf(&b, "%d rounds in %v: %d candidate processes per round, LeaseDuration %v, RenewDeadline %v, RetryPeriod %v "+
+		"(kubelect's RequestTimeout %v; client-go as configured by default), faults held %v, re-election bound %v after the heal. Command: `%s`.\n\n",
+		len(rs), took.Round(time.Second), c.Candidates, t.Lease, t.Renew, t.Retry, t.requestTimeout(), c.FaultFor, c.Bound(), command)
+	b.WriteString("Overlaps count pairs of live, unpaused leaders ([OnStartedLeading, stop closed], from the processes' own timestamps). " +
+		"A leader paused by SIGSTOP necessarily spans its pause: that is the fencing case, counted apart, where the fenced store must accept no stale write. " +
+		"client-go has no term: its writes carry the leaderTransitions its acquiring write stored. " +
+		"Late writes are those sent during another process's later leadership (what an unfenced store would take). " +
+		"Takeover is from the fault to the next leader; re-election from the heal to a leader that then held to the end of the round. " +
+		"Requests/s are the proxies' counts during the fault (an instant fault: the lease and deadline after it), before it in brackets.\n\n")
+
+	impls := []string{}
+	for _, r := range rs {
+		if len(impls) == 0 || impls[len(impls)-1] != r.Impl {
+			impls = append(impls, r.Impl)
+		}
+	}
+	for _, impl := range impls {
+		name := impl
+		if impl == ClientGo {
+			name = "client-go v0.37.2 (Lease lock only)"
+		}
+		fmt.Fprintf(&b, "#### %s\n\n", name)
+		b.WriteString("| scenario | kind | rounds (locks) | overlaps | paused overlaps (fencing case) | stale writes accepted | late writes | term not grown | healthy step-downs | takeover p50 / max | re-election after heal p50 / max | req/s faulted [before] | req/s others max | rounds with violations |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		var total, bad, overlaps, stale, paused int
+		kinds := map[string]int{}
+		for _, sc := range Scenarios {
+			var group []*Result
+			for _, r := range rs {
+				if r.Impl == impl && r.Scenario == sc.Name {
+					group = append(group, r)
+				}
+			}
+			if len(group) == 0 {
+				continue
+			}
+			row := summarize(group)
+			total += len(group)
+			kinds[sc.Kind] += len(group)
+			bad += row.bad
+			overlaps += row.overlaps
+			stale += row.stale
+			paused += row.paused
+			fmt.Fprintf(&b, "| %s | %s | %d (%s) | %d | %s | %d | %d | %d | %d | %s | %s | %s | %s | %d |\n",
+				sc.Name, sc.Kind, len(group), row.locks, row.overlaps, row.pausedText, row.stale, row.late,
+				row.terms, row.unprovoked, row.takeover, row.reelect, row.targetRate, row.otherRate, row.bad)
+		}
+		var ks []string
+		for k, n := range kinds {
+			ks = append(ks, fmt.Sprintf("%s %d", k, n))
+		}
+		sort.Strings(ks)
+		fmt.Fprintf(&b, "\n%s: %d rounds (faults: %s); %d overlaps of live leaders, %d in the fencing case, %d stale writes accepted; %d rounds with a violation.\n\n",
+			impl, total, strings.Join(ks, ", "), overlaps, paused, stale, bad)
+	}
+
+	b.WriteString("Scenarios:\n\n")
+	for _, sc := range Scenarios {
+		fmt.Fprintf(&b, "- `%s`: %s.\n", sc.Name, sc.Doc)
+	}
+	var viol []string
+	for _, r := range rs {
+		for _, v := range r.Violations {
+			viol = append(viol, fmt.Sprintf("- %s %s on %s (`%s`): %s", r.Impl, r.Scenario, r.Lock, r.Dir, v))
+		}
+	}
+	if len(viol) > 0 {
+		fmt.Fprintf(&b, "\nViolations (%d):\n\n%s\n", len(viol), strings.Join(viol, "\n"))
+	} else {
+		b.WriteString("\nNo violations.\n")
+	}
+	return b.String()
+}
+
+type row struct {
+	locks                                string
+	overlaps, paused, stale, late, terms int
+	unprovoked, bad                      int
+	pausedText, takeover, reelect        string
+	targetRate, otherRate                string
+}
+
+func summarize(group []*Result) row {
+	var r row
+	locks := map[string]bool{}
+	var takeovers, reelects []time.Duration
+	var pausedDur time.Duration
+	noLeader := 0
+	maxTarget, maxBase, maxOther := -1.0, 0.0, 0.0
+	for _, g := range group {
+		locks[g.Lock] = true
+		f := g.Findings
+		r.overlaps += len(f.Overlaps)
+		r.paused += len(f.PausedOverlaps)
+		pausedDur += f.PausedOverlap
+		r.stale += len(g.Stale)
+		r.late += f.LateActs
+		r.terms += len(f.TermNotGrown)
+		r.unprovoked += len(f.Unprovoked)
+		if len(g.Violations) > 0 {
+			r.bad++
+		}
+		if f.Takeover >= 0 {
+			takeovers = append(takeovers, f.Takeover)
+		}
+		if f.Reelect >= 0 {
+			reelects = append(reelects, f.Reelect)
+		} else {
+			noLeader++
+		}
+		maxTarget = max(maxTarget, g.TargetRate)
+		maxOther = max(maxOther, g.OtherRate)
+		maxBase = max(maxBase, g.BaseRate)
+	}
+	var ls []string
+	for l := range locks {
+		ls = append(ls, l)
+	}
+	sort.Strings(ls)
+	r.locks = strings.Join(ls, ", ")
+	r.pausedText = fmt.Sprint(r.paused)
+	if r.paused > 0 {
+		r.pausedText = fmt.Sprintf("%d (%v in all)", r.paused, pausedDur.Round(time.Millisecond))
+	}
+	r.takeover = durations(takeovers, 0)
+	r.reelect = durations(reelects, noLeader)
+	r.targetRate = "–"
+	if maxTarget >= 0 {
+		r.targetRate = fmt.Sprintf("%.1f [%.1f]", maxTarget, maxBase)
+	}
+	r.otherRate = fmt.Sprintf("%.1f", maxOther)
+	return r
+}
+
+// durations is "p50 / max", with the count of rounds that had none.
+func durations(ds []time.Duration, none int) string {
+	s := "–"
+	if len(ds) > 0 {
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		s = fmt.Sprintf("%s / %s", sec(ds[len(ds)/2]), sec(ds[len(ds)-1]))
+	}
+	if none > 0 {
+		s += fmt.Sprintf(" (%d: none)", none)
+	}
+	return s
+}
+
+func sec(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
