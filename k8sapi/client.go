@@ -161,7 +161,7 @@ func (c *Client) doObject(ctx context.Context, method, path string, body []byte)
 	obj := new(Object)
 	if err := obj.UnmarshalJSON(b); err != nil {
 		return nil, fmt.Errorf("k8sapi: %s %s: response is not an object (%d bytes, starting %q): %w",
-			method, path, len(b), snippet(c.redactBytes(b)), err)
+			method, path, len(b), snippet(b, c.tokens.secrets()), err)
 	}
 	return obj, nil
 }
@@ -221,26 +221,21 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 // statusError reads a non-2xx answer into a *StatusError.
 func (c *Client) statusError(resp *http.Response, method, path string) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
-	se := decodeStatus(resp.StatusCode, resp.Header.Get("Retry-After"), c.redactBytes(b))
+	se := decodeStatus(resp.StatusCode, resp.Header.Get("Retry-After"), b, c.tokens.secrets())
 	se.Method, se.Path = method, path
 	return se
 }
 
 // wrap gives a transport failure the method and path. The *url.Error
 // layer is dropped: it repeats the URL, and the method and path say which
-// request it was.
+// request it was. Go's HTTP client quotes a malformed response line or
+// header in its error, so one that echoes the token is redacted.
 func (c *Client) wrap(method, path string, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return fmt.Errorf("k8sapi: %s %s: %w", method, path, err)
-}
-
-// redactBytes removes the current token from bytes that came from the
-// server, in case something between here and there echoes request headers.
-func (c *Client) redactBytes(b []byte) []byte {
-	return c.tokens.redact(b)
+	return fmt.Errorf("k8sapi: %s %s: %w", method, path, redactError(err, c.tokens.secrets()))
 }
 
 // requestBody encodes obj, adding apiVersion and kind from r when absent.

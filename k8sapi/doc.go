@@ -13,7 +13,10 @@
 //     least every minute, the last good token is kept when a read fails,
 //     and a 401 makes the client re-read at once and send the request once
 //     more if the token changed. The token never appears in an error, a log
-//     line or a panic.
+//     line or a panic: text from the server (a Status, a body, a Warning, a
+//     malformed response quoted by net/http) is redacted after JSON
+//     decoding and before any cut, in every spelling that JSON escapes
+//     allow, for the current token and the one before a rotation.
 //   - An update sends back every field it did not touch exactly as it came
 //     (labels, owner references, other annotations, subsets, data, managed
 //     fields, fields this package does not know): Object keeps the JSON

@@ -28,18 +28,22 @@ type status struct {
 // snippet of whatever the body was (an HTML page from a proxy, nothing, a
 // truncated document). code 0 (a watch ERROR event) takes the Status's
 // code. retryAfter is the Retry-After header, in seconds.
-func decodeStatus(code int, retryAfter string, body []byte) *StatusError {
+//
+// Every spelling of the secrets is redacted from the text kept: from the
+// decoded strings of a Status (which JSON escapes may have spelled
+// differently in body) and from the snippet before it is cut.
+func decodeStatus(code int, retryAfter string, body []byte, secrets []string) *StatusError {
 	se := &StatusError{Code: code}
 	var st status
 	if json.Unmarshal(body, &st) == nil && st.Kind == "Status" {
-		se.Reason = st.Reason
-		se.Message = st.Message
-		se.Details = st.Details
+		se.Reason = redactTokens(st.Reason, secrets, false)
+		se.Message = redactTokens(st.Message, secrets, false)
+		se.Details = redactDetails(st.Details, secrets)
 		if se.Code == 0 {
 			se.Code = st.Code
 		}
 	} else {
-		se.Body = snippet(body)
+		se.Body = snippet(body, secrets)
 	}
 	if se.Code == 0 {
 		se.Code = http.StatusInternalServerError
@@ -63,15 +67,47 @@ func retryAfterSeconds(n int) time.Duration {
 	return time.Duration(n) * time.Second
 }
 
-// snippet returns at most maxSnippet bytes of b as valid UTF-8 without
-// control characters, white space runs folded to one space and "..."
-// appended when cut.
-func snippet(b []byte) string {
-	cut := false
-	if len(b) > 4*maxSnippet {
-		b, cut = b[:4*maxSnippet], true
+// redactDetails returns a copy of d with the secrets redacted from its
+// strings.
+func redactDetails(d *StatusDetails, secrets []string) *StatusDetails {
+	if d == nil {
+		return nil
 	}
-	s := strings.ToValidUTF8(string(b), "\uFFFD")
+	r := *d
+	r.Name = redactTokens(d.Name, secrets, false)
+	r.Group = redactTokens(d.Group, secrets, false)
+	r.Kind = redactTokens(d.Kind, secrets, false)
+	r.UID = redactTokens(d.UID, secrets, false)
+	if d.Causes != nil {
+		r.Causes = make([]StatusCause, len(d.Causes))
+		for i, c := range d.Causes {
+			r.Causes[i] = StatusCause{
+				Type:    redactTokens(c.Type, secrets, false),
+				Message: redactTokens(c.Message, secrets, false),
+				Field:   redactTokens(c.Field, secrets, false),
+			}
+		}
+	}
+	return &r
+}
+
+// snippet returns at most maxSnippet bytes of b as valid UTF-8 without
+// the secrets (in any spelling), control characters, white space runs
+// folded to one space and "..." appended when cut. The secrets are
+// redacted before anything is cut, so no part of one passes at a cut.
+func snippet(b []byte, secrets []string) string {
+	// Look at enough of b to hold every secret that starts in the part
+	// that can be shown, even spelled with escapes.
+	window := 4 * maxSnippet
+	for _, tok := range secrets {
+		window = max(window, 4*maxSnippet+maxEscapedLen*len(tok))
+	}
+	cut := false
+	if len(b) > window {
+		b, cut = b[:window], true
+	}
+	s := redactTokens(string(b), secrets, cut)
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
@@ -79,6 +115,8 @@ func snippet(b []byte) string {
 		return r
 	}, s)
 	s = strings.Join(strings.Fields(s), " ")
+	// Folding white space may have joined a secret that had spaces in it.
+	s = redactTokens(s, secrets, false)
 	if len(s) > maxSnippet {
 		i := maxSnippet
 		for i > 0 && !utf8.RuneStart(s[i]) {

@@ -87,7 +87,7 @@ func TestDecodeStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := decodeStatus(tt.code, tt.retryAfter, []byte(tt.body))
+			got := decodeStatus(tt.code, tt.retryAfter, []byte(tt.body), nil)
 			if diff := cmp.Diff(&tt.want, got); diff != "" {
 				t.Errorf("decodeStatus (-want +got):\n%s", diff)
 			}
@@ -97,11 +97,11 @@ func TestDecodeStatus(t *testing.T) {
 
 func TestSnippet(t *testing.T) {
 	long := strings.Repeat("é", 150) // 300 bytes, two per rune
-	got := snippet([]byte(long))
+	got := snippet([]byte(long), nil)
 	if !utf8.ValidString(got) || !strings.HasSuffix(got, "...") || len(got) > maxSnippet+3 {
 		t.Errorf("snippet of 300 bytes = %q (len %d)", got, len(got))
 	}
-	if got := snippet([]byte("a\x00b\x1b[31mc\xff")); got != "a b [31mc\uFFFD" {
+	if got := snippet([]byte("a\x00b\x1b[31mc\xff"), nil); got != "a b [31mc\uFFFD" {
 		t.Errorf("snippet with control bytes = %q", got)
 	}
 }
@@ -120,7 +120,7 @@ func FuzzDecodeStatus(f *testing.F) {
 		if code < 0 || code > 999 {
 			return
 		}
-		se := decodeStatus(code, retryAfter, body)
+		se := decodeStatus(code, retryAfter, body, nil)
 		if code != 0 && se.Code != code {
 			t.Errorf("code %d became %d", code, se.Code)
 		}

@@ -1,7 +1,6 @@
 package k8sapi
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,10 +24,11 @@ type tokenSource struct {
 	now      func() time.Time // replaced by tests
 	logger   func() *slog.Logger
 
-	mu     sync.Mutex // guards token, readAt and failed
-	token  string     // last good token
-	readAt time.Time  // when file was last read, good or not
-	failed bool       // the last read failed (logged once per failure streak)
+	mu       sync.Mutex // guards token, previous, readAt and failed
+	token    string     // last good token
+	previous string     // the token before it, which requests may still carry
+	readAt   time.Time  // when file was last read, good or not
+	failed   bool       // the last read failed (logged once per failure streak)
 }
 
 func newTokenSource(token, file string, logger func() *slog.Logger) (*tokenSource, error) {
@@ -89,7 +89,9 @@ func (ts *tokenSource) reloadLocked() {
 		return
 	}
 	ts.failed = false
-	ts.token = tok
+	if tok != ts.token {
+		ts.previous, ts.token = ts.token, tok
+	}
 }
 
 // readToken reads a token file. An empty file, or one holding something
@@ -120,13 +122,21 @@ func checkToken(tok string) error {
 	return nil
 }
 
-// redact replaces the current token in b.
-func (ts *tokenSource) redact(b []byte) []byte {
-	ts.mu.Lock()
-	tok := ts.token
-	ts.mu.Unlock()
-	if tok == "" || !bytes.Contains(b, []byte(tok)) {
-		return b
+// secrets returns the tokens to redact from text that came from the
+// network: the current one, and the one before it, which a request sent
+// just before a rotation carried (and which a slow server may echo).
+func (ts *tokenSource) secrets() []string {
+	if ts == nil {
+		return nil
 	}
-	return bytes.ReplaceAll(b, []byte(tok), []byte("[redacted]"))
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var toks []string
+	if ts.token != "" {
+		toks = append(toks, ts.token)
+	}
+	if ts.previous != "" && ts.previous != ts.token {
+		toks = append(toks, ts.previous)
+	}
+	return toks
 }

@@ -36,8 +36,9 @@ func (w *warnings) observe(h http.Header, tokens *tokenSource) {
 	if len(values) == 0 {
 		return
 	}
+	secrets := tokens.secrets()
 	for _, text := range parseWarnings(values) {
-		text = string(tokens.redact([]byte(text)))
+		text = shortWarning(text, secrets)
 		if w.firstTime(text) {
 			if w.handler != nil {
 				w.handler(text)
@@ -46,6 +47,26 @@ func (w *warnings) observe(h http.Header, tokens *tokenSource) {
 			}
 		}
 	}
+}
+
+// shortWarning returns text with the secrets redacted, then cut to
+// maxWarningLen bytes of valid UTF-8. Redacting first means that a cut
+// cannot leave part of a secret in what is kept; only the part of text
+// that can be kept, plus room for a secret that starts in it, is read.
+func shortWarning(text string, secrets []string) string {
+	window := maxWarningLen
+	for _, tok := range secrets {
+		window = max(window, maxWarningLen+maxEscapedLen*len(tok))
+	}
+	cut := false
+	if len(text) > window {
+		text, cut = text[:window], true
+	}
+	text = redactTokens(text, secrets, cut)
+	if len(text) > maxWarningLen {
+		text = strings.ToValidUTF8(text[:maxWarningLen], "")
+	}
+	return text
 }
 
 // firstTime records text and reports whether it was new.
@@ -115,9 +136,6 @@ func parseWarning(v string) (code, text, rest string, ok bool) {
 	}
 	if v != "" && v[0] != ',' && v[0] != ' ' {
 		return "", "", "", false
-	}
-	if len(text) > maxWarningLen {
-		text = strings.ToValidUTF8(text[:maxWarningLen], "")
 	}
 	return code, text, v, true
 }

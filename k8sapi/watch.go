@@ -141,15 +141,17 @@ func (w *Watcher) next() (WatchEvent, error) {
 	switch {
 	case w.closed.Load():
 		return WatchEvent{}, ErrWatchClosed
+	case err != nil && w.ctx.Err() != nil:
+		// Checked before io.EOF: a body cut by the cancellation may read
+		// as a clean end.
+		return WatchEvent{}, fmt.Errorf("k8sapi: watch %s: %w", w.path, w.ctx.Err())
 	case err == io.EOF:
 		return WatchEvent{}, io.EOF
-	case err != nil && w.ctx.Err() != nil:
-		return WatchEvent{}, fmt.Errorf("k8sapi: watch %s: %w", w.path, w.ctx.Err())
 	case errors.Is(err, ErrResponseTooLarge) || (err == nil && int64(len(we.Object)) > max):
 		return WatchEvent{}, fmt.Errorf("%w: watch %s: an event exceeds the limit of %d bytes (Config.MaxResponseBytes)",
 			ErrResponseTooLarge, w.path, max)
 	case err != nil:
-		return WatchEvent{}, fmt.Errorf("k8sapi: watch %s: read event: %w", w.path, err)
+		return WatchEvent{}, fmt.Errorf("k8sapi: watch %s: read event: %w", w.path, redactError(err, w.client.tokens.secrets()))
 	}
 	switch we.Type {
 	case Added, Modified, Deleted, Bookmark:
@@ -159,11 +161,11 @@ func (w *Watcher) next() (WatchEvent, error) {
 		}
 		return WatchEvent{Type: we.Type, Object: obj}, nil
 	case Error:
-		se := decodeStatus(0, "", w.client.redactBytes(we.Object))
+		se := decodeStatus(0, "", we.Object, w.client.tokens.secrets())
 		se.Method, se.Path = http.MethodGet, w.path
 		return WatchEvent{}, se
 	default:
-		return WatchEvent{}, fmt.Errorf("k8sapi: watch %s: unknown event type %q", w.path, snippet([]byte(we.Type)))
+		return WatchEvent{}, fmt.Errorf("k8sapi: watch %s: unknown event type %q", w.path, snippet([]byte(we.Type), w.client.tokens.secrets()))
 	}
 }
 
