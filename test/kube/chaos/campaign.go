@@ -271,7 +271,11 @@ func (r *round) end(res *Result, end time.Time) {
 			res.Violations = append(res.Violations, fmt.Sprintf("%s sent %.1f requests/s during the fault (bound %.0f)", p.ID, rate, c.MaxRate))
 		}
 	}
-	res.Violations = append(res.Violations, res.Findings.Violations(c.Bound())...)
+	bound := c.Bound()
+	if r.run.Scenario.Unbounded != "" {
+		bound = 0
+	}
+	res.Violations = append(res.Violations, res.Findings.Violations(bound)...)
 	if len(res.Stale) > 0 {
 		s := res.Stale[0]
 		res.Violations = append(res.Violations, fmt.Sprintf("%d stale writes accepted by the fenced store; the first: %s term %d at %s after %s started leading with term %d",

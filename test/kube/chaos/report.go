@@ -74,7 +74,11 @@ func Markdown(results []*Result, c *Campaign, took time.Duration, command string
 
 	b.WriteString("Scenarios:\n\n")
 	for _, sc := range Scenarios {
-		fmt.Fprintf(&b, "- `%s`: %s.\n", sc.Name, sc.Doc)
+		fmt.Fprintf(&b, "- `%s`: %s.", sc.Name, sc.Doc)
+		if sc.Unbounded != "" {
+			fmt.Fprintf(&b, " No re-election bound: %s.", sc.Unbounded)
+		}
+		b.WriteString("\n")
 	}
 	var viol []string
 	for _, r := range rs {

@@ -19,6 +19,8 @@ type Scenario struct {
 	Locks []string
 	// Target says the fault hits the leader only.
 	Target bool
+	// Unbounded, when set, says why no re-election bound applies.
+	Unbounded string
 	// Doc says what it does, for the report.
 	Doc    string
 	inject func(ctx context.Context, r *round, leader *proc) error
@@ -61,7 +63,8 @@ var Scenarios = []Scenario{
 	{Name: "huge-duration", Kind: "lock", Locks: allLocks, Target: true,
 		Doc: "the record rewritten with the leader as holder and leaseDurationSeconds 18446744074 (annotation) or 2147483647 (Lease), " +
 			"while the leader's proxy blackholes for 1s (less than RenewDeadline): no one may take over",
-		inject: cutAndRewrite(hugeDuration)},
+		Unbounded: "a record that asks for a longer lease holds the lock for MaxLeaseDuration (1h) once its writer stops renewing",
+		inject:    cutAndRewrite(hugeDuration)},
 	{Name: "garbage-renewtime", Kind: "lock", Locks: []string{Leases}, Target: true,
 		Doc:    "the Lease's renewTime and acquireTime rewritten to 1970-01-01 (holder unchanged) while the leader's proxy blackholes for 1s: no one may take over",
 		inject: cutAndRewrite(garbageRenewTime)},
