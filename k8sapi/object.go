@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"unicode/utf8"
 )
 
 // Object is one Kubernetes object kept as its JSON fields, so that every
@@ -63,11 +64,93 @@ func (o *Object) meta() objectMeta {
 	if o == nil {
 		return m
 	}
-	if raw := o.fields["metadata"]; isJSONObject(raw) {
+	raw := o.fields["metadata"]
+	if !isJSONObject(raw) {
+		return m
+	}
+	if !hasFoldedMetaKey(raw) {
 		// A field of another type stays "", and the others decode.
 		_ = json.Unmarshal(raw, &m)
+		return m
+	}
+	// encoding/json matches struct fields ignoring case, so it would read
+	// "ResourceVersion" as resourceVersion; the API server reads keys as
+	// they are, and so does Field. Read the exact keys.
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return m
+	}
+	dsts := [len(metaKeys)]*string{&m.Name, &m.Namespace, &m.ResourceVersion, &m.UID}
+	for i, key := range metaKeys {
+		if v, ok := fields[key]; ok {
+			_ = json.Unmarshal(v, dsts[i])
+		}
 	}
 	return m
+}
+
+// metaKeys are the JSON keys of objectMeta.
+var metaKeys = [...]string{"name", "namespace", "resourceVersion", "uid"}
+
+// stringRunes counts the runes of the contents of a JSON string, an
+// escape counting as one.
+func stringRunes(b []byte) int {
+	n := 0
+	for i := 0; i < len(b); n++ {
+		switch {
+		case b[i] == '\\' && i+1 < len(b) && b[i+1] == 'u':
+			i += 6
+		case b[i] == '\\':
+			i += 2
+		default:
+			_, w := utf8.DecodeRune(b[i:])
+			i += w
+		}
+	}
+	return n
+}
+
+// hasFoldedMetaKey reports whether the JSON object raw has a string (a key
+// or, to keep this scan simple, a value) that equals one of metaKeys when
+// case is ignored but not exactly. Such documents come from no API server;
+// the scan keeps the common case to one struct decode.
+func hasFoldedMetaKey(raw []byte) bool {
+	const longest = len("resourceVersion")
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '"' {
+			continue
+		}
+		j, escaped := i+1, false
+		for j < len(raw) && raw[j] != '"' {
+			if raw[j] == '\\' {
+				escaped = true
+				j++
+			}
+			j++
+		}
+		if j >= len(raw) {
+			return false // not valid JSON; the decode will fail anyway
+		}
+		key := raw[i+1 : j]
+		// Each rune that folds to an ASCII letter is one rune, so only a
+		// string of 3 to 15 runes can match.
+		if n := stringRunes(key); n >= len("uid") && n <= longest {
+			if escaped {
+				var s string
+				if json.Unmarshal(raw[i:j+1], &s) != nil {
+					return true
+				}
+				key = []byte(s)
+			}
+			for _, name := range metaKeys {
+				if bytes.EqualFold(key, []byte(name)) && string(key) != name {
+					return true
+				}
+			}
+		}
+		i = j
+	}
+	return false
 }
 
 // Annotations returns a copy of metadata.annotations (nil when absent).

@@ -283,3 +283,32 @@ func FuzzObject(f *testing.F) {
 		}
 	})
 }
+
+// TestMetadataKeysExact: the accessors read metadata keys as the API server
+// does, case and all; encoding/json alone would take "ResourceVersion" (or
+// "reſourceVersion") for resourceVersion. Found by FuzzObjectFields.
+func TestMetadataKeysExact(t *testing.T) {
+	for doc, want := range map[string]string{
+		`{"metadata":{"resourceVersion":"1","ResourceVersion":"2"}}`:                 "1",
+		`{"metadata":{"ResourceVersion":"2"}}`:                                       "",
+		`{"metadata":{"re\u017fourceVersion":"2","resourceVersion":"1"}}`:            "1",
+		`{"metadata":{"resourceVersion":"1","RESOURCEVERSI\u004fN":"2"}}`:            "1",
+		`{"metadata":{"resource\u0056ersion":"3"}}`:                                  "3",
+		`{"metadata":{"annotations":{"a":"ResourceVersion"},"resourceVersion":"4"}}`: "4",
+	} {
+		var o k8sapi.Object
+		if err := o.UnmarshalJSON([]byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+		if got := o.ResourceVersion(); got != want {
+			t.Errorf("%s: ResourceVersion() = %q, want %q", doc, got, want)
+		}
+	}
+	var o k8sapi.Object
+	if err := o.UnmarshalJSON([]byte(`{"metadata":{"Name":"x","name":"n","NAMESPACE":"y","namespace":"ns","UID":"z"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if o.Name() != "n" || o.Namespace() != "ns" || o.UID() != "" {
+		t.Errorf("name %q, namespace %q, uid %q", o.Name(), o.Namespace(), o.UID())
+	}
+}

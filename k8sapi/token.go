@@ -24,11 +24,11 @@ type tokenSource struct {
 	now      func() time.Time // replaced by tests
 	logger   func() *slog.Logger
 
-	mu       sync.Mutex // guards token, previous, readAt and failed
-	token    string     // last good token
-	previous string     // the token before it, which requests may still carry
-	readAt   time.Time  // when file was last read, good or not
-	failed   bool       // the last read failed (logged once per failure streak)
+	mu     sync.Mutex // guards token, recent, readAt and failed
+	token  string     // last good token
+	recent []string   // token and the one before it; replaced, never changed
+	readAt time.Time  // when file was last read, good or not
+	failed bool       // the last read failed (logged once per failure streak)
 }
 
 func newTokenSource(token, file string, logger func() *slog.Logger) (*tokenSource, error) {
@@ -45,6 +45,9 @@ func newTokenSource(token, file string, logger func() *slog.Logger) (*tokenSourc
 			ts.token = tok
 		}
 		ts.readAt = ts.now()
+	}
+	if ts.token != "" {
+		ts.recent = []string{ts.token}
 	}
 	return ts, nil
 }
@@ -90,7 +93,11 @@ func (ts *tokenSource) reloadLocked() {
 	}
 	ts.failed = false
 	if tok != ts.token {
-		ts.previous, ts.token = ts.token, tok
+		ts.recent = []string{tok}
+		if ts.token != "" {
+			ts.recent = append(ts.recent, ts.token)
+		}
+		ts.token = tok
 	}
 }
 
@@ -124,19 +131,13 @@ func checkToken(tok string) error {
 
 // secrets returns the tokens to redact from text that came from the
 // network: the current one, and the one before it, which a request sent
-// just before a rotation carried (and which a slow server may echo).
+// just before a rotation carried (and which a slow server may echo). The
+// slice is shared: do not change it.
 func (ts *tokenSource) secrets() []string {
 	if ts == nil {
 		return nil
 	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	var toks []string
-	if ts.token != "" {
-		toks = append(toks, ts.token)
-	}
-	if ts.previous != "" && ts.previous != ts.token {
-		toks = append(toks, ts.previous)
-	}
-	return toks
+	return ts.recent
 }
