@@ -1,0 +1,75 @@
+//go:build go1.25
+
+//go:debug asynctimerchan=0
+
+package chaos
+
+import (
+	"flag"
+	"os"
+	"strconv"
+	"testing"
+	"testing/synctest"
+)
+
+var (
+	seedFlag     = flag.Uint64("seed", 0, "replay the campaign run with this seed only")
+	outsideFlag  = flag.Bool("outside", false, "with -seed: draw the clock rates outside the bound, as that run did")
+	runsFlag     = flag.Int("runs", 0, "campaign runs (default: $KUBELECT_CHAOS_RUNS, else 60, else 6 under -race)")
+	seedBase     = flag.Uint64("seedbase", 1, "seed of the first campaign run; run i has seed seedbase+i")
+	outsideEvery = flag.Int("outside-every", 10, "every n-th run draws its clock rates outside the bound (0: never)")
+	maxReports   = flag.Int("reports", 5, "failure reports printed in full")
+)
+
+// campaignRuns is the number of runs TestCampaign makes.
+func campaignRuns() int {
+	if *runsFlag > 0 {
+		return *runsFlag
+	}
+	if n, err := strconv.Atoi(os.Getenv("KUBELECT_CHAOS_RUNS")); err == nil && n > 0 {
+		return n
+	}
+	if raceEnabled {
+		return 6
+	}
+	return 60
+}
+
+// runPlan runs plan in its own synctest bubble.
+func runPlan(t *testing.T, plan Plan) *Result {
+	var res *Result
+	synctest.Test(t, func(t *testing.T) { res = Run(plan) })
+	return res
+}
+
+// TestCampaign runs seeded random elections with faults and checks every
+// invariant; with -seed it replays one run. The figures are logged (-v).
+func TestCampaign(t *testing.T) {
+	if *seedFlag != 0 {
+		res := runPlan(t, Generate(*seedFlag, *outsideFlag))
+		if res.Failed() {
+			t.Error(res.Report())
+		} else {
+			t.Log(res.Report())
+		}
+		return
+	}
+	stats := NewStats()
+	n := campaignRuns()
+	reported := 0
+	for i := range n {
+		seed := *seedBase + uint64(i)
+		outside := *outsideEvery > 0 && i%*outsideEvery == *outsideEvery-1
+		res := runPlan(t, Generate(seed, outside))
+		stats.Add(res)
+		if res.Failed() {
+			if reported < *maxReports {
+				t.Error(res.Report())
+			} else {
+				t.Errorf("seed %d failed: %v (replay: go test ./internal/chaos -run TestCampaign -seed=%d -v)", seed, res.Violations[0], seed)
+			}
+			reported++
+		}
+	}
+	t.Logf("campaign figures:\n%s", stats)
+}

@@ -1,0 +1,280 @@
+package chaos
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Violation is one broken invariant.
+type Violation struct {
+	At   time.Duration // from the start of the run
+	Kind string        // "overlap", "stop-late", "term", ...
+	Msg  string
+}
+
+func (v Violation) String() string { return fmt.Sprintf("%12v %-16s %s", v.At, v.Kind, v.Msg) }
+
+// leadership is one [OnStartedLeading, stop closed] interval of one
+// elector, in true time.
+type leadership struct {
+	n      int
+	cand   int
+	name   string
+	proc   *process
+	run    *electorRun
+	start  time.Time
+	end    time.Time
+	ended  bool
+	how    string // "stop", "crash" or "end"
+	term   int
+	termOK bool
+	epoch  int // the fence's epoch when it started
+}
+
+// plantEvent is a write to the lock from outside the fleet: a deletion, a
+// garbage record or an intruder's record.
+type plantEvent struct {
+	at   time.Time
+	kind FaultKind
+	held bool // the record before it named a holder: a lease must pass before a takeover
+}
+
+type requestRec struct {
+	at   time.Time
+	verb string
+}
+
+type retryRec struct {
+	at    time.Time
+	until time.Duration // Retry-After on the candidate's clock
+}
+
+// recorder collects what happens in a run and checks it.
+type recorder struct {
+	h          *harness
+	writeEvery time.Duration // how often a leader writes to the fenced store
+
+	mu          sync.Mutex
+	leaderships []*leadership     // guarded by mu
+	maxTerm     int               // guarded by mu: highest term of any leadership so far (this epoch)
+	haveTerm    bool              // guarded by mu
+	epoch       int               // guarded by mu: bumped when a garbage record loses the term
+	fence       fence             // guarded by mu
+	requests    [][]requestRec    // guarded by mu: per candidate
+	retries     [][]retryRec      // guarded by mu: per candidate, injected 429s
+	plants      []plantEvent      // guarded by mu
+	releases    []time.Time       // guarded by mu: release faults carried out
+	faults      map[FaultKind]int // guarded by mu: faults carried out, by kind
+	injected    map[FaultKind]int // guarded by mu: requests a fault acted on, by kind
+	under       map[FaultKind]int // guarded by mu: requests sent while a fault's window held, by kind
+	violations  []Violation       // guarded by mu
+	log         []string          // guarded by mu: the last logLines events
+	logged      int               // guarded by mu
+}
+
+const logLines = 400
+
+func newRecorder(h *harness) *recorder {
+	n := len(h.plan.Candidates)
+	every := min(max(h.plan.Timing.RenewDeadline/8, 5*time.Millisecond), 250*time.Millisecond)
+	return &recorder{h: h, writeEvery: every, requests: make([][]requestRec, n), retries: make([][]retryRec, n),
+		faults: map[FaultKind]int{}, injected: map[FaultKind]int{}, under: map[FaultKind]int{},
+		fence: fence{first: map[int]*leadership{}}}
+}
+
+func (rc *recorder) at(t time.Time) time.Duration { return rc.h.offset(t) }
+
+// note adds a line to the run's event log.
+func (rc *recorder) note(s string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.noteLocked(time.Now(), s)
+}
+
+func (rc *recorder) noteLocked(t time.Time, s string) {
+	line := fmt.Sprintf("%12v %s", rc.at(t), s)
+	if len(rc.log) < logLines {
+		rc.log = append(rc.log, line)
+	} else {
+		rc.log[rc.logged%logLines] = line
+	}
+	rc.logged++
+}
+
+func (rc *recorder) violation(kind, msg string) { rc.violationAt(time.Now(), kind, msg) }
+
+func (rc *recorder) violationAt(t time.Time, kind, msg string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.violationLocked(t, kind, msg)
+}
+
+func (rc *recorder) violationLocked(t time.Time, kind, msg string) {
+	// One report of each kind per elector is enough.
+	for _, v := range rc.violations {
+		if v.Kind == kind && v.Msg == msg {
+			return
+		}
+	}
+	rc.violations = append(rc.violations, Violation{At: rc.at(t), Kind: kind, Msg: msg})
+	rc.noteLocked(t, "VIOLATION "+kind+": "+msg)
+}
+
+func (rc *recorder) request(cand int, verb string, t time.Time, window, active []*Fault) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.requests[cand] = append(rc.requests[cand], requestRec{at: t, verb: verb})
+	for _, f := range window {
+		rc.under[f.Kind]++
+	}
+	for _, f := range active {
+		rc.injected[f.Kind]++
+	}
+}
+
+func (rc *recorder) retryAfter(cand int, t time.Time, d time.Duration) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.retries[cand] = append(rc.retries[cand], retryRec{at: t, until: d})
+}
+
+func (rc *recorder) faultStarted(i int, f Fault) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.faults[f.Kind]++
+	if f.Kind == Release {
+		rc.releases = append(rc.releases, time.Now())
+	}
+	rc.noteLocked(time.Now(), "fault "+f.String())
+}
+
+func (rc *recorder) plant(kind FaultKind, held, termLost bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.plants = append(rc.plants, plantEvent{at: time.Now(), kind: kind, held: held})
+	if termLost {
+		rc.epoch++
+		rc.haveTerm = false
+		rc.fence = fence{first: map[int]*leadership{}, resets: rc.fence.resets + 1,
+			accepted: rc.fence.accepted, rejected: rc.fence.rejected, stale: rc.fence.stale}
+	}
+}
+
+// startLeading records the start of a leadership and checks its term.
+func (rc *recorder) startLeading(p *process, r *electorRun, name string, term int, termOK bool) *leadership {
+	now := time.Now()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	l := &leadership{n: len(rc.leaderships), cand: p.cand, name: name, proc: p, run: r, start: now,
+		term: term, termOK: termOK, epoch: rc.epoch}
+	rc.leaderships = append(rc.leaderships, l)
+	rc.noteLocked(now, fmt.Sprintf("%s starts leading, term %d (leading %v)", name, term, termOK))
+	switch {
+	case !termOK:
+		rc.violationLocked(now, "term", fmt.Sprintf("%s: Term() in OnStartedLeading says it does not lead", name))
+	case rc.haveTerm && term <= rc.maxTerm:
+		rc.violationLocked(now, "term", fmt.Sprintf("%s: term %d does not grow (an earlier leadership had %d)", name, term, rc.maxTerm))
+	}
+	if termOK && (!rc.haveTerm || term > rc.maxTerm) {
+		rc.maxTerm, rc.haveTerm = term, true
+	}
+	return l
+}
+
+// endLeading records that stop closed (how "stop"), checking the renew
+// deadline, or that the process crashed or the run ended.
+func (rc *recorder) endLeading(l *leadership, t time.Time, how string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if l.ended {
+		return
+	}
+	l.end, l.ended, l.how = t, true, how
+	rc.noteLocked(t, fmt.Sprintf("%s stops leading (%s)", l.name, how))
+	if how != "stop" {
+		return
+	}
+	last := l.run.lastWrite()
+	if last.IsZero() {
+		return
+	}
+	limit := last.Add(l.proc.clock.toTrue(rc.h.plan.Timing.RenewDeadline))
+	if t.After(limit.Add(time.Microsecond)) {
+		rc.violationLocked(t, "stop-late", fmt.Sprintf("%s: stop closed %v after the send of its last stored write, RenewDeadline is %v on its clock (%v true)",
+			l.name, t.Sub(last), rc.h.plan.Timing.RenewDeadline, limit.Sub(last)))
+	}
+}
+
+// crashed ends the leaderships of a crashed process at once.
+func (rc *recorder) crashed(p *process, t time.Time) {
+	rc.mu.Lock()
+	ls := append([]*leadership(nil), rc.leaderships...)
+	rc.noteLocked(t, fmt.Sprintf("%s/%d crashes", rc.h.plan.Candidates[p.cand].ID, p.gen))
+	rc.mu.Unlock()
+	for _, l := range ls {
+		if l.proc == p {
+			rc.endLeading(l, t, "crash")
+		}
+	}
+}
+
+// endAll ends every open leadership at the end of the run.
+func (rc *recorder) endAll(t time.Time, how string) {
+	rc.mu.Lock()
+	ls := append([]*leadership(nil), rc.leaderships...)
+	rc.mu.Unlock()
+	for _, l := range ls {
+		rc.endLeading(l, t, how)
+	}
+}
+
+// fencedWrite is a leader's write to the fenced store with the term it
+// read from Term() just now.
+func (rc *recorder) fencedWrite(l *leadership, term int) {
+	now := time.Now()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if l.ended {
+		return // the process crashed between its check and the write
+	}
+	if l.termOK && term != l.term {
+		rc.violationLocked(now, "term-changed", fmt.Sprintf("%s: Term() = %d while leading, the leadership started with %d", l.name, term, l.term))
+	}
+	if msg := rc.fence.write(l, term); msg != "" {
+		rc.violationLocked(now, "stale-write", msg)
+	}
+}
+
+// fence is a store that rejects writes whose term is below the highest it
+// has seen.
+type fence struct {
+	highest  int
+	have     bool
+	first    map[int]*leadership // the leadership that first wrote each term
+	accepted int
+	rejected int
+	stale    int // accepted writes that a correct fencing token would have refused
+	resets   int // garbage records that lost the term
+}
+
+// write offers a write; it returns a message when the write was accepted
+// although stale: its term is the highest, but another leadership used it
+// first.
+func (f *fence) write(l *leadership, term int) string {
+	if f.have && term < f.highest {
+		f.rejected++
+		return ""
+	}
+	f.accepted++
+	if !f.have || term > f.highest {
+		f.highest, f.have = term, true
+		f.first[term] = l
+		return ""
+	}
+	if first := f.first[term]; first != l {
+		f.stale++
+		return fmt.Sprintf("%s wrote with term %d, which %s used first: accepted", l.name, term, first.name)
+	}
+	return ""
+}

@@ -1,0 +1,272 @@
+package chaos
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Result is what a run found.
+type Result struct {
+	Plan       Plan
+	Violations []Violation // failures of the run
+	// Overlaps counts pairs of leaderships that overlapped; in a run
+	// within the bound each is also a violation, outside it they are only
+	// counted.
+	Overlaps      int
+	OverlapTime   time.Duration // total time two leaders acted at once
+	WithinBound   bool
+	Leaderships   int
+	StaleWrites   int // fenced writes accepted although stale
+	FencedWrites  int // fenced writes accepted
+	FenceRejected int // fenced writes rejected (a paused or deposed leader)
+	TermResets    int // garbage records that lost the term
+	// Reelection is how long after Heal a leader was there (0 if one
+	// led at Heal); Reelected is false if none came before End.
+	Reelection time.Duration
+	Reelected  bool
+	HealBound  time.Duration
+	// Faults counts the faults carried out by kind; Injected the requests
+	// a fault acted on; Under the requests sent while a fault's window
+	// held, and UnderSeconds the candidate-seconds of those windows.
+	Faults       map[FaultKind]int
+	Injected     map[FaultKind]int
+	Under        map[FaultKind]int
+	UnderSeconds map[FaultKind]float64
+	// Healthy is requests and candidate-seconds after Heal.
+	HealthyRequests int
+	HealthySeconds  float64
+	// RetryAfterIgnored counts 429 answers after which the candidate sent
+	// more than two requests before Retry-After had passed on its clock.
+	RetryAfterIgnored    int
+	MaxRequestsPerWindow int // the most requests one candidate sent in one rate window
+	Log                  []string
+}
+
+// Failed reports whether the run broke an invariant.
+func (r *Result) Failed() bool { return len(r.Violations) > 0 }
+
+// Report is the failure report: seed, plan, violations, replay command and
+// the last events of the run.
+func (r *Result) Report() string {
+	var b strings.Builder
+	p := r.Plan
+	if p.Name != "" {
+		fmt.Fprintf(&b, "scenario %s\n", p.Name)
+	} else {
+		fmt.Fprintf(&b, "seed %d\n", p.Seed)
+	}
+	b.WriteString(p.String())
+	fmt.Fprintf(&b, "violations (%d):\n", len(r.Violations))
+	for _, v := range r.Violations {
+		b.WriteString("  " + v.String() + "\n")
+	}
+	fmt.Fprintf(&b, "leaderships %d, overlaps %d (%v), fenced writes %d accepted %d stale %d rejected, re-elected after heal: %v in %v (bound %v)\n",
+		r.Leaderships, r.Overlaps, r.OverlapTime, r.FencedWrites, r.StaleWrites, r.FenceRejected, r.Reelected, r.Reelection, r.HealBound)
+	if p.Name != "" {
+		fmt.Fprintf(&b, "replay: go test -tags chaosregress ./internal/chaos -run 'TestRegression/%s$' -v\n", p.Name)
+	} else {
+		outside := ""
+		if p.Outside {
+			outside = " -outside"
+		}
+		fmt.Fprintf(&b, "replay: go test ./internal/chaos -run TestCampaign -seed=%d%s -v\n", p.Seed, outside)
+	}
+	b.WriteString("last events:\n")
+	for _, l := range r.Log {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
+}
+
+// healBound is how long after the faults heal a leader must be there:
+//
+//	(3·RequestTimeout + 2·lease + 1s + 3·RetryPeriod·(1+JitterFactor)) / minRate + 3s
+//
+// where lease is LeaseDuration rounded up to whole seconds (as the record
+// holds it). A request sent before the heal may hang for RequestTimeout
+// and land, restarting the followers' count; the record may then need a
+// lease to expire, plus the annotation locks' second; a follower whose watch
+// broke needs up to a few retry periods to notice; a record that nobody
+// can decode (or a deleted one) waits a lease of its own; and all of these
+// are measured on the slowest clock. The 3s are the largest Retry-After
+// the campaign injects.
+func healBound(p Plan) time.Duration {
+	t := p.Timing
+	lo, _ := p.rateRange()
+	lease := time.Duration(leaseSeconds(t.LeaseDuration)) * time.Second
+	d := 3*t.requestTimeout() + 2*lease + time.Second + time.Duration(3*float64(t.RetryPeriod)*2.2)
+	return time.Duration(float64(d)/lo) + 3*time.Second
+}
+
+// rateWindow and rateLimit bound a candidate's requests: at most rateLimit
+// in any rateWindow, where rateWindow is ten RetryPeriods on the
+// candidate's clock. A leader sends one to three requests per RetryPeriod
+// (three for MultiLock), a failing follower about one attempt (up to five
+// requests with MultiLock) per RetryPeriod plus a watch; ten per
+// RetryPeriod and a burst of twenty leave room for all of that and catch
+// a loop that retries at once.
+const (
+	rateWindowPeriods = 10
+	rateLimit         = 10*rateWindowPeriods + 20
+)
+
+// result checks the invariants that need the whole run and returns the
+// result.
+func (rc *recorder) result() *Result {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	p := rc.h.plan
+	end := rc.h.start.Add(p.End)
+	heal := rc.h.start.Add(p.Heal)
+	r := &Result{Plan: p, WithinBound: p.withinBound(), Leaderships: len(rc.leaderships),
+		StaleWrites: rc.fence.stale, FencedWrites: rc.fence.accepted, FenceRejected: rc.fence.rejected, TermResets: rc.fence.resets,
+		Faults: rc.faults, Injected: rc.injected, Under: rc.under, UnderSeconds: map[FaultKind]float64{}, HealBound: healBound(p)}
+
+	ls := append([]*leadership(nil), rc.leaderships...)
+	sort.Slice(ls, func(i, j int) bool { return ls[i].start.Before(ls[j].start) })
+
+	// Overlaps.
+	for i, a := range ls {
+		for _, b := range ls[i+1:] {
+			if !b.start.Before(a.end) {
+				break
+			}
+			r.Overlaps++
+			d := minTime(a.end, b.end).Sub(b.start)
+			r.OverlapTime += d
+			if r.WithinBound {
+				rc.violationLocked(b.start, "overlap", fmt.Sprintf("%s led %v–%v (%s) and %s from %v: %v at once",
+					a.name, rc.at(a.start), rc.at(a.end), a.how, b.name, rc.at(b.start), d))
+			} else {
+				rc.noteLocked(b.start, fmt.Sprintf("overlap outside the bound: %s and %s for %v", a.name, b.name, d))
+			}
+		}
+	}
+
+	// Takeovers of deleted, undecodable or foreign records.
+	lease := p.Timing.LeaseDuration
+	for i, pl := range rc.plants {
+		if !pl.held {
+			continue
+		}
+		next := end
+		if i+1 < len(rc.plants) {
+			next = rc.plants[i+1].at
+		}
+		for _, l := range ls {
+			if l.start.Before(pl.at) {
+				continue
+			}
+			if !l.start.Before(next) || rc.releasedBetween(pl.at, l.start) {
+				break
+			}
+			if min := pl.at.Add(l.proc.clock.toTrue(lease)); l.start.Before(min.Add(-time.Microsecond)) {
+				rc.violationLocked(l.start, "early-takeover", fmt.Sprintf("%s took the lock %v after a %s, before a lease (%v on its clock) had passed",
+					l.name, l.start.Sub(pl.at), pl.kind, lease))
+			}
+			break
+		}
+	}
+
+	// A leader within the bound after the faults heal, and no step-down
+	// once healed.
+	bound := r.HealBound
+	for _, l := range ls {
+		if !l.start.After(heal) && l.end.After(heal) {
+			r.Reelected = true
+			break
+		}
+		if l.start.After(heal) {
+			r.Reelected, r.Reelection = true, l.start.Sub(heal)
+			break
+		}
+	}
+	if !r.Reelected || r.Reelection > bound {
+		if heal.Add(bound).Before(end) {
+			what := "none before the end"
+			if r.Reelected {
+				what = fmt.Sprintf("the first after %v", r.Reelection)
+			}
+			rc.violationLocked(heal.Add(bound), "no-leader", fmt.Sprintf("no leader within %v after the faults healed (%s)", bound, what))
+		}
+	}
+	for _, l := range ls {
+		if l.how == "stop" && l.end.After(heal.Add(bound)) && l.end.Before(end) {
+			rc.violationLocked(l.end, "stepped-down", fmt.Sprintf("%s stopped leading %v after the faults healed", l.name, l.end.Sub(heal)))
+		}
+	}
+
+	// Request rates and Retry-After.
+	n := len(p.Candidates)
+	for c := range n {
+		reqs := rc.requests[c]
+		window := time.Duration(float64(rateWindowPeriods*p.Timing.RetryPeriod) / p.Candidates[c].Rate)
+		j := 0
+		for i := range reqs {
+			for reqs[j].at.Add(window).Before(reqs[i].at) || reqs[j].at.Add(window).Equal(reqs[i].at) {
+				j++
+			}
+			if k := i - j + 1; k > r.MaxRequestsPerWindow {
+				r.MaxRequestsPerWindow = k
+				if k == rateLimit+1 && p.CheckRates {
+					rc.violationLocked(reqs[i].at, "request-rate", fmt.Sprintf("%s sent more than %d requests in %v (%d RetryPeriods on its clock)",
+						p.Candidates[c].ID, rateLimit, window, rateWindowPeriods))
+				}
+			}
+			if !reqs[i].at.Before(heal) {
+				r.HealthyRequests++
+			}
+		}
+		for _, ra := range rc.retries[c] {
+			until := ra.at.Add(time.Duration(float64(ra.until) / p.Candidates[c].Rate))
+			early := 0
+			for _, q := range reqs {
+				if q.at.After(ra.at) && q.at.Before(until) && q.verb != "watch" {
+					early++
+				}
+			}
+			if early > 2 {
+				r.RetryAfterIgnored++
+			}
+		}
+	}
+	r.HealthySeconds = float64(n) * (p.End - p.Heal).Seconds()
+	for _, f := range p.Faults {
+		if requestFaults[f.Kind] {
+			targets := 1
+			if f.Target < 0 {
+				targets = n
+			}
+			r.UnderSeconds[f.Kind] += f.For.Seconds() * float64(targets)
+		}
+	}
+	r.Violations = append(r.Violations, rc.violations...)
+	sort.SliceStable(r.Violations, func(i, j int) bool { return r.Violations[i].At < r.Violations[j].At })
+	if rc.logged > logLines {
+		k := rc.logged % logLines
+		r.Log = append(append(r.Log, rc.log[k:]...), rc.log[:k]...)
+	} else {
+		r.Log = append(r.Log, rc.log...)
+	}
+	return r
+}
+
+// releasedBetween reports whether a release fault ran in [a, b]: a
+// released record may be taken at once.
+func (rc *recorder) releasedBetween(a, b time.Time) bool {
+	for _, t := range rc.releases {
+		if !t.Before(a) && !t.After(b) {
+			return true
+		}
+	}
+	return false
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
