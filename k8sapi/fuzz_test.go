@@ -28,17 +28,19 @@ import (
 const token68 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 
 // fuzzToken maps seed onto a bearer token of 8 to 128 characters, so that
-// every input gives a token; "" when seed is too short.
+// every input gives a token; "" when seed is too short. The token starts
+// with "Zq", which no error text of this package holds, so that it cannot
+// be all digits (a number in the error) or a word of a path.
 func fuzzToken(seed []byte) string {
-	if len(seed) < 8 {
+	if len(seed) < 6 {
 		return ""
 	}
-	if len(seed) > 128 {
-		seed = seed[:128]
+	if len(seed) > 126 {
+		seed = seed[:126]
 	}
-	b := make([]byte, len(seed))
-	for i, c := range seed {
-		b[i] = token68[int(c)%len(token68)]
+	b := []byte("Zq")
+	for _, c := range seed {
+		b = append(b, token68[int(c)%len(token68)])
 	}
 	return string(b)
 }
@@ -387,10 +389,13 @@ func FuzzObjectFields(f *testing.F) {
 		if err := again.UnmarshalJSON(after); err != nil {
 			t.Fatalf("decode %s: %v", after, err)
 		}
-		var gotValue string
+		var gotValue, wantValue string
 		var gotNum int64
-		if ok, err := again.DecodeField(&gotValue, append(steps[:len(steps):len(steps)], key)...); !ok || err != nil || gotValue != strings.ToValidUTF8(value, "\uFFFD") {
-			t.Errorf("%v/%q = %q (%v, %v), want %q", steps, key, gotValue, ok, err, value)
+		// JSON replaces each byte of invalid UTF-8 with U+FFFD.
+		wantJSON, _ := json.Marshal(value)
+		_ = json.Unmarshal(wantJSON, &wantValue)
+		if ok, err := again.DecodeField(&gotValue, append(steps[:len(steps):len(steps)], key)...); !ok || err != nil || gotValue != wantValue {
+			t.Errorf("%v/%q = %q (%v, %v), want %q", steps, key, gotValue, ok, err, wantValue)
 		}
 		if ok, err := again.DecodeField(&gotNum, append(steps[:len(steps):len(steps)], other)...); !ok || err != nil || gotNum != num {
 			t.Errorf("%v/%q = %d (%v, %v), want %d", steps, other, gotNum, ok, err, num)
@@ -493,7 +498,8 @@ func FuzzInClusterConfig(f *testing.F) {
 		}
 		secret := strings.TrimSpace(string(token))
 		check := func(what string, err error) {
-			if err != nil && len(secret) >= 4 && strings.Contains(err.Error(), secret) {
+			// An error may name the host and port, which may hold the same text.
+			if err != nil && len(secret) >= 4 && !strings.Contains(host+":"+port, secret) && strings.Contains(err.Error(), secret) {
 				t.Fatalf("%s: error shows the token: %v", what, err)
 			}
 		}

@@ -197,6 +197,12 @@ type eventLimit struct {
 
 func (l *eventLimit) Read(p []byte) (int, error) {
 	if l.left <= 0 {
+		// At the limit, the end of the stream (or a failed read) is what
+		// it is, not an event too large: look for one more byte.
+		var one [1]byte
+		if n, err := l.r.Read(one[:]); n == 0 && err != nil {
+			return 0, err
+		}
 		return 0, ErrResponseTooLarge
 	}
 	if int64(len(p)) > l.left {

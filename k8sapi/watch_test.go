@@ -240,3 +240,44 @@ func TestWatchContextCancelUnblocksNext(t *testing.T) {
 		t.Errorf("Next after cancel = %v, want context.Canceled", err)
 	}
 }
+
+// TestWatchStreamEndingAtTheLimit: a stream cut short exactly at
+// MaxResponseBytes is a broken stream, not an event too large; an event of
+// exactly the limit is an event. Found by FuzzWatch.
+func TestWatchStreamEndingAtTheLimit(t *testing.T) {
+	for _, tt := range []struct {
+		stream  string
+		tooBig  bool
+		events  int
+		wantEOF bool
+	}{
+		{stream: `{"type":"ADDED","ob`, events: 0},
+		{stream: `{"type":"ADDED","object":{}}`, events: 1, wantEOF: true},
+		{stream: `{"type":"ADDED","object":{}} `, events: 1, wantEOF: true},
+		{stream: `{"type":"ADDED","object":{"a":1}}`, tooBig: true},
+	} {
+		limit := int64(len(strings.TrimSpace(tt.stream)))
+		if tt.tooBig {
+			limit -= 4
+		}
+		_, c := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+			writeChunks(w, tt.stream)
+		}, k8sapi.Config{MaxResponseBytes: limit})
+		w, err := c.Watch(context.Background(), k8sapi.Leases, "ns", "l", k8sapi.WatchOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := 0
+		for {
+			_, err = w.Next()
+			if err != nil {
+				break
+			}
+			events++
+		}
+		w.Close()
+		if events != tt.events || errors.Is(err, k8sapi.ErrResponseTooLarge) != tt.tooBig || (err == io.EOF) != tt.wantEOF {
+			t.Errorf("%q with a limit of %d: %d events, then %v", tt.stream, limit, events, err)
+		}
+	}
+}
