@@ -73,7 +73,7 @@ type Campaign struct {
 // Bound is the longest acceptable time from a fault's heal to a stable
 // leader: a lease, a renew deadline and 2s (whole-second annotation
 // records, process start).
-func (c *Campaign) Bound() time.Duration { return c.Timing.Lease + c.Timing.Renew + 2*time.Second }
+func (t Timing) Bound() time.Duration { return t.Lease + t.Renew + 2*time.Second }
 
 // Result is one round's outcome.
 type Result struct {
@@ -118,7 +118,10 @@ func (c *Campaign) Round(ctx context.Context, run Run) *Result {
 	name := fmt.Sprintf("chaos-%d-%03d-%s", time.Now().Unix()%100000, c.seq, run.Scenario.Name)
 	res := &Result{Scenario: run.Scenario.Name, Kind: run.Scenario.Kind, Impl: run.Impl, Lock: run.Lock,
 		Dir: filepath.Join(c.Dir, name), TargetRate: -1}
-	r := &round{c: c, run: run, name: name, dir: res.Dir, live: map[string]*proc{}}
+	r := &round{c: c, run: run, name: name, dir: res.Dir, live: map[string]*proc{}, timing: c.Timing, faultFor: c.FaultFor}
+	if t := run.Scenario.Timing; t != nil {
+		r.timing, r.faultFor = *t, t.Lease*3/2
+	}
 	if err := r.do(ctx, res); err != nil {
 		res.Err = err
 		res.Violations = append(res.Violations, "round failed: "+err.Error())
@@ -136,6 +139,8 @@ type round struct {
 	live             map[string]*proc // the current process of each identity
 	target           *proc
 	faultStart, heal time.Time
+	timing           Timing        // the election's durations in this round
+	faultFor         time.Duration // how long a timed fault lasts
 }
 
 // proc is a candidate process.
@@ -186,7 +191,7 @@ func (r *round) do(ctx context.Context, res *Result) (err error) {
 		return errors.New("no leader within 30s of the start")
 	}
 	time.Sleep(2 * time.Second) // the pre-fault window: a healthy leader stays
-	leader, ok := r.waitLeader(c.Timing.Lease + c.Timing.Renew)
+	leader, ok := r.waitLeader(r.timing.Lease + r.timing.Renew)
 	if !ok {
 		r.end(res, time.Now())
 		return errors.New("no leader before the fault")
@@ -204,7 +209,7 @@ func (r *round) do(ctx context.Context, res *Result) (err error) {
 		r.heal = time.Now()
 	}
 	// Observe until a leader has held for 3s, or the bound is well past.
-	deadline := r.heal.Add(c.Bound() + 3*time.Second)
+	deadline := r.heal.Add(r.timing.Bound() + 3*time.Second)
 	var since time.Time
 	for time.Now().Before(deadline) {
 		if _, ok := r.leader(); ok {
@@ -231,8 +236,8 @@ func (r *round) end(res *Result, end time.Time) {
 		r.faultStart, r.heal = end, end
 	}
 	res.FaultFor = r.heal.Sub(r.faultStart)
-	facts := Facts{FaultStart: r.faultStart, Heal: r.heal, End: end, Bound: c.Bound(),
-		Provoked: c.Timing.Lease + c.Timing.Renew}
+	facts := Facts{FaultStart: r.faultStart, Heal: r.heal, End: end, Bound: r.timing.Bound(),
+		Provoked: r.timing.Lease + r.timing.Renew}
 	for _, p := range r.procs {
 		evs, err := ReadEventFile(p.Log + ".events")
 		if err != nil {
@@ -249,8 +254,8 @@ func (r *round) end(res *Result, end time.Time) {
 
 	// Request rates from the proxies (one per identity).
 	from, to := r.faultStart, r.heal
-	if to.Sub(from) < c.Timing.Lease {
-		to = from.Add(c.Timing.Lease + c.Timing.Renew) // an instant fault: its aftermath
+	if to.Sub(from) < r.timing.Lease {
+		to = from.Add(r.timing.Lease + r.timing.Renew) // an instant fault: its aftermath
 	}
 	to = earlier(to, end)
 	seen := map[*Proxy]bool{}
@@ -271,7 +276,7 @@ func (r *round) end(res *Result, end time.Time) {
 			res.Violations = append(res.Violations, fmt.Sprintf("%s sent %.1f requests/s during the fault (bound %.0f)", p.ID, rate, c.MaxRate))
 		}
 	}
-	bound := c.Bound()
+	bound := r.timing.Bound()
 	if r.run.Scenario.Unbounded != "" {
 		bound = 0
 	}
@@ -299,7 +304,7 @@ func (r *round) start(id string, inst int, proxy *Proxy) (*proc, error) {
 		return nil, err
 	}
 	defer out.Close()
-	t := c.Timing
+	t := r.timing
 	cmd := exec.Command(c.Binary,
 		"-impl", r.run.Impl, "-server", proxy.URL(),
 		"-token-file", filepath.Join(c.Cluster.ServiceAccountDir, "token"),

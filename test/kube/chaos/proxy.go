@@ -69,6 +69,7 @@ type Proxy struct {
 	links   map[*link]struct{} // open connections
 	delay   time.Duration      // added before each request is forwarded
 	jitter  time.Duration      // delay is drawn from [delay-jitter, delay+jitter]
+	answer  time.Duration      // added before each answer goes back
 	stamps  []int64            // UnixNano of each request seen by the TCP layer
 	accepts []int64            // UnixNano of each accepted connection
 	closed  bool
@@ -110,6 +111,20 @@ func NewProxy(upstream, caFile string) (*Proxy, error) {
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		},
 		FlushInterval: -1, // watches stream
+		ModifyResponse: func(resp *http.Response) error {
+			p.mu.Lock()
+			d := p.answer
+			p.mu.Unlock()
+			if d > 0 && resp.Request.Method != http.MethodGet {
+				t := time.NewTimer(d)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-resp.Request.Context().Done():
+				}
+			}
+			return nil
+		},
 		// An unreachable server shows as an aborted connection.
 		ErrorHandler: func(http.ResponseWriter, *http.Request, error) { panic(http.ErrAbortHandler) },
 		ErrorLog:     nil,
@@ -213,6 +228,15 @@ func (p *Proxy) delayed(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// SetAnswerDelay holds the answer to each write (PUT, POST, DELETE) for d
+// after the API server has given it: the write is applied, its answer is
+// late.
+func (p *Proxy) SetAnswerDelay(d time.Duration) {
+	p.mu.Lock()
+	p.answer = d
+	p.mu.Unlock()
 }
 
 // state is the mode and the channel that closes when it next changes.

@@ -17,8 +17,8 @@ func Markdown(results []*Result, c *Campaign, took time.Duration, command string
 	t := c.Timing
 	fmt.Fprintf(&b, "### Real kube-apiserver v1.37.2: candidates as processes behind fault proxies\n\n")
 	fmt.Fprintf(&b, "%d rounds in %v: %d candidate processes per round, LeaseDuration %v, RenewDeadline %v, RetryPeriod %v "+
-		"(kubelect's RequestTimeout %v; client-go as configured by default), faults held %v, re-election bound %v after the heal. Command: `%s`.\n\n",
-		len(rs), took.Round(time.Second), c.Candidates, t.Lease, t.Renew, t.Retry, t.requestTimeout(), c.FaultFor, c.Bound(), command)
+		"(kubelect's RequestTimeout %v; client-go as configured by default; scenarios marked * use their own timing), faults held %v, re-election bound %v after the heal. Command: `%s`.\n\n",
+		len(rs), took.Round(time.Second), c.Candidates, t.Lease, t.Renew, t.Retry, t.requestTimeout(), c.FaultFor, t.Bound(), command)
 	b.WriteString("Overlaps count pairs of live, unpaused leaders ([OnStartedLeading, stop closed], from the processes' own timestamps). " +
 		"A leader paused by SIGSTOP necessarily spans its pause: that is the fencing case, counted apart, where the fenced store must accept no stale write. " +
 		"client-go has no term: its writes carry the leaderTransitions its acquiring write stored. " +

@@ -19,6 +19,8 @@ type Scenario struct {
 	Locks []string
 	// Target says the fault hits the leader only.
 	Target bool
+	// Timing, when set, replaces the campaign's for this scenario.
+	Timing *Timing
 	// Unbounded, when set, says why no re-election bound applies.
 	Unbounded string
 	// Doc says what it does, for the report.
@@ -45,6 +47,15 @@ var Scenarios = []Scenario{
 	{Name: "delay", Kind: "network", Locks: allLocks, Target: true,
 		Doc:    "the leader's proxy delays each request by 0.9 × RequestTimeout ± 20% for 1.5 leases",
 		inject: delay},
+	{Name: "slow-answers", Kind: "network", Locks: allLocks, Target: true, Timing: &extremeTiming,
+		Doc: "extreme but valid timing (LeaseDuration 6s, RenewDeadline 4s, RetryPeriod 3.2s, RequestTimeout 3.6s: issue 8's " +
+			"15s/10s/8s/9s scaled by 0.4); the leader's proxy holds the answer to each write 3.5s after kube-apiserver has applied it, for 1.5 leases",
+		inject: slowAnswers},
+	{Name: "slow-acquire", Kind: "network", Locks: allLocks, Target: true, Timing: &extremeTiming,
+		Doc: "the same extreme timing; the leader is killed while one follower's answers to writes are held 3.5s (its acquiring write " +
+			"is applied at once, answered late) while the other's requests time out unsent until the first leads: " +
+			"the slow one must stop by RenewDeadline after it sent the acquiring write, before the other takes over",
+		inject: slowAcquire},
 	{Name: "apiserver-restart", Kind: "server", Locks: allLocks,
 		Doc:    "kube-apiserver stopped (SIGTERM) and started again",
 		inject: func(ctx context.Context, r *round, _ *proc) error { return r.c.Cluster.RestartAPIServer(ctx) }},
@@ -82,7 +93,7 @@ func ScenarioNamed(name string) (Scenario, bool) {
 
 // hold waits out a timed fault.
 func (r *round) hold(ctx context.Context) {
-	t := time.NewTimer(r.c.FaultFor)
+	t := time.NewTimer(r.faultFor)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -123,10 +134,61 @@ func proxyMode(m Mode) func(context.Context, *round, *proc) error {
 }
 
 func delay(ctx context.Context, r *round, leader *proc) error {
-	rt := r.c.Timing.requestTimeout()
+	rt := r.timing.requestTimeout()
 	leader.proxy.SetDelay(rt*9/10, rt/5)
 	r.hold(ctx)
 	leader.proxy.SetDelay(0, 0)
+	return nil
+}
+
+// extremeTiming is issue 8's 15s/10s/8s/9s, accepted by validation,
+// scaled by 0.4.
+var extremeTiming = Timing{Lease: 6 * time.Second, Renew: 4 * time.Second, Retry: 3200 * time.Millisecond, RequestTimeout: 3600 * time.Millisecond}
+
+// slowAnswers delays the leader's answers just under RequestTimeout: a
+// leader that sleeps a whole RetryPeriod after a slow renewal passes its
+// deadline before it tries again, while the followers count the lease from
+// when the server applied the renewal.
+func slowAnswers(ctx context.Context, r *round, leader *proc) error {
+	leader.proxy.SetAnswerDelay(r.timing.requestTimeout() - 100*time.Millisecond)
+	r.hold(ctx)
+	leader.proxy.SetAnswerDelay(0)
+	return nil
+}
+
+// slowAcquire is issue 8 bug 1 on the real server: a candidate whose
+// acquiring write is answered late starts leading with little of its
+// renew deadline left; if it then sleeps a whole RetryPeriod before it
+// checks, it still acts when the lease it wrote expires for the others.
+func slowAcquire(ctx context.Context, r *round, leader *proc) error {
+	var others []*proc
+	for _, p := range r.procs {
+		if p != leader && !p.dead {
+			others = append(others, p)
+		}
+	}
+	if len(others) < 2 {
+		return fmt.Errorf("slow-acquire needs two followers, have %d", len(others))
+	}
+	slow, late := others[0], others[1]
+	slow.proxy.SetAnswerDelay(r.timing.requestTimeout() - 100*time.Millisecond)
+	defer slow.proxy.SetAnswerDelay(0)
+	late.proxy.SetDelay(2*r.timing.requestTimeout(), 0) // its requests time out unsent
+	defer late.proxy.SetDelay(0, 0)
+	r.kill(leader)
+	start := time.Now()
+	for time.Since(start) < 3*r.timing.Lease && ctx.Err() == nil {
+		if p, ok := r.leader(); ok {
+			if p == slow {
+				break
+			}
+			return nil // the other won the race: nothing more to see
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	late.proxy.SetDelay(0, 0)
+	// Keep the slow one's answers late for 2.5 leases in all.
+	time.Sleep(time.Until(start.Add(r.timing.Lease * 5 / 2)))
 	return nil
 }
 
@@ -236,7 +298,7 @@ func Plan(rounds int, impls []string, only map[string]bool) []Run {
 // partition, where it is known to overlap).
 func CIPlan() []Run {
 	locks := map[string]string{
-		"sigkill": Leases, "sigstop": Endpoints, "partition": Leases, "reset": ConfigMaps, "delay": Leases,
+		"sigkill": Leases, "sigstop": Endpoints, "partition": Leases, "reset": ConfigMaps, "delay": Leases, "slow-answers": Leases, "slow-acquire": Leases,
 		"apiserver-restart": Leases, "etcd-restart": Endpoints, "rbac": Leases, "lock-deleted": ConfigMaps,
 		"garbage-json": Endpoints, "huge-duration": Endpoints, "garbage-renewtime": Leases,
 	}
