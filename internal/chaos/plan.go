@@ -104,8 +104,8 @@ const (
 	WatchGone  FaultKind = "watch-gone"  // every watch answers an ERROR 410 event
 	// Actions at At.
 	CloseWatches FaultKind = "close-watches" // the server ends every watch
-	Crash        FaultKind = "crash"         // the process stops; restarts after For, with Variant as its lock kind if set
-	Release      FaultKind = "release"       // the elector is cancelled (releasing with ReleaseOnCancel); a new one runs after For
+	Crash        FaultKind = "crash"         // the process stops; restarts after For (never if For < 0), with Variant as its lock kind if set
+	Release      FaultKind = "release"       // the elector is cancelled (releasing with ReleaseOnCancel); a new one runs after For (never if For < 0)
 	DeleteLock   FaultKind = "delete-lock"   // the lock objects are deleted
 	Garbage      FaultKind = "garbage"       // the record is overwritten with Variant (see garbageVariants)
 	Intruder     FaultKind = "intruder"      // a foreign holder writes a valid record (Variant "huge": leaseDurationSeconds 18446744074)
@@ -123,12 +123,15 @@ type Fault struct {
 	Target int           // candidate index; -1: every candidate (the server)
 	// Verbs limits a request fault to "read", "write" or "watch"
 	// requests; empty: all.
-	Verbs   string
-	Prob    float64       // share of matching requests affected; 0 means all
-	Code    int           // ErrorCode
-	Retry   int           // ErrorCode 429: Retry-After seconds
-	Delay   time.Duration // Latency, SlowAnswer
-	Variant string        // Crash: lock kind after restart; Garbage, Intruder: what is written; LostAnswer, Partition: "hang" or "error"
+	Verbs string
+	Prob  float64       // share of matching requests affected; 0 means all
+	Code  int           // ErrorCode
+	Retry int           // ErrorCode 429: Retry-After seconds
+	Delay time.Duration // Latency, SlowAnswer
+	// Resource limits a request fault to requests for one resource
+	// ("leases", "endpoints", "configmaps"); empty: all.
+	Resource string
+	Variant  string // Crash: lock kind after restart; Garbage, Intruder: what is written; LostAnswer, Partition: "hang" or "error"
 }
 
 func (f Fault) String() string {
@@ -144,6 +147,9 @@ func (f Fault) String() string {
 	}
 	if f.Verbs != "" {
 		fmt.Fprintf(&b, " %s", f.Verbs)
+	}
+	if f.Resource != "" {
+		fmt.Fprintf(&b, " on %s", f.Resource)
 	}
 	if f.Prob > 0 && f.Prob < 1 {
 		fmt.Fprintf(&b, " p=%.2f", f.Prob)
@@ -177,6 +183,9 @@ type Plan struct {
 	// CheckRates turns on the request-rate bound (on by default in
 	// drawn plans).
 	CheckRates bool
+	// ExtraHeal lengthens the bound for a leader after the heal, for
+	// plans whose faults leave a longer lease behind (a clamped one).
+	ExtraHeal time.Duration
 }
 
 // String prints the plan for a failure report.

@@ -97,7 +97,7 @@ func healBound(p Plan) time.Duration {
 	lo, _ := p.rateRange()
 	lease := time.Duration(leaseSeconds(t.LeaseDuration)) * time.Second
 	d := 3*t.requestTimeout() + 2*lease + time.Second + time.Duration(3*float64(t.RetryPeriod)*2.2)
-	return time.Duration(float64(d)/lo) + 3*time.Second
+	return time.Duration(float64(d)/lo) + 3*time.Second + p.ExtraHeal
 }
 
 // rateWindow and rateLimit bound a candidate's requests: at most rateLimit

@@ -182,7 +182,7 @@ func (h *harness) offset(t time.Time) time.Duration { return t.Sub(h.start) }
 // activeFaults returns the request faults whose window holds now for a
 // request of cand with verb, and among them those that act on it (drawn
 // with each fault's probability).
-func (h *harness) activeFaults(cand int, verb string, now time.Time) (window, active []*Fault) {
+func (h *harness) activeFaults(cand int, verb, path string, now time.Time) (window, active []*Fault) {
 	at := h.offset(now)
 	for i := range h.plan.Faults {
 		f := &h.plan.Faults[i]
@@ -190,6 +190,9 @@ func (h *harness) activeFaults(cand int, verb string, now time.Time) (window, ac
 			continue
 		}
 		if f.Verbs != "" && f.Verbs != verb && f.Kind != Partition {
+			continue
+		}
+		if f.Resource != "" && !strings.Contains(path+"/", "/"+f.Resource+"/") {
 			continue
 		}
 		if (f.Kind == WatchEmpty || f.Kind == WatchGone) && verb != "watch" {
@@ -366,9 +369,15 @@ func (p *process) lead(r *electorRun, le *election.LeaderElector, name string, s
 func (h *harness) inject(i int, f Fault) {
 	h.rec.faultStarted(i, f)
 	switch f.Kind {
-	case Partition:
-		if p := h.current(f.Target); p != nil {
-			p.cutWatches()
+	case Partition, WatchEmpty, WatchGone:
+		// Open watches break with the connection (or the proxy that
+		// starts answering watches badly).
+		for c := range h.plan.Candidates {
+			if f.Target < 0 || f.Target == c {
+				if p := h.current(c); p != nil {
+					p.cutWatches()
+				}
+			}
 		}
 	case CloseWatches:
 		if f.Target >= 0 {
@@ -388,7 +397,9 @@ func (h *harness) inject(i int, f Fault) {
 		if f.Variant != "" {
 			kind = f.Variant
 		}
-		h.after(f.At+f.For, func() { h.startProcess(f.Target, kind, p.gen+1) })
+		if f.For >= 0 {
+			h.after(f.At+f.For, func() { h.startProcess(f.Target, kind, p.gen+1) })
+		}
 	case Release:
 		p := h.current(f.Target)
 		if p == nil {
@@ -402,6 +413,9 @@ func (h *harness) inject(i int, f Fault) {
 		p.mu.Unlock()
 		if r != nil {
 			r.cancel()
+		}
+		if f.For < 0 {
+			return
 		}
 		h.after(f.At+f.For, func() {
 			if !p.isDead() {

@@ -77,7 +77,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		sent = time.Now()
 	}
-	window, active := t.h.activeFaults(t.cand, verb, sent)
+	window, active := t.h.activeFaults(t.cand, verb, req.URL.Path, sent)
 	t.h.rec.request(t.cand, verb, sent, window, active)
 
 	var slow time.Duration

@@ -1,0 +1,302 @@
+//go:build go1.25 && chaosregress
+
+// The //go:debug asynctimerchan=0 that synctest needs is in campaign_test.go
+// (one per package).
+
+package chaos
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+)
+
+// The named regression scenarios of issue 8: each is a fixed plan that
+// reproduces one numbered bug on the elector of b5ea2f9 and must pass once
+// the bug is fixed. Run them with
+//
+//	go test -tags chaosregress ./internal/chaos -run TestRegression -v
+
+// scenario is a plan and what beyond the invariants it must show.
+type scenario struct {
+	name string
+	bug  string
+	plan Plan
+	// check returns extra failures; nil means none.
+	check func(r *Result) []string
+}
+
+const (
+	ld, rd, rp = 15 * time.Second, 10 * time.Second, 2 * time.Second
+)
+
+func defaults() Timing { return Timing{LeaseDuration: ld, RenewDeadline: rd, RetryPeriod: rp} }
+
+// cands is n candidates on kind at rate 1; c0 joins first, the others
+// 100ms apart, so that c0 leads.
+func cands(kind string, n int) []Candidate {
+	var cs []Candidate
+	for i := range n {
+		cs = append(cs, Candidate{ID: fmt.Sprintf("c%d", i), Kind: kind, Rate: 1, Join: time.Duration(i) * 100 * time.Millisecond})
+	}
+	return cs
+}
+
+func scenarios() []scenario {
+	var s []scenario
+
+	// Bug 1: the acquiring write is answered 8.9s late; the renew loop
+	// then sleeps a whole RetryPeriod and stop closes 16.9s after the
+	// send, while the follower (which saw the write at 0.5s) takes over
+	// at 15.5s.
+	{
+		cs := cands(rl.LeasesResourceLock, 2)
+		cs[1].Join = 500 * time.Millisecond
+		s = append(s, scenario{name: "Bug1SlowAnswerToAcquire", bug: "1", plan: Plan{
+			Timing:     Timing{LeaseDuration: ld, RenewDeadline: rd, RetryPeriod: 8 * time.Second, RequestTimeout: 9 * time.Second},
+			Candidates: cs,
+			Faults:     []Fault{{Kind: SlowAnswer, At: 0, For: 400 * time.Millisecond, Target: 0, Verbs: "write", Delay: 8900 * time.Millisecond}},
+			Heal:       time.Second, End: 2 * time.Minute,
+		}})
+	}
+	// Bug 1 (logs): the leader's log handler takes 6s a line; it is cut
+	// off from the server, and its Warn lines sit between the deadline and
+	// the closing of stop.
+	{
+		cs := cands(rl.LeasesResourceLock, 2)
+		cs[0].SlowLog = 6 * time.Second
+		cs[1].Join = 100 * time.Millisecond
+		s = append(s, scenario{name: "Bug1SlowLogBeforeStop", bug: "1", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{{Kind: Partition, At: 20500 * time.Millisecond, For: 40 * time.Second, Target: 0, Variant: "error"}},
+			Heal:   61 * time.Second, End: 4 * time.Minute,
+		}})
+	}
+	// Bug 2: a foreign holder overwrites the lock; the leader's renewal
+	// conflicts, the re-read shows the other holder, and while the
+	// leader's (slow) log line is written Term() reports the other's term
+	// with leading true.
+	{
+		cs := cands(rl.LeasesResourceLock, 2)
+		cs[0].SlowLog = 3 * time.Second
+		cs[1].Join = 100 * time.Millisecond
+		s = append(s, scenario{name: "Bug2TermOfAnotherHolder", bug: "2", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{{Kind: Intruder, At: 30500 * time.Millisecond, Target: -1}},
+			Heal:   31 * time.Second, End: 3 * time.Minute,
+		}})
+	}
+	// Bug 3: the leader crashes and restarts at once with the same
+	// identity: it takes its own record back with the same term.
+	s = append(s, scenario{name: "Bug3RestartSameIdentity", bug: "3", plan: Plan{
+		Timing: defaults(), Candidates: cands(rl.LeasesResourceLock, 3),
+		Faults: []Fault{{Kind: Crash, At: 20500 * time.Millisecond, For: 0, Target: 0}},
+		Heal:   21 * time.Second, End: 3 * time.Minute,
+	}})
+	// Bug 3: a lone candidate loses its leadership (cut off beyond the
+	// deadline) and acquires again with the same term.
+	s = append(s, scenario{name: "Bug3ReacquireAfterLoss", bug: "3", plan: Plan{
+		Timing: defaults(), Candidates: cands(rl.LeasesResourceLock, 1),
+		Faults: []Fault{{Kind: Partition, At: 20500 * time.Millisecond, For: 12 * time.Second, Target: 0, Variant: "error"}},
+		Heal:   33 * time.Second, End: 3 * time.Minute,
+	}})
+	// Bug 4: annotation locks with a short RenewDeadline on a healthy
+	// server: the leader steps down again and again (or the timing must
+	// be refused by validation).
+	for _, t := range []Timing{
+		{LeaseDuration: 2 * time.Second, RenewDeadline: 900 * time.Millisecond, RetryPeriod: 300 * time.Millisecond},
+		{LeaseDuration: 5 * time.Second, RenewDeadline: 1400 * time.Millisecond, RetryPeriod: 700 * time.Millisecond},
+	} {
+		for _, kind := range []string{rl.EndpointsResourceLock, rl.ConfigMapsResourceLock} {
+			s = append(s, scenario{name: fmt.Sprintf("Bug4CoarseLock/%s/%v-%v-%v", kind, t.LeaseDuration, t.RenewDeadline, t.RetryPeriod), bug: "4", plan: Plan{
+				Timing: t, Candidates: cands(kind, 3), Heal: 0, End: 2 * time.Minute,
+			}})
+		}
+	}
+	// Bug 5a: migration step 2. c0 (endpointsleases) releases; c1
+	// (leases only) takes the Lease; c2 (endpointsleases) read both
+	// records released just before, writes the Endpoints late, then
+	// re-reads the Lease and overwrites c1's record: both lead.
+	{
+		cs := []Candidate{
+			{ID: "c0", Kind: rl.EndpointsLeasesResourceLock, Rate: 1},
+			{ID: "c1", Kind: rl.LeasesResourceLock, Rate: 1, Join: time.Second},
+			{ID: "c2", Kind: rl.EndpointsLeasesResourceLock, Rate: 1, Join: time.Second},
+		}
+		s = append(s, scenario{name: "Bug5aMigrationRace", bug: "5", plan: Plan{
+			Timing:     Timing{LeaseDuration: 5 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 250 * time.Millisecond, RequestTimeout: 2 * time.Second, ReleaseOnCancel: true},
+			Candidates: cs,
+			Faults: []Fault{
+				{Kind: Latency, At: 9 * time.Second, For: 4 * time.Second, Target: 1, Delay: 500 * time.Millisecond},
+				{Kind: Latency, At: 9 * time.Second, For: 4 * time.Second, Target: 2, Verbs: "write", Resource: "endpoints", Delay: time.Second},
+				{Kind: Release, At: 10 * time.Second, For: -1, Target: 0},
+			},
+			Heal: 13 * time.Second, End: time.Minute,
+		}})
+	}
+	// Bug 5b: c0 led on Endpoints, crashes, and restarts with
+	// endpointsleases (the rolling upgrade) just before its old record
+	// expires: it creates the Lease and leads at once without writing the
+	// Endpoints record, which the endpoints-only follower then takes.
+	{
+		cs := cands(rl.EndpointsResourceLock, 2)
+		cs[1].Join = 100 * time.Millisecond
+		s = append(s, scenario{name: "Bug5bUpgradeRestart", bug: "5", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{{Kind: Crash, At: 20500 * time.Millisecond, For: ld - rp/2 - 500*time.Millisecond, Target: 0, Variant: rl.EndpointsLeasesResourceLock}},
+			Heal:   35 * time.Second, End: 3 * time.Minute,
+		}})
+	}
+	// Bug 6: the leader is cancelled while its callback winds down (3s);
+	// a new elector with the same identity takes the lock; the old one's
+	// release then empties the new one's record and the follower takes
+	// over while the new elector still leads.
+	{
+		cs := cands(rl.LeasesResourceLock, 2)
+		cs[0].SlowCallback = 3 * time.Second
+		cs[1].Join = 100 * time.Millisecond
+		t := defaults()
+		t.ReleaseOnCancel = true
+		s = append(s, scenario{name: "Bug6ReleaseOfNewerRecord", bug: "6", plan: Plan{
+			Timing: t, Candidates: cs,
+			Faults: []Fault{{Kind: Release, At: 20500 * time.Millisecond, For: 0, Target: 0}},
+			Heal:   21 * time.Second, End: 3 * time.Minute,
+		}})
+	}
+	// Bug 7: the lock is deleted while c0 leads: the followers recreate it
+	// at once (term 0) while c0 leads until its next renewal.
+	for _, kind := range []string{rl.LeasesResourceLock, rl.EndpointsResourceLock} {
+		cs := cands(kind, 3)
+		cs[1].Join, cs[2].Join = 100*time.Millisecond, 100*time.Millisecond
+		s = append(s, scenario{name: "Bug7DeletedLock/" + kind, bug: "7", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{{Kind: DeleteLock, At: 30500 * time.Millisecond, Target: -1}},
+			Heal:   31 * time.Second, End: 3 * time.Minute,
+		}})
+	}
+	// Bug 9: the leader crashes; the followers' writes get 429 with
+	// Retry-After: 1 once the lease has expired. They must back off
+	// (RetryPeriod, Retry-After honoured), not retry every few ms.
+	{
+		cs := cands(rl.LeasesResourceLock, 3)
+		cs[1].Join, cs[2].Join = 100*time.Millisecond, 100*time.Millisecond
+		s = append(s, scenario{name: "Bug9HotRetryOn429", bug: "9", plan: Plan{
+			Timing: defaults(), Candidates: cs, CheckRates: true,
+			Faults: []Fault{
+				{Kind: Crash, At: 20500 * time.Millisecond, For: -1, Target: 0},
+				{Kind: ErrorCode, At: 20 * time.Second, For: 40 * time.Second, Target: 1, Verbs: "write", Code: 429, Retry: 1},
+				{Kind: ErrorCode, At: 20 * time.Second, For: 40 * time.Second, Target: 2, Verbs: "write", Code: 429, Retry: 1},
+			},
+			Heal: 60 * time.Second, End: 3 * time.Minute,
+		}, check: func(r *Result) []string {
+			if r.RetryAfterIgnored > 0 {
+				return []string{fmt.Sprintf("%d answers 429 with Retry-After: 1 were followed by more than two requests within the second", r.RetryAfterIgnored)}
+			}
+			return nil
+		}})
+	}
+	// Bug 9: the same with 500s (no Retry-After): one attempt per
+	// RetryPeriod at most.
+	{
+		cs := cands(rl.LeasesResourceLock, 3)
+		cs[1].Join, cs[2].Join = 100*time.Millisecond, 100*time.Millisecond
+		s = append(s, scenario{name: "Bug9HotRetryOn500", bug: "9", plan: Plan{
+			Timing: defaults(), Candidates: cs, CheckRates: true,
+			Faults: []Fault{
+				{Kind: Crash, At: 20500 * time.Millisecond, For: -1, Target: 0},
+				{Kind: ErrorCode, At: 20 * time.Second, For: 40 * time.Second, Target: -1, Verbs: "write", Code: 500},
+			},
+			Heal: 60 * time.Second, End: 3 * time.Minute,
+		}})
+	}
+	// Bug 10: every watch ends at once (an empty 200 from a proxy that
+	// does not stream; an ERROR 410 each time): watches must back off.
+	for _, k := range []FaultKind{WatchEmpty, WatchGone} {
+		s = append(s, scenario{name: "Bug10WatchEndsAtOnce/" + string(k), bug: "10", plan: Plan{
+			Timing: defaults(), Candidates: cands(rl.LeasesResourceLock, 3), CheckRates: true,
+			Faults: []Fault{{Kind: k, At: 5 * time.Second, For: time.Minute, Target: -1, Verbs: "watch"}},
+			Heal:   65 * time.Second, End: 3 * time.Minute,
+		}})
+	}
+	// Bug 11: an undecodable record stops every election: the leader
+	// crashes, the record is overwritten with garbage, and a leader must be
+	// back within the heal bound. (A live leader repairs the record at its
+	// next renewal, since its lock caches the object it read.)
+	for _, g := range []struct{ kind, variant string }{
+		{rl.EndpointsResourceLock, "annotation-json"},
+		{rl.LeasesResourceLock, "lease-duration-float"},
+		{rl.LeasesResourceLock, "lease-duration-string"},
+		{rl.LeasesResourceLock, "renew-time-garbage"},
+	} {
+		s = append(s, scenario{name: "Bug11UndecodableRecord/" + g.kind + "/" + g.variant, bug: "11", plan: Plan{
+			Timing: defaults(), Candidates: cands(g.kind, 3),
+			Faults: []Fault{
+				{Kind: Crash, At: 30200 * time.Millisecond, For: -1, Target: 0},
+				{Kind: Garbage, At: 30500 * time.Millisecond, Target: -1, Variant: g.variant},
+			},
+			Heal: 31 * time.Second, End: 4 * time.Minute,
+		}})
+	}
+	// Bug 12: a foreign record with leaseDurationSeconds 18446744074
+	// (wraps to 290ms): followers must not take it before a lease has
+	// passed. A clamped lease (the fix clamps to an hour) may delay the
+	// next leader by that much.
+	s = append(s, scenario{name: "Bug12HugeLeaseDuration", bug: "12", plan: Plan{
+		Timing: defaults(), Candidates: cands(rl.LeasesResourceLock, 3),
+		Faults: []Fault{{Kind: Intruder, At: 30500 * time.Millisecond, Target: -1, Variant: "huge"}},
+		Heal:   31 * time.Second, End: 3 * time.Hour, ExtraHeal: time.Hour,
+	}})
+	// Found by the campaign (seeds 14, 133, 137 on 5624c16): a write that
+	// keeps answering 409 while the re-read shows the leader's own record
+	// makes the leader retry at once, at a single instant, until its
+	// deadline.
+	s = append(s, scenario{name: "CampaignConflictLoop", bug: "campaign", plan: Plan{
+		Timing: defaults(), Candidates: cands(rl.LeasesResourceLock, 3), CheckRates: true,
+		Faults: []Fault{{Kind: ErrorCode, At: 20500 * time.Millisecond, For: 15 * time.Second, Target: -1, Verbs: "write", Code: 409}},
+		Heal:   36 * time.Second, End: 3 * time.Minute,
+	}})
+	// Found by the campaign (seed 36 on 5624c16): the lock is deleted
+	// while c0 leads; c1, starting afresh, finds no lock and creates it at
+	// once with term 0 while c0 leads until its next renewal.
+	{
+		cs := cands(rl.LeasesResourceLock, 2)
+		cs[1].Join = 31 * time.Second
+		s = append(s, scenario{name: "CampaignFreshCandidateAfterDelete", bug: "campaign", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{{Kind: DeleteLock, At: 30500 * time.Millisecond, Target: -1}},
+			Heal:   31 * time.Second, End: 3 * time.Minute,
+		}})
+	}
+	for i := range s {
+		s[i].plan.Name = s[i].name
+	}
+	return s
+}
+
+// TestRegression runs every named scenario.
+func TestRegression(t *testing.T) {
+	for _, sc := range scenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			var kinds []string
+			for _, c := range sc.plan.Candidates {
+				kinds = append(kinds, c.Kind)
+			}
+			if !sc.plan.Timing.accepted(kinds) {
+				t.Logf("bug %s: NewLeaderElector refuses this timing for %v: accepted as a fix", sc.bug, kinds)
+				return
+			}
+			res := runPlan(t, sc.plan)
+			var extra []string
+			if sc.check != nil {
+				extra = sc.check(res)
+			}
+			if res.Failed() || len(extra) > 0 {
+				t.Errorf("bug %s reproduced:\n%v\n%s", sc.bug, extra, res.Report())
+			} else if testing.Verbose() {
+				t.Log(res.Report())
+			}
+		})
+	}
+}
