@@ -208,8 +208,12 @@ func (r *round) do(ctx context.Context, res *Result) (err error) {
 	if r.heal.IsZero() {
 		r.heal = time.Now()
 	}
-	// Observe until a leader has held for 3s, or the bound is well past.
+	// Observe until a leader has held for 3s, or the bound is well past
+	// (without a bound: for a lease and a renew deadline).
 	deadline := r.heal.Add(r.timing.Bound() + 3*time.Second)
+	if r.run.Scenario.Unbounded != "" {
+		deadline = r.heal.Add(r.timing.Lease + r.timing.Renew)
+	}
 	var since time.Time
 	for time.Now().Before(deadline) {
 		if _, ok := r.leader(); ok {
