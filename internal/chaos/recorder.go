@@ -238,6 +238,12 @@ func (rc *recorder) fencedWrite(l *leadership, term int) {
 	if l.ended {
 		return // the process crashed between its check and the write
 	}
+	if l.epoch < rc.epoch {
+		// A garbage record erased the term since this leadership began:
+		// the store starts a new epoch, as its operator would have to,
+		// and writes of the old one no longer count.
+		return
+	}
 	if l.termOK && term != l.term {
 		rc.violationLocked(now, "term-changed", fmt.Sprintf("%s: Term() = %d while leading, the leadership started with %d", l.name, term, l.term))
 	}

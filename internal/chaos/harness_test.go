@@ -1,0 +1,133 @@
+//go:build go1.25
+
+package chaos
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+)
+
+// The skewed clock runs at its rate, and its timers never fire before their
+// duration has passed on it.
+func TestSkewedClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := skewedClock{origin: time.Now(), offset: time.Hour, rate: 1.5}
+		start := c.Now()
+		if got := start.Sub(c.origin); got != time.Hour {
+			t.Errorf("offset: %v, want 1h", got)
+		}
+		tm := c.NewTimer(3 * time.Second)
+		trueStart := time.Now()
+		<-tm.C()
+		if got := time.Since(trueStart); got < 2*time.Second || got > 2*time.Second+time.Microsecond {
+			t.Errorf("a 3s timer at rate 1.5 took %v of true time, want 2s", got)
+		}
+		if got := c.Now().Sub(start); got < 3*time.Second {
+			t.Errorf("the timer fired after %v on its clock, before 3s", got)
+		}
+		fired := make(chan struct{})
+		c.AfterFunc(time.Second, func() { close(fired) })
+		<-fired
+	})
+}
+
+// Generate draws only plans that the elector accepts, within the bound
+// unless asked for more, with faults that end by Heal.
+func TestGenerate(t *testing.T) {
+	for seed := uint64(1); seed <= 300; seed++ {
+		for _, outside := range []bool{false, true} {
+			p := Generate(seed, outside)
+			var kinds []string
+			for _, c := range p.Candidates {
+				kinds = append(kinds, c.Kind)
+			}
+			if !p.Timing.accepted(kinds) {
+				t.Fatalf("seed %d: timing refused by the elector: %+v", seed, p.Timing)
+			}
+			if n := len(p.Candidates); n < 3 || n > 5 {
+				t.Fatalf("seed %d: %d candidates", seed, n)
+			}
+			if p.withinBound() == outside {
+				t.Fatalf("seed %d outside=%v: rates %v", seed, outside, p.String())
+			}
+			for _, f := range p.Faults {
+				if f.At+max(f.For, 0) > p.Heal {
+					t.Fatalf("seed %d: fault %v ends after the heal at %v", seed, f, p.Heal)
+				}
+			}
+			if again := Generate(seed, outside); again.String() != p.String() {
+				t.Fatalf("seed %d: two draws differ", seed)
+			}
+		}
+	}
+}
+
+// A quiet election on each lock kind passes every check and keeps one
+// leader.
+func TestQuietRun(t *testing.T) {
+	for _, kind := range []string{rl.LeasesResourceLock, rl.EndpointsResourceLock, rl.ConfigMapsResourceLock, rl.EndpointsLeasesResourceLock} {
+		t.Run(kind, func(t *testing.T) {
+			var cs []Candidate
+			for i, rate := range []float64{1, 1.2, 0.9} {
+				cs = append(cs, Candidate{ID: string(rune('a' + i)), Kind: kind, Rate: rate, Join: time.Duration(i) * time.Second})
+			}
+			p := Plan{Name: "quiet-" + kind, Timing: Timing{LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second},
+				Candidates: cs, End: 5 * time.Minute, CheckRates: true}
+			res := runPlan(t, p)
+			if res.Failed() || res.Leaderships != 1 || res.FencedWrites == 0 {
+				t.Errorf("%d leaderships, %d fenced writes:\n%s", res.Leaderships, res.FencedWrites, res.Report())
+			}
+		})
+	}
+}
+
+// The checker sees overlaps: with a follower's clock three times as fast
+// as the leader's (outside LeaseDuration/RenewDeadline = 1.5), a leader
+// cut off from the server still acts when the follower takes over. The
+// overlap is counted, and does not fail a run drawn outside the bound.
+func TestOverlapOutsideBoundIsCounted(t *testing.T) {
+	cs := []Candidate{{ID: "slow", Kind: rl.LeasesResourceLock, Rate: 1}, {ID: "fast", Kind: rl.LeasesResourceLock, Rate: 3, Join: time.Second}}
+	p := Plan{Name: "outside", Outside: true,
+		Timing:     Timing{LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second},
+		Candidates: cs,
+		Faults:     []Fault{{Kind: Partition, At: 20500 * time.Millisecond, For: 30 * time.Second, Target: 0, Variant: "error"}},
+		Heal:       51 * time.Second, End: 3 * time.Minute}
+	res := runPlan(t, p)
+	if res.WithinBound || res.Overlaps == 0 || res.OverlapTime <= 0 {
+		t.Errorf("want an overlap counted outside the bound:\n%s", res.Report())
+	}
+	for _, v := range res.Violations {
+		if v.Kind == "overlap" {
+			t.Errorf("an overlap outside the bound failed the run: %v", v)
+		}
+	}
+	// The same run inside the bound (the follower's clock 1.4 times as
+	// fast) has no overlap.
+	p.Outside, p.Candidates[1].Rate = false, 1.4
+	if res := runPlan(t, p); res.Failed() || res.Overlaps != 0 {
+		t.Errorf("inside the bound:\n%s", res.Report())
+	}
+}
+
+// The fenced store accepts growing terms, rejects lower ones, and counts
+// a term reused by another leadership as stale.
+func TestFence(t *testing.T) {
+	a, b, c := &leadership{name: "a"}, &leadership{name: "b"}, &leadership{name: "c"}
+	f := fence{first: map[int]*leadership{}}
+	steps := []struct {
+		l     *leadership
+		term  int
+		stale bool
+	}{{a, 1, false}, {a, 1, false}, {b, 2, false}, {a, 1, false}, {c, 2, true}, {b, 2, false}}
+	for i, s := range steps {
+		if got := f.write(s.l, s.term) != ""; got != s.stale {
+			t.Errorf("step %d: stale = %v, want %v", i, got, s.stale)
+		}
+	}
+	if f.accepted != 5 || f.rejected != 1 || f.stale != 1 {
+		t.Errorf("accepted %d rejected %d stale %d, want 5 1 1", f.accepted, f.rejected, f.stale)
+	}
+}
