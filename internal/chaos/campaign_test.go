@@ -15,7 +15,7 @@ import (
 var (
 	seedFlag     = flag.Uint64("seed", 0, "replay the campaign run with this seed only")
 	outsideFlag  = flag.Bool("outside", false, "with -seed: draw the clock rates outside the bound, as that run did")
-	runsFlag     = flag.Int("runs", 0, "campaign runs (default: $KUBELECT_CHAOS_RUNS, else 60, else 6 under -race)")
+	runsFlag     = flag.Int("runs", 0, "campaign runs (default: $KUBELECT_CHAOS_RUNS, else 60; 6 under -race, 10 with -short)")
 	seedBase     = flag.Uint64("seedbase", 1, "seed of the first campaign run; run i has seed seedbase+i")
 	outsideEvery = flag.Int("outside-every", 10, "every n-th run draws its clock rates outside the bound (0: never)")
 	maxReports   = flag.Int("reports", 5, "failure reports printed in full")
@@ -31,6 +31,9 @@ func campaignRuns() int {
 	}
 	if raceEnabled {
 		return 6
+	}
+	if testing.Short() {
+		return 10
 	}
 	return 60
 }

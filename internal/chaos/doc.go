@@ -20,6 +20,29 @@
 // rates lie outside LeaseDuration/RenewDeadline are expected to overlap:
 // their overlaps are counted apart and do not fail the run.
 //
+// # Running
+//
+//	go test ./internal/chaos                                  # 60 runs (6 under -race), plus the harness's own tests
+//	KUBELECT_CHAOS_RUNS=1500 go test ./internal/chaos -run TestCampaign -v   # the CI set, about 2–3 CPU-minutes
+//	go test ./internal/chaos -run TestCampaign -runs=20000 -timeout 3h -v    # the long campaign; figures at the end
+//	go test ./internal/chaos -run TestCampaign -seed=123 -v   # replay one run (add -outside if it was drawn outside the bound)
+//	go test -tags chaosregress ./internal/chaos -run TestRegression -v      # the named scenarios of issue 8
+//
+// -seedbase picks the first seed, -outside-every how often a run draws its
+// rates outside the bound (every 10th by default), -reports how many
+// failures are printed in full.
+//
+// # Bounds
+//
+// A run fails on an overlap only within the bound (max/min clock rate below
+// LeaseDuration/RenewDeadline). "Stop late" is measured from the send of the
+// last write of that elector loop that the server stored (whether or not
+// its answer arrived: the elector may learn of it by reading its own record
+// back), plus RenewDeadline converted to true time at the candidate's rate.
+// The heal bound is documented on healBound; the request bound is at most
+// rateLimit requests in any ten RetryPeriods (on the candidate's clock), and
+// no more than hotLoopBurst requests at one instant of fake time.
+//
 // Replays are deterministic in their plan (timing, rates, fault schedule);
 // the elector's own jitter and the order of goroutines woken at one instant
 // are not seeded, so a replay may take a slightly different path.
