@@ -383,16 +383,19 @@ func TestShortWatchesBackOff(t *testing.T) {
 // its bytes have not changed for a lease.
 func TestUndecodableRecordTakenOver(t *testing.T) {
 	now := "2000-01-01T00:00:00Z"
-	for name, value := range map[string]string{
-		"bad JSON":          `{"holderIdentity":"x",`,
-		"fractional lease":  `{"holderIdentity":"x","leaseDurationSeconds":15.0}`,
-		"string lease":      `{"holderIdentity":"x","leaseDurationSeconds":"15"}`,
-		"garbage renewTime": `{"holderIdentity":"x","leaseDurationSeconds":15,"renewTime":"yesterday","acquireTime":"` + now + `"}`,
+	for name, tc := range map[string]struct {
+		value string
+		term  int // the new leader's: above the record's, where it still reads
+	}{
+		"bad JSON":          {`{"holderIdentity":"x","leaderTransitions":5,`, 1}, // the term is lost with the JSON
+		"fractional lease":  {`{"holderIdentity":"x","leaseDurationSeconds":15.0,"leaderTransitions":5}`, 6},
+		"string lease":      {`{"holderIdentity":"x","leaseDurationSeconds":"15","leaderTransitions":5}`, 6},
+		"garbage renewTime": {`{"holderIdentity":"x","leaseDurationSeconds":15,"renewTime":"yesterday","acquireTime":"` + now + `","leaderTransitions":5}`, 6},
 	} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := testapiserver.New(testapiserver.Options{})
-				putAnnotated(t, srv, value)
+				putAnnotated(t, srv, tc.value)
 				tl := newTimeline()
 				var les []*election.LeaderElector
 				for _, id := range []string{"a", "b", "c"} {
@@ -407,8 +410,8 @@ func TestUndecodableRecordTakenOver(t *testing.T) {
 				if n := leaders(les...); n != 1 {
 					t.Fatalf("%d leaders a lease after the record was last changed, want 1", n)
 				}
-				if rec := annotationRecord(t, srv); rec.HolderIdentity == "" || rec.HolderIdentity == "x" {
-					t.Errorf("record after the takeover = %+v", rec)
+				if rec := annotationRecord(t, srv); rec.HolderIdentity == "" || rec.HolderIdentity == "x" || rec.LeaderTransitions != tc.term {
+					t.Errorf("record after the takeover = %+v, want term %d", rec, tc.term)
 				}
 				tl.assertNoOverlap(t)
 			})

@@ -189,11 +189,22 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 		return fmt.Errorf("%w: the renew deadline passed", ErrLeadershipLost)
 	}
 	if sent, ok := le.sentLocked(*rec); ok && rec.LeaderTransitions == le.term {
+		// Our own record: the leadership goes on, from the send of the
+		// write that stored it. When that is the last write known (another
+		// field of the object changed), nothing new was stored: renew once
+		// more, over the object just read.
+		moved := sent.After(le.mineSent)
 		le.storedLocked(*rec, sent)
 		le.cacheMine = true
 		le.armLocked()
 		le.mu.Unlock()
-		return nil
+		if moved {
+			return nil
+		}
+		if err := le.config.Lock.Update(ctx, desired); err != nil {
+			return le.requestError(ctx, "renew after a conflict", err)
+		}
+		return le.renewed(desired, now)
 	}
 	le.stepDownLocked()
 	le.cacheMine = false

@@ -138,7 +138,7 @@ func decodeAnnotation(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error)
 	}
 	var rec LeaderElectionRecord
 	if err := json.Unmarshal([]byte(value), &rec); err != nil {
-		return invalidRecord([]byte(value), fmt.Errorf("%s/%s: annotation %s: %w", obj.Namespace(), obj.Name(), LeaderElectionRecordAnnotationKey, err))
+		return invalidRecord([]byte(value), "leaderTransitions", fmt.Errorf("%s/%s: annotation %s: %w", obj.Namespace(), obj.Name(), LeaderElectionRecordAnnotationKey, err))
 	}
 	return &rec, []byte(value), nil
 }

@@ -2,6 +2,7 @@ package resourcelock
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -12,12 +13,22 @@ const LeaderElectionRecordAnnotationKey = "control-plane.alpha.kubernetes.io/lea
 
 // invalidRecord is what a lock's Get returns for a record that does not
 // decode: a record held by UnknownLeader, the raw bytes (never nil, so that
-// the record reads as present), and err wrapped with ErrInvalidRecord.
-func invalidRecord(raw []byte, err error) (*LeaderElectionRecord, []byte, error) {
+// the record reads as present), and err wrapped with ErrInvalidRecord. The
+// record keeps the term when the field named termKey still reads as a
+// whole number, so that the next leader's term stays above it.
+func invalidRecord(raw []byte, termKey string, err error) (*LeaderElectionRecord, []byte, error) {
 	if raw == nil {
 		raw = []byte{}
 	}
-	return &LeaderElectionRecord{HolderIdentity: UnknownLeader}, raw, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
+	rec := &LeaderElectionRecord{HolderIdentity: UnknownLeader}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) == nil {
+		var term int
+		if json.Unmarshal(fields[termKey], &term) == nil && term > 0 {
+			rec.LeaderTransitions = term
+		}
+	}
+	return rec, raw, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 }
 
 // LeaderElectionRecord is the state of an election as stored in the lock.
