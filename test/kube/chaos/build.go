@@ -41,6 +41,9 @@ func (c *Campaign) RunAll(ctx context.Context, runs []Run) []*Result {
 		for _, v := range res.Violations {
 			c.logf("  %s", v)
 		}
+		for _, v := range res.Excused {
+			c.logf("  on a slow server (kube-apiserver answered in up to %v): %s", res.SlowServer.Round(time.Millisecond), v)
+		}
 	}
 	return out
 }

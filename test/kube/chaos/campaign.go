@@ -93,6 +93,14 @@ type Result struct {
 	// Violations are the invariant failures (checked for both
 	// implementations; asserted for kubelect only).
 	Violations []string
+	// SlowServer is the longest kube-apiserver took to answer a request
+	// outside the fault (the proxies' measure, without injected delays).
+	SlowServer time.Duration
+	// Excused are liveness failures (a healthy leader stepping down, no
+	// leader in time) in a round where kube-apiserver itself took longer
+	// than RequestTimeout to answer outside the fault: a loaded machine,
+	// not the elector. Safety failures are never excused.
+	Excused []string
 	// Err is set when the round could not run.
 	Err error
 }
@@ -124,10 +132,22 @@ func (c *Campaign) Round(ctx context.Context, run Run) *Result {
 	}
 	if err := r.do(ctx, res); err != nil {
 		res.Err = err
-		res.Violations = append(res.Violations, "round failed: "+err.Error())
+		msg := "round failed: " + err.Error()
+		if errors.Is(err, errNoLeader) && r.slow() {
+			res.Excused = append(res.Excused, msg)
+		} else {
+			res.Violations = append(res.Violations, msg)
+		}
 	}
 	return res
 }
+
+// errNoLeader is a round that found no leader to fault.
+var errNoLeader = errors.New("no leader")
+
+// slow says kube-apiserver took longer than RequestTimeout to answer
+// some request outside the fault.
+func (r *round) slow() bool { return r.slowest >= r.timing.requestTimeout() }
 
 // round is the state of one round.
 type round struct {
@@ -138,6 +158,8 @@ type round struct {
 	procs            []*proc          // every process started
 	live             map[string]*proc // the current process of each identity
 	target           *proc
+	started          time.Time // when the first candidate started
+	slowest          time.Duration
 	faultStart, heal time.Time
 	timing           Timing        // the election's durations in this round
 	faultFor         time.Duration // how long a timed fault lasts
@@ -176,6 +198,7 @@ func (r *round) do(ctx context.Context, res *Result) (err error) {
 		}
 	}()
 	defer r.stopAll()
+	r.started = time.Now()
 	for i := 0; i < c.Candidates; i++ {
 		proxy, err := NewProxy(c.Cluster.Host, c.Cluster.CAFile)
 		if err != nil {
@@ -188,13 +211,13 @@ func (r *round) do(ctx context.Context, res *Result) (err error) {
 	}
 	if _, ok := r.waitLeader(30 * time.Second); !ok {
 		r.end(res, time.Now())
-		return errors.New("no leader within 30s of the start")
+		return fmt.Errorf("%w within 30s of the start", errNoLeader)
 	}
 	time.Sleep(2 * time.Second) // the pre-fault window: a healthy leader stays
 	leader, ok := r.waitLeader(r.timing.Lease + r.timing.Renew)
 	if !ok {
 		r.end(res, time.Now())
-		return errors.New("no leader before the fault")
+		return fmt.Errorf("%w before the fault", errNoLeader)
 	}
 	if r.run.Scenario.Target {
 		r.target = leader
@@ -284,7 +307,17 @@ func (r *round) end(res *Result, end time.Time) {
 	if r.run.Scenario.Unbounded != "" {
 		bound = 0
 	}
-	res.Violations = append(res.Violations, res.Findings.Violations(bound)...)
+	// How slow kube-apiserver itself was outside the fault.
+	for p := range seen {
+		r.slowest = max(r.slowest, p.SlowestAnswer(r.started, r.faultStart), p.SlowestAnswer(r.heal.Add(time.Second), end))
+	}
+	res.SlowServer = r.slowest
+	res.Violations = append(res.Violations, res.Findings.Safety()...)
+	if live := res.Findings.Liveness(bound); r.slow() {
+		res.Excused = append(res.Excused, live...)
+	} else {
+		res.Violations = append(res.Violations, live...)
+	}
 	if len(res.Stale) > 0 {
 		s := res.Stale[0]
 		res.Violations = append(res.Violations, fmt.Sprintf("%d stale writes accepted by the fenced store; the first: %s term %d at %s after %s started leading with term %d",

@@ -125,10 +125,9 @@ type Findings struct {
 	Leaderships int
 }
 
-// Violations are the invariant failures among the findings; bound is the
-// longest re-election after the heal, 0 for none (the request rates are
-// checked by the caller).
-func (f *Findings) Violations(bound time.Duration) []string {
+// Safety are the safety failures among the findings: two leaders, a term
+// that did not grow.
+func (f *Findings) Safety() []string {
 	var v []string
 	for _, o := range f.Overlaps {
 		v = append(v, "two leaders: "+o)
@@ -136,6 +135,13 @@ func (f *Findings) Violations(bound time.Duration) []string {
 	for _, t := range f.TermNotGrown {
 		v = append(v, "term did not grow: "+t)
 	}
+	return v
+}
+
+// Liveness are the liveness failures among the findings: a healthy leader
+// that stepped down, no leader within bound of the heal (0: no bound).
+func (f *Findings) Liveness(bound time.Duration) []string {
+	var v []string
 	for _, u := range f.Unprovoked {
 		v = append(v, "healthy leader stepped down: "+u)
 	}

@@ -71,6 +71,7 @@ type Proxy struct {
 	jitter  time.Duration      // delay is drawn from [delay-jitter, delay+jitter]
 	answer  time.Duration      // added before each answer goes back
 	stamps  []int64            // UnixNano of each request seen by the TCP layer
+	answers []answer           // how long kube-apiserver took, per request (not watches)
 	accepts []int64            // UnixNano of each accepted connection
 	closed  bool
 
@@ -105,11 +106,11 @@ func NewProxy(upstream, caFile string) (*Proxy, error) {
 			r.SetURL(u)
 			r.Out.Host = u.Host
 		},
-		Transport: &http.Transport{
+		Transport: &timed{p: p, next: &http.Transport{
 			TLSClientConfig:     &tls.Config{RootCAs: pool},
 			MaxIdleConnsPerHost: 16,
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		},
+		}},
 		FlushInterval: -1, // watches stream
 		ModifyResponse: func(resp *http.Response) error {
 			p.mu.Lock()
@@ -190,6 +191,47 @@ func countIn(stamps []int64, from, to time.Time) int {
 	return n
 }
 
+// answer is when a request went to kube-apiserver and how long the answer
+// (its headers) took: the server's own latency, without injected delays.
+type answer struct {
+	sent int64 // UnixNano
+	took time.Duration
+}
+
+// timed measures kube-apiserver's latency for each request but watches.
+type timed struct {
+	p    *Proxy
+	next http.RoundTripper
+}
+
+func (t *timed) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Query().Get("watch") != "" {
+		return t.next.RoundTrip(req)
+	}
+	sent := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	t.p.mu.Lock()
+	if len(t.p.answers) < maxStamps {
+		t.p.answers = append(t.p.answers, answer{sent.UnixNano(), time.Since(sent)})
+	}
+	t.p.mu.Unlock()
+	return resp, err
+}
+
+// SlowestAnswer is the longest kube-apiserver took to answer a request
+// sent in [from, to) (watches aside), without the delays the proxy adds.
+func (p *Proxy) SlowestAnswer(from, to time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var most time.Duration
+	for _, a := range p.answers {
+		if a.sent >= from.UnixNano() && a.sent < to.UnixNano() {
+			most = max(most, a.took)
+		}
+	}
+	return most
+}
+
 // Close stops the proxy and closes every connection.
 func (p *Proxy) Close() {
 	p.mu.Lock()
@@ -246,8 +288,11 @@ func (p *Proxy) state() (Mode, <-chan struct{}, bool) {
 	return p.mode, p.changed, p.closed
 }
 
+// maxConns bounds the connections one proxy accepts in its life.
+const maxConns = 1 << 20
+
 func (p *Proxy) accept() {
-	for {
+	for i := 0; i < maxConns; i++ {
 		c, err := p.outer.Accept()
 		if err != nil {
 			return

@@ -26,6 +26,7 @@ import (
 
 func main() {
 	rounds := flag.Int("rounds", 3, "rounds of each (scenario, lock kind) per implementation")
+	cgRounds := flag.Int("clientgo-rounds", 0, "rounds of each scenario for client-go, which has one lock kind (default: -rounds)")
 	impls := flag.String("impl", "kubelect,client-go", "implementations, comma-separated")
 	only := flag.String("scenarios", "", "only these scenarios, comma-separated (default: all)")
 	ci := flag.Bool("ci", false, "run the CI-sized plan (one round of each scenario for kubelect, two for client-go)")
@@ -33,12 +34,15 @@ func main() {
 	logs := flag.String("logs", "", "directory for the rounds' logs (default: a new temp dir, kept)")
 	candidate := flag.String("candidate", "", "a prebuilt chaoscandidate (default: build it from the working tree)")
 	flag.Parse()
-	if err := run(*rounds, *impls, *only, *ci, *out, *logs, *candidate); err != nil {
+	if *cgRounds == 0 {
+		*cgRounds = *rounds
+	}
+	if err := run(*rounds, *cgRounds, *impls, *only, *ci, *out, *logs, *candidate); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(rounds int, impls, only string, ci bool, out, logs, candidate string) error {
+func run(rounds, cgRounds int, impls, only string, ci bool, out, logs, candidate string) error {
 	ctx := context.Background()
 	start := time.Now()
 	var err error
@@ -72,7 +76,13 @@ func run(rounds int, impls, only string, ci bool, out, logs, candidate string) e
 				names[n] = true
 			}
 		}
-		plan = chaos.Plan(rounds, strings.Split(impls, ","), names)
+		for _, impl := range strings.Split(impls, ",") {
+			n := rounds
+			if impl == chaos.ClientGo {
+				n = cgRounds
+			}
+			plan = append(plan, chaos.Plan(n, []string{impl}, names)...)
+		}
 	}
 	c := &chaos.Campaign{Cluster: cl, Binary: candidate, Dir: logs, Timing: chaos.DefaultTiming, Logf: log.Printf}
 	results := c.RunAll(ctx, plan)
