@@ -162,8 +162,8 @@ func leaseTerm(t *testing.T, srv *testapiserver.Server) int {
 
 // Bug 7: followers recreated a deleted lock at once, in term 0, while the
 // old leader led until its next renewal. A deleted lock counts as an
-// unexpired record of its last holder; the leader recreates it in its own
-// term.
+// unexpired record of its last holder; the leader, which watches its lock,
+// recreates it at once in its own term.
 func TestDeletedLock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
@@ -176,6 +176,15 @@ func TestDeletedLock(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 
 		srv.Delete("coordination.k8s.io", "leases", namespace, lockName)
+		synctest.Wait()
+		// The leader watches its lock: it recreates it at once, in its
+		// own term, before a candidate that never saw it could.
+		if _, ok := srv.Get("coordination.k8s.io", "leases", namespace, lockName); !ok {
+			t.Fatal("the leader did not recreate the deleted lock at once")
+		}
+		if rec := leaseRecord(t, srv); rec.HolderIdentity != next.id || leaseTerm(t, srv) != term {
+			t.Errorf("recreated lock: holder %q term %d, want %q and %d", rec.HolderIdentity, leaseTerm(t, srv), next.id, term)
+		}
 		for range 600 { // a minute
 			time.Sleep(100 * time.Millisecond)
 			n := 0

@@ -28,10 +28,8 @@ const MaxLeaseDuration = time.Hour
 // or at once when the lock is released. Otherwise it polls every
 // RetryPeriod, with jitter. A failed try backs off for at least
 // RetryPeriod, with jitter, or as long as the server's Retry-After asks.
-func (le *LeaderElector) acquire(ctx context.Context) (<-chan struct{}, bool) {
+func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struct{}, bool) {
 	le.log.Info("election: trying to acquire the lock")
-	f := le.startFollowing(ctx)
-	defer f.stop()
 	var lastErr string
 	var backoffUntil time.Time
 	for {

@@ -109,7 +109,11 @@ func (le *LeaderElector) RunContext(ctx context.Context) error {
 		n.close()
 	}()
 
-	stop, ok := le.acquire(ctx)
+	// The watch runs for the whole run: a follower learns of renewals and
+	// releases, the leader of a deletion or another's write at once.
+	f := le.startFollowing(ctx)
+	defer f.stop()
+	stop, ok := le.acquire(ctx, f)
 	if !ok {
 		return ctx.Err()
 	}
@@ -122,7 +126,7 @@ func (le *LeaderElector) RunContext(ctx context.Context) error {
 	le.log.Info("election: started leading", "term", term)
 	le.config.Lock.RecordEvent("became leader")
 
-	err := le.renew(ctx, stop)
+	err := le.renew(ctx, stop, f.urgent)
 	le.stepDown()
 	if errors.Is(err, ErrLeadershipLost) {
 		le.log.Warn("election: stopped leading", "err", err)

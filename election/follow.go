@@ -10,9 +10,12 @@ import (
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
-// follower watches the lock for a candidate that does not lead.
+// follower watches the lock for a candidate: while it does not lead, every
+// record it sees is observed; while it leads, a deletion or a record this
+// elector did not write is urgent.
 type follower struct {
 	changed chan struct{} // buffered(1): a record was observed
+	urgent  chan struct{} // buffered(1): the leader should renew now
 	live    atomic.Bool   // the watch is established
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -32,7 +35,7 @@ func (f *follower) stop() {
 // startFollowing watches the lock when it can be watched; the follower it
 // returns never signals otherwise.
 func (le *LeaderElector) startFollowing(ctx context.Context) *follower {
-	f := &follower{changed: make(chan struct{}, 1)}
+	f := &follower{changed: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
 	w, ok := le.config.Lock.(rl.RecordWatcher)
 	if !ok {
 		return f
@@ -73,13 +76,19 @@ func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *foll
 			idle = le.config.Clock.AfterFunc(watchIdle, cancel)
 			now := le.config.Clock.Now()
 			le.mu.Lock()
-			if !le.leading {
+			leading := le.leading
+			urgent := leading && (rec == nil || !le.ownLocked(*rec))
+			if !leading {
 				le.observeLocked(rec, raw, now)
 			}
 			le.mu.Unlock()
 			f.live.Store(true)
+			signal := f.changed
+			if urgent {
+				signal = f.urgent
+			}
 			select {
-			case f.changed <- struct{}{}:
+			case signal <- struct{}{}:
 			default:
 			}
 		})

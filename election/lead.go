@@ -86,8 +86,9 @@ func (le *LeaderElector) stepDownLocked() {
 // renew keeps the lock until ctx ends (ctx's error), the deadline passes
 // without a successful renewal, or another holder is seen (errors wrapping
 // ErrLeadershipLost). stop is the leadership's channel: the watchdog closes
-// it at the deadline whatever this loop is doing.
-func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}) error {
+// it at the deadline whatever this loop is doing. A signal on urgent makes
+// it renew at once.
+func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent <-chan struct{}) error {
 	var failures int
 	var lastErr error
 	wait := le.untilNextRenewal()
@@ -100,6 +101,10 @@ func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}) error 
 		case <-stop:
 			t.Stop()
 			return le.lost(failures, lastErr)
+		case <-urgent:
+			// The watch showed the lock deleted or written by someone
+			// else: renew now, which recreates it or finds the new holder.
+			t.Stop()
 		case <-t.C():
 		}
 		err := le.renewOnce(ctx)
@@ -221,6 +226,12 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 func (le *LeaderElector) renewed(rec rl.LeaderElectionRecord, sent time.Time) error {
 	le.mu.Lock()
 	defer le.mu.Unlock()
+	if sameStored(rec, le.mine, le.precision) {
+		// The same bytes as the last write (a renewal within one unit of
+		// the lock's precision, made at once after a conflict or a
+		// deletion): followers saw no change, so the deadline stays.
+		sent = le.mineSent
+	}
 	if !le.isLeadingLocked(le.config.Clock.Now()) {
 		le.stepDownLocked()
 		le.storedLocked(rec, sent)
