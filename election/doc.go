@@ -64,8 +64,14 @@
 // including the same identity leading again, and the term is kept on every
 // renewal. Pass it with writes to a system that rejects terms lower than the
 // highest it has seen, and such late writes are refused. A candidate that
-// never saw the lock before it was deleted (or a record that did not decode)
-// cannot know the old term and starts again from the highest it saw.
+// never saw the lock before it was deleted (or a record whose JSON did not
+// decode) cannot know the old term and starts again from the highest it
+// saw; such a candidate also creates a missing lock at once, so deleting a
+// lock object that a fleet uses can give two leaders for a moment.
+//
+// The leader keeps its watch of the lock: when it shows the object deleted
+// or written by someone else, the leader renews at once, recreating the
+// object in its own term or finding the other holder and stepping down.
 //
 // Tolerance to API server latency varies inversely with availability: a
 // leader that cannot reach the API server for RenewDeadline steps down
