@@ -37,6 +37,7 @@ func TestSkewedClock(t *testing.T) {
 // Generate draws only plans that the elector accepts, within the bound
 // unless asked for more, with faults that end by Heal.
 func TestGenerate(t *testing.T) {
+	seen := map[string]uint64{}
 	for seed := uint64(1); seed <= 300; seed++ {
 		for _, outside := range []bool{false, true} {
 			p := Generate(seed, outside)
@@ -54,6 +55,9 @@ func TestGenerate(t *testing.T) {
 				t.Fatalf("seed %d outside=%v: rates %v", seed, outside, p.String())
 			}
 			for _, f := range p.Faults {
+				if _, ok := seen[string(f.Kind)+f.Variant]; !ok {
+					seen[string(f.Kind)+f.Variant] = seed
+				}
 				if f.At+max(f.For, 0) > p.Heal {
 					t.Fatalf("seed %d: fault %v ends after the heal at %v", seed, f, p.Heal)
 				}
@@ -61,6 +65,15 @@ func TestGenerate(t *testing.T) {
 			if again := Generate(seed, outside); again.String() != p.String() {
 				t.Fatalf("seed %d: two draws differ", seed)
 			}
+		}
+	}
+	for _, k := range []string{"latency", "slow-answer", "error", "lost-answerhang", "lost-answererror", "hang", "partitionhang", "partitionerror",
+		"watch-empty", "watch-gone", "close-watches", "crash", "release", "delete-lock", "garbageannotation-json", "garbagelease-duration-float",
+		"garbagelease-duration-string", "garbagerenew-time-garbage", "intruder", "intruderhuge"} {
+		if seen[k] == 0 {
+			t.Errorf("no plan in 300 seeds has a %s fault", k)
+		} else {
+			t.Logf("first seed with %s: %d", k, seen[k])
 		}
 	}
 }

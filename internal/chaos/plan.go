@@ -169,6 +169,11 @@ func (f Fault) String() string {
 	return b.String()
 }
 
+// maxLease is the longest lease the elector honours in a record
+// (election.MaxLeaseDuration; restated so that the package also builds
+// against electors that predate it).
+const maxLease = time.Hour
+
 // Plan is everything a run does, drawn from Seed or written by hand.
 type Plan struct {
 	Name       string // scenario name, or "" for a drawn plan
@@ -285,6 +290,16 @@ func Generate(seed uint64, outside bool) Plan {
 	p.Heal = time.Duration(float64(t.LeaseDuration) * (4 + 6*r.Float64()))
 	p.Faults = drawFaults(r, p)
 	p.End = p.Heal + 2*healBound(p) + 2*t.LeaseDuration
+	for _, f := range p.Faults {
+		if f.Kind == Intruder && f.Variant == "huge" {
+			// A record asking for 18446744074s holds the lock for the
+			// elector's longest lease, an hour, after its last change: the
+			// run does not wait that long (a leader renewing for an hour of
+			// fake time is costly); the re-election checks then do not
+			// apply, the safety checks do.
+			p.ExtraHeal = maxLease
+		}
+	}
 	return p
 }
 
@@ -441,6 +456,10 @@ func drawFaults(r *rand.Rand, p Plan) []Fault {
 			case Garbage:
 				vs := garbageVariants[p.Candidates[0].Kind]
 				f.Variant = vs[r.IntN(len(vs))]
+			case Intruder:
+				if r.IntN(8) == 0 {
+					f.Variant = "huge"
+				}
 			}
 		case Crash, Release:
 			f.Target = r.IntN(n)
