@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 var (
@@ -63,7 +64,11 @@ func TestCampaign(t *testing.T) {
 	stats := NewStats()
 	n := campaignRuns()
 	reported := 0
+	began := time.Now()
 	for i := range n {
+		if i > 0 && i%1000 == 0 {
+			t.Logf("%d runs, %d failed, %v", i, stats.Failed, time.Since(began).Round(time.Second))
+		}
 		seed := *seedBase + uint64(i)
 		outside := *outsideEvery > 0 && i%*outsideEvery == *outsideEvery-1
 		res := runPlan(t, Generate(seed, outside))
@@ -77,5 +82,5 @@ func TestCampaign(t *testing.T) {
 			reported++
 		}
 	}
-	t.Logf("campaign figures:\n%s", stats)
+	t.Logf("campaign figures (%v of real time):\n%s", time.Since(began).Round(time.Second), stats)
 }
