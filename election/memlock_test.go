@@ -24,6 +24,9 @@ type memStore struct {
 	hang   bool                    // guarded by mu: calls block until their context ends
 	// onWrite, when set, is called (under mu) with each record stored.
 	onWrite func(rl.LeaderElectionRecord)
+	// conflicts makes every Update answer 409 Conflict without writing, as
+	// a proxy or a webhook that rejects them would.
+	conflicts bool
 	// slow delays the answer to a write that was applied (in fake time,
 	// under synctest); the caller sees its context's error if that ends
 	// first, as when an answer is lost.
@@ -160,6 +163,9 @@ func (l *memLock) update(ler rl.LeaderElectionRecord) error {
 	s := l.store
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.conflicts {
+		return &k8sapi.StatusError{Code: 409, Reason: "Conflict"}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
