@@ -85,6 +85,12 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("resourcelock: time: %w", err)
 	}
+	// A year outside 0000–9999 in UTC cannot be written back in RFC 3339
+	// (a time such as 9999-12-31T23:59:59-01:00 is in the year 10000):
+	// such a record does not decode, as client-go's would not.
+	if y := parsed.UTC().Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("resourcelock: time %.40q is outside the years 0000-9999 in UTC", b)
+	}
 	t.Time = parsed.Local()
 	return nil
 }
