@@ -20,6 +20,7 @@ var (
 	seedBase     = flag.Uint64("seedbase", 1, "seed of the first campaign run; run i has seed seedbase+i")
 	outsideEvery = flag.Int("outside-every", 10, "every n-th run draws its clock rates outside the bound (0: never)")
 	maxReports   = flag.Int("reports", 5, "failure reports printed in full")
+	strict       = flag.Bool("strict", false, "fail runs that hit a documented limit of the elector too")
 	replays      = flag.Int("replays", 20, "with -seed: run the seed up to this many times until it fails (the elector's jitter and the order of goroutines at one instant are not seeded)")
 )
 
@@ -40,6 +41,10 @@ func campaignRuns() int {
 	return 60
 }
 
+// failed reports whether res fails the test: a broken invariant, or with
+// -strict a documented limit hit.
+func failed(res *Result) bool { return res.Failed() || (*strict && res.Limited()) }
+
 // runPlan runs plan in its own synctest bubble.
 func runPlan(t *testing.T, plan Plan) *Result {
 	var res *Result
@@ -53,7 +58,7 @@ func TestCampaign(t *testing.T) {
 	if *seedFlag != 0 {
 		var res *Result
 		for i := 0; i < max(1, *replays); i++ {
-			if res = runPlan(t, Generate(*seedFlag, *outsideFlag)); res.Failed() {
+			if res = runPlan(t, Generate(*seedFlag, *outsideFlag)); failed(res) {
 				t.Errorf("failed on try %d:\n%s", i+1, res.Report())
 				return
 			}
@@ -73,7 +78,7 @@ func TestCampaign(t *testing.T) {
 		outside := *outsideEvery > 0 && i%*outsideEvery == *outsideEvery-1
 		res := runPlan(t, Generate(seed, outside))
 		stats.Add(res)
-		if res.Failed() {
+		if failed(res) {
 			if reported < *maxReports {
 				t.Error(res.Report())
 			} else {

@@ -11,9 +11,23 @@ type Violation struct {
 	At   time.Duration // from the start of the run
 	Kind string        // "overlap", "stop-late", "term", ...
 	Msg  string
+	// Limit, when set, names the documented limit the violation falls
+	// under: it is counted and reported, and does not fail the run.
+	Limit string
 }
 
-func (v Violation) String() string { return fmt.Sprintf("%12v %-16s %s", v.At, v.Kind, v.Msg) }
+func (v Violation) String() string {
+	s := fmt.Sprintf("%12v %-16s %s", v.At, v.Kind, v.Msg)
+	if v.Limit != "" {
+		s += " [documented limit: " + v.Limit + "]"
+	}
+	return s
+}
+
+// limitFreshAfterDelete is the elector's documented limit: a candidate
+// that never saw the lock before it was deleted creates it at once and
+// cannot know the old term.
+const limitFreshAfterDelete = "a candidate that never saw the lock before its deletion"
 
 // leadership is one [OnStartedLeading, stop closed] interval of one
 // elector, in true time.
@@ -30,6 +44,10 @@ type leadership struct {
 	term   int
 	termOK bool
 	epoch  int // the fence's epoch when it started
+	// fresh is set when this is the first leadership after a deletion of
+	// the lock and its elector never saw the lock before the deletion: it
+	// falls under limitFreshAfterDelete.
+	fresh bool
 }
 
 // plantEvent is a write to the lock from outside the fleet: a deletion, a
@@ -111,14 +129,32 @@ func (rc *recorder) violationAt(t time.Time, kind, msg string) {
 }
 
 func (rc *recorder) violationLocked(t time.Time, kind, msg string) {
+	rc.limitLocked(t, kind, msg, "")
+}
+
+// limitLocked records a violation that falls under a documented limit
+// (none if limit is empty).
+func (rc *recorder) limitLocked(t time.Time, kind, msg, limit string) {
 	// One report of each kind per elector is enough.
 	for _, v := range rc.violations {
 		if v.Kind == kind && v.Msg == msg {
 			return
 		}
 	}
-	rc.violations = append(rc.violations, Violation{At: rc.at(t), Kind: kind, Msg: msg})
+	rc.violations = append(rc.violations, Violation{At: rc.at(t), Kind: kind, Msg: msg, Limit: limit})
+	if limit != "" {
+		rc.noteLocked(t, "LIMIT "+kind+": "+msg)
+		return
+	}
 	rc.noteLocked(t, "VIOLATION "+kind+": "+msg)
+}
+
+// limitOf is the documented limit a violation by l falls under, if any.
+func limitOf(l *leadership) string {
+	if l != nil && l.fresh {
+		return limitFreshAfterDelete
+	}
+	return ""
 }
 
 func (rc *recorder) request(cand int, verb string, t time.Time, window, active []*Fault) {
@@ -162,19 +198,29 @@ func (rc *recorder) plant(kind FaultKind, held, termLost bool) {
 }
 
 // startLeading records the start of a leadership and checks its term.
-func (rc *recorder) startLeading(p *process, r *electorRun, name string, term int, termOK bool) *leadership {
+func (rc *recorder) startLeading(p *process, r *electorRun, name string, made time.Time, term int, termOK bool) *leadership {
 	now := time.Now()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	l := &leadership{n: len(rc.leaderships), cand: p.cand, name: name, proc: p, run: r, start: now,
 		term: term, termOK: termOK, epoch: rc.epoch}
+	if n := len(rc.plants); n > 0 && rc.plants[n-1].kind == DeleteLock {
+		del := rc.plants[n-1].at
+		first := true
+		for _, o := range rc.leaderships {
+			first = first && o.start.Before(del)
+		}
+		// Its elector never saw the lock before the deletion: made
+		// after it, or no answer reached it from then until the deletion.
+		l.fresh = first && (!made.Before(del) || !r.sawBetween(made, del))
+	}
 	rc.leaderships = append(rc.leaderships, l)
 	rc.noteLocked(now, fmt.Sprintf("%s starts leading, term %d (leading %v)", name, term, termOK))
 	switch {
 	case !termOK:
 		rc.violationLocked(now, "term", fmt.Sprintf("%s: Term() in OnStartedLeading says it does not lead", name))
 	case rc.haveTerm && term <= rc.maxTerm:
-		rc.violationLocked(now, "term", fmt.Sprintf("%s: term %d does not grow (an earlier leadership had %d)", name, term, rc.maxTerm))
+		rc.limitLocked(now, "term", fmt.Sprintf("%s: term %d does not grow (an earlier leadership had %d)", name, term, rc.maxTerm), limitOf(l))
 	}
 	if termOK && (!rc.haveTerm || term > rc.maxTerm) {
 		rc.maxTerm, rc.haveTerm = term, true
@@ -248,7 +294,7 @@ func (rc *recorder) fencedWrite(l *leadership, term int) {
 		rc.violationLocked(now, "term-changed", fmt.Sprintf("%s: Term() = %d while leading, the leadership started with %d", l.name, term, l.term))
 	}
 	if msg := rc.fence.write(l, term); msg != "" {
-		rc.violationLocked(now, "stale-write", msg)
+		rc.limitLocked(now, "stale-write", msg, limitOf(l))
 	}
 }
 

@@ -259,7 +259,10 @@ func scenarios() []scenario {
 	}})
 	// Found by the campaign (seed 36 on 5624c16): the lock is deleted
 	// while c0 leads; c1, starting afresh, finds no lock and creates it at
-	// once with term 0 while c0 leads until its next renewal.
+	// once with term 0 while c0 leads until its next renewal. Since
+	// fcf6d9d a documented limit of the elector: the scenario passes when
+	// every violation falls under it (and fails with -strict semantics
+	// nowhere: it only logs that the limit was hit).
 	{
 		cs := cands(rl.LeasesResourceLock, 2)
 		cs[1].Join = 31 * time.Second
@@ -294,6 +297,8 @@ func TestRegression(t *testing.T) {
 			}
 			if res.Failed() || len(extra) > 0 {
 				t.Errorf("bug %s reproduced:\n%v\n%s", sc.bug, extra, res.Report())
+			} else if res.Limited() {
+				t.Logf("bug %s: only documented limits hit:\n%s", sc.bug, res.Report())
 			} else if testing.Verbose() {
 				t.Log(res.Report())
 			}

@@ -15,6 +15,7 @@ type Result struct {
 	// within the bound each is also a violation, outside it they are only
 	// counted.
 	Overlaps      int
+	OverlapsLimit int           // those of Overlaps within the bound that fall under a documented limit
 	OverlapTime   time.Duration // total time two leaders acted at once
 	WithinBound   bool
 	Leaderships   int
@@ -44,8 +45,26 @@ type Result struct {
 	Log                  []string
 }
 
-// Failed reports whether the run broke an invariant.
-func (r *Result) Failed() bool { return len(r.Violations) > 0 }
+// Failed reports whether the run broke an invariant (outside the
+// documented limits).
+func (r *Result) Failed() bool {
+	for _, v := range r.Violations {
+		if v.Limit == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Limited reports whether the run hit a documented limit.
+func (r *Result) Limited() bool {
+	for _, v := range r.Violations {
+		if v.Limit != "" {
+			return true
+		}
+	}
+	return false
+}
 
 // Report is the failure report: seed, plan, violations, replay command and
 // the last events of the run.
@@ -137,8 +156,11 @@ func (rc *recorder) result() *Result {
 			d := minTime(a.end, b.end).Sub(b.start)
 			r.OverlapTime += d
 			if r.WithinBound {
-				rc.violationLocked(b.start, "overlap", fmt.Sprintf("%s led %v–%v (%s) and %s from %v: %v at once",
-					a.name, rc.at(a.start), rc.at(a.end), a.how, b.name, rc.at(b.start), d))
+				rc.limitLocked(b.start, "overlap", fmt.Sprintf("%s led %v–%v (%s) and %s from %v: %v at once",
+					a.name, rc.at(a.start), rc.at(a.end), a.how, b.name, rc.at(b.start), d), limitOf(b))
+				if b.fresh {
+					r.OverlapsLimit++
+				}
 			} else {
 				rc.noteLocked(b.start, fmt.Sprintf("overlap outside the bound: %s and %s for %v", a.name, b.name, d))
 			}
@@ -163,8 +185,8 @@ func (rc *recorder) result() *Result {
 				break
 			}
 			if min := pl.at.Add(l.proc.clock.toTrue(lease)); l.start.Before(min.Add(-time.Microsecond)) {
-				rc.violationLocked(l.start, "early-takeover", fmt.Sprintf("%s took the lock %v after a %s, before a lease (%v on its clock) had passed",
-					l.name, l.start.Sub(pl.at), pl.kind, lease))
+				rc.limitLocked(l.start, "early-takeover", fmt.Sprintf("%s took the lock %v after a %s, before a lease (%v on its clock) had passed",
+					l.name, l.start.Sub(pl.at), pl.kind, lease), limitOf(l))
 			}
 			break
 		}

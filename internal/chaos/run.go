@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,7 +75,23 @@ type electorRun struct {
 	transport *transport
 
 	mu     sync.Mutex
-	lastOK time.Time // guarded by mu: send time of the last write the server stored
+	lastOK time.Time   // guarded by mu: send time of the last write the server stored
+	seen   []time.Time // guarded by mu: when a 2xx answer (read, write or watch) reached this loop's client
+}
+
+// answered records a 2xx answer delivered to the client at t.
+func (r *electorRun) answered(t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, t)
+}
+
+// sawBetween reports whether a 2xx answer reached the client in [a, b).
+func (r *electorRun) sawBetween(a, b time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := sort.Search(len(r.seen), func(i int) bool { return !r.seen[i].Before(a) })
+	return i < len(r.seen) && r.seen[i].Before(b)
 }
 
 func (r *electorRun) wroteOK(sent time.Time) {
@@ -295,6 +312,7 @@ func (p *process) runElector(r *electorRun, lock rl.Interface, name string) erro
 	c := h.plan.Candidates[p.cand]
 	var le *election.LeaderElector
 	ready := make(chan struct{})
+	made := time.Now()
 	le, err := election.NewLeaderElector(election.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   t.LeaseDuration,
@@ -308,7 +326,7 @@ func (p *process) runElector(r *electorRun, lock rl.Interface, name string) erro
 		Callbacks: election.LeaderCallbacks{
 			OnStartedLeading: func(stop <-chan struct{}) {
 				<-ready
-				p.lead(r, le, name, stop, c.SlowCallback)
+				p.lead(r, le, name, made, stop, c.SlowCallback)
 			},
 			OnStoppedLeading: func() {},
 		},
@@ -323,14 +341,14 @@ func (p *process) runElector(r *electorRun, lock rl.Interface, name string) erro
 // lead is OnStartedLeading: it records the leadership, writes to the fenced
 // store with Term() until stop closes, checks that Term stays the one the
 // leadership started with, and winds down for slow before returning.
-func (p *process) lead(r *electorRun, le *election.LeaderElector, name string, stop <-chan struct{}, slow time.Duration) {
+func (p *process) lead(r *electorRun, le *election.LeaderElector, name string, made time.Time, stop <-chan struct{}, slow time.Duration) {
 	h := p.h
 	if p.isDead() {
 		<-stop // a crashed process does not act
 		return
 	}
 	term, ok := le.Term()
-	l := h.rec.startLeading(p, r, name, term, ok)
+	l := h.rec.startLeading(p, r, name, made, term, ok)
 	tick := time.NewTicker(h.rec.writeEvery)
 	defer tick.Stop()
 	for leading := true; leading; {

@@ -20,6 +20,8 @@ type Stats struct {
 	HealthyRequests       int
 	HealthySeconds        float64
 	OverlapsWithin        int
+	OverlapsLimit         int // of OverlapsWithin, under a documented limit
+	LimitedRuns           int // runs that hit a documented limit
 	OverlapsOutside       int
 	OutsideRunsOverlapped int
 	StaleWrites           int
@@ -46,6 +48,7 @@ func (s *Stats) Add(r *Result) {
 	if r.WithinBound {
 		s.Within++
 		s.OverlapsWithin += r.Overlaps
+		s.OverlapsLimit += r.OverlapsLimit
 	} else {
 		s.Outside++
 		s.OverlapsOutside += r.Overlaps
@@ -53,9 +56,17 @@ func (s *Stats) Add(r *Result) {
 			s.OutsideRunsOverlapped++
 		}
 	}
+	if r.Limited() {
+		s.LimitedRuns++
+	}
 	if r.Failed() {
 		s.Failed++
-		s.ByViolation[r.Violations[0].Kind]++
+		for _, v := range r.Violations {
+			if v.Limit == "" {
+				s.ByViolation[v.Kind]++
+				break
+			}
+		}
 	}
 	for k, v := range r.Faults {
 		s.Faults[k] += v
@@ -101,8 +112,9 @@ func (s *Stats) String() string {
 	if len(s.ByViolation) > 0 {
 		fmt.Fprintf(&b, "failed runs by first violation: %v\n", s.ByViolation)
 	}
-	fmt.Fprintf(&b, "overlaps: %d within the bound; %d outside it (in %d of %d runs)\n",
-		s.OverlapsWithin, s.OverlapsOutside, s.OutsideRunsOverlapped, s.Outside)
+	fmt.Fprintf(&b, "overlaps: %d within the bound (%d of them under the documented deletion limit); %d outside it (in %d of %d runs)\n",
+		s.OverlapsWithin, s.OverlapsLimit, s.OverlapsOutside, s.OutsideRunsOverlapped, s.Outside)
+	fmt.Fprintf(&b, "runs that hit a documented limit (%s): %d\n", limitFreshAfterDelete, s.LimitedRuns)
 	fmt.Fprintf(&b, "fenced writes: %d accepted, %d rejected, %d stale accepted; term resets by undecodable records: %d\n",
 		s.FencedWrites, s.FenceRejected, s.StaleWrites, s.TermResets)
 	sort.Slice(s.reelection, func(i, j int) bool { return s.reelection[i] < s.reelection[j] })

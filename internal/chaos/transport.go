@@ -142,6 +142,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body.Close()
 		return nil, t.blackhole(ctx)
 	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		t.run.answered(time.Now())
+	}
 	if verb == "watch" && resp.StatusCode == http.StatusOK {
 		cb := &cutBody{ReadCloser: resp.Body, t: t}
 		t.mu.Lock()
