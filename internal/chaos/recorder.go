@@ -53,9 +53,10 @@ type leadership struct {
 // plantEvent is a write to the lock from outside the fleet: a deletion, a
 // garbage record or an intruder's record.
 type plantEvent struct {
-	at   time.Time
-	kind FaultKind
-	held bool // the record before it named a holder: a lease must pass before a takeover
+	at     time.Time
+	kind   FaultKind
+	held   bool   // the record before it named a holder: a lease must pass before a takeover
+	holder string // for a deletion, the holder of the deleted record (who may recreate it at once)
 }
 
 type requestRec struct {
@@ -185,10 +186,10 @@ func (rc *recorder) faultStarted(i int, f Fault) {
 	rc.noteLocked(time.Now(), "fault "+f.String())
 }
 
-func (rc *recorder) plant(kind FaultKind, held, termLost bool) {
+func (rc *recorder) plant(kind FaultKind, holder string, held, termLost bool) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	rc.plants = append(rc.plants, plantEvent{at: time.Now(), kind: kind, held: held})
+	rc.plants = append(rc.plants, plantEvent{at: time.Now(), kind: kind, held: held, holder: holder})
 	if termLost {
 		rc.epoch++
 		rc.haveTerm = false

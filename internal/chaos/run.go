@@ -446,13 +446,13 @@ func (h *harness) inject(i int, f Fault) {
 			h.srv.Delete(res[0], res[1], namespace, lockName)
 		}
 		if existed {
-			h.rec.plant(f.Kind, holder != "", false)
+			h.rec.plant(f.Kind, holder, holder != "", false)
 		}
 	case Garbage:
-		h.rec.plant(f.Kind, true, h.writeGarbage(f.Variant))
+		h.rec.plant(f.Kind, "", true, h.writeGarbage(f.Variant))
 	case Intruder:
 		h.writeIntruder(f.Variant == "huge")
-		h.rec.plant(f.Kind, true, false)
+		h.rec.plant(f.Kind, "", true, false)
 	}
 }
 
