@@ -39,6 +39,7 @@ type leadership struct {
 	run    *electorRun
 	start  time.Time
 	end    time.Time
+	sent   time.Time // send of the last write its loop had stored when it started: its acquiring write
 	ended  bool
 	how    string // "stop", "crash" or "end"
 	term   int
@@ -204,7 +205,7 @@ func (rc *recorder) startLeading(p *process, r *electorRun, name string, made ti
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	l := &leadership{n: len(rc.leaderships), cand: p.cand, name: name, proc: p, run: r, start: now,
-		term: term, termOK: termOK, epoch: rc.epoch}
+		sent: r.lastWrite(), term: term, termOK: termOK, epoch: rc.epoch}
 	if n := len(rc.plants); n > 0 && rc.plants[n-1].kind == DeleteLock {
 		del := rc.plants[n-1].at
 		first := true

@@ -184,6 +184,9 @@ func (rc *recorder) result() *Result {
 			if !l.start.Before(next) || rc.releasedBetween(pl.at, l.start) {
 				break
 			}
+			if l.sent.Before(pl.at) {
+				continue // its acquiring write went out before: not a takeover of what was written
+			}
 			if pl.kind == DeleteLock && p.Candidates[l.cand].ID == pl.holder {
 				break // the holder of the deleted record may recreate it at once
 			}
