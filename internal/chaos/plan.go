@@ -86,6 +86,11 @@ type Candidate struct {
 	SlowCallback time.Duration
 	// SlowLog is how long each log line at Warn or above takes to write.
 	SlowLog time.Duration
+	// WatchDelay delays every read from its watch streams: the network
+	// between the server and the candidate. Without it an in-process
+	// watch tells a leader of a takeover in no time at all, which hides
+	// the overlap a real network would show.
+	WatchDelay time.Duration
 }
 
 // FaultKind names a fault.
@@ -210,6 +215,9 @@ func (p Plan) String() string {
 		if c.SlowLog > 0 {
 			fmt.Fprintf(&b, " slow-log=%v", c.SlowLog)
 		}
+		if c.WatchDelay > 0 {
+			fmt.Fprintf(&b, " watch-delay=%v", c.WatchDelay)
+		}
 		b.WriteByte('\n')
 	}
 	b.WriteString("faults:\n")
@@ -280,6 +288,9 @@ func Generate(seed uint64, outside bool) Plan {
 		}
 		if r.IntN(10) == 0 {
 			c.SlowLog = time.Duration(r.Int64N(int64(t.RenewDeadline / 2)))
+		}
+		if r.IntN(2) == 0 {
+			c.WatchDelay = time.Duration(r.Int64N(int64(min(t.RetryPeriod, 200*time.Millisecond))))
 		}
 		p.Candidates = append(p.Candidates, c)
 	}

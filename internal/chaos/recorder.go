@@ -93,7 +93,7 @@ type recorder struct {
 	logged      int               // guarded by mu
 }
 
-const logLines = 400
+const logLines = 2000
 
 func newRecorder(h *harness) *recorder {
 	n := len(h.plan.Candidates)
@@ -114,10 +114,14 @@ func (rc *recorder) note(s string) {
 
 func (rc *recorder) noteLocked(t time.Time, s string) {
 	line := fmt.Sprintf("%12v %s", rc.at(t), s)
-	if len(rc.log) < logLines {
+	limit := logLines
+	if trace {
+		limit = 200000
+	}
+	if len(rc.log) < limit {
 		rc.log = append(rc.log, line)
 	} else {
-		rc.log[rc.logged%logLines] = line
+		rc.log[rc.logged%limit] = line
 	}
 	rc.logged++
 }

@@ -272,6 +272,45 @@ func scenarios() []scenario {
 			Heal:   31 * time.Second, End: 3 * time.Minute,
 		}})
 	}
+	// Found by the campaign (seed 300264 on 6006cf3): migration step 2.
+	// c0 (endpointsleases) releases; c1 (leases only, a slow clock)
+	// takes the Lease and renews it; the Endpoints object keeps c0's
+	// release, whose leaseDurationSeconds is 1. c2 (endpointsleases) reads
+	// the two records as held by UnknownLeader with the release's lease of
+	// 1s: when two of its polls fall between two of c1's renewals, it
+	// finds the lock expired and overwrites both objects while c1's lease
+	// is live (renewed seconds before). c1 learns of it from its watch
+	// (50ms of network later) or its next renewal: two leaders meanwhile.
+	{
+		cs := []Candidate{
+			{ID: "c0", Kind: rl.EndpointsLeasesResourceLock, Rate: 1},
+			{ID: "c1", Kind: rl.LeasesResourceLock, Rate: 0.7, Join: 100 * time.Millisecond, WatchDelay: 50 * time.Millisecond},
+			{ID: "c2", Kind: rl.EndpointsLeasesResourceLock, Rate: 1, Join: 200 * time.Millisecond},
+		}
+		t := defaults()
+		t.ReleaseOnCancel = true
+		s = append(s, scenario{name: "CampaignMigrationStep2Takeover", bug: "campaign", plan: Plan{
+			Timing: t, Candidates: cs,
+			Faults: []Fault{{Kind: Release, At: 30 * time.Second, For: -1, Target: 0}},
+			Heal:   30 * time.Second, End: 10 * time.Minute,
+		}})
+	}
+	// Found by the campaign (seed 8 on b83e4e8, once watches took time):
+	// the leader's watch delivers its own renewals 100ms late; once its
+	// watch has been reopened after a stretch of empty watch answers, it
+	// takes each of them for a foreign write and renews at once, every
+	// 100ms instead of every RetryPeriod.
+	{
+		cs := cands(rl.LeasesResourceLock, 3)
+		for i := range cs {
+			cs[i].WatchDelay = 100 * time.Millisecond
+		}
+		s = append(s, scenario{name: "CampaignLeaderRenewsOnItsOwnWatchEvents", bug: "campaign", plan: Plan{
+			Timing: defaults(), Candidates: cs, CheckRates: true,
+			Faults: []Fault{{Kind: WatchEmpty, At: 30500 * time.Millisecond, For: 40 * time.Second, Target: -1, Verbs: "watch"}},
+			Heal:   71 * time.Second, End: 4 * time.Minute,
+		}})
+	}
 	for i := range s {
 		s[i].plan.Name = s[i].name
 	}

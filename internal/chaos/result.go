@@ -272,8 +272,8 @@ func (rc *recorder) result() *Result {
 	}
 	r.Violations = append(r.Violations, rc.violations...)
 	sort.SliceStable(r.Violations, func(i, j int) bool { return r.Violations[i].At < r.Violations[j].At })
-	if rc.logged > logLines {
-		k := rc.logged % logLines
+	if rc.logged > len(rc.log) {
+		k := rc.logged % len(rc.log)
 		r.Log = append(append(r.Log, rc.log[k:]...), rc.log[:k]...)
 	} else {
 		r.Log = append(r.Log, rc.log...)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -113,6 +114,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, t.blackhole(ctx)
 	}
 	resp, err := t.next.RoundTrip(req)
+	if trace {
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		t.h.rec.note(fmt.Sprintf("%s/%d %s %s%s -> %d %v", t.h.plan.Candidates[t.cand].ID, t.proc.gen, req.Method, req.URL.Path, watchMark(verb), code, err))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -146,13 +154,24 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.run.answered(time.Now())
 	}
 	if verb == "watch" && resp.StatusCode == http.StatusOK {
-		cb := &cutBody{ReadCloser: resp.Body, t: t}
+		cb := &cutBody{ReadCloser: resp.Body, t: t, delay: t.h.plan.Candidates[t.cand].WatchDelay}
 		t.mu.Lock()
 		t.watches[cb] = struct{}{}
 		t.mu.Unlock()
 		resp.Body = cb
 	}
 	return resp, nil
+}
+
+// trace logs every request that reaches the server in the run's event log
+// (CHAOS_TRACE=1): for diagnosing a replay.
+var trace = os.Getenv("CHAOS_TRACE") != ""
+
+func watchMark(verb string) string {
+	if verb == "watch" {
+		return " (watch)"
+	}
+	return ""
 }
 
 // blackhole is a request of a crashed process: it never reaches the server
@@ -179,11 +198,21 @@ func (t *transport) cutWatches() {
 	}
 }
 
-// cutBody is a watch stream that cutWatches can end.
+// cutBody is a watch stream that cutWatches can end, and that hands over
+// what it reads delay late.
 type cutBody struct {
 	io.ReadCloser
-	t    *transport
-	once sync.Once
+	t     *transport
+	delay time.Duration
+	once  sync.Once
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 && b.delay > 0 {
+		time.Sleep(b.delay)
+	}
+	return n, err
 }
 
 func (b *cutBody) Close() error {
