@@ -8,8 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"sort"
 	"sync"
 	"testing"
@@ -29,8 +27,6 @@ const (
 	// maxRetry is the longest wait between two attempts to acquire.
 	maxRetry = time.Duration(float64(retry) * (1 + election.JitterFactor))
 )
-
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // candidate is one running elector and what its callbacks saw.
 type candidate struct {

@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
 	"github.com/kubelect/kubelect/k8sapi"
 )
+
+// quiet is a logger that drops everything.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // memStore is one lock object in memory, shared by the memLocks of several
 // candidates. It numbers its versions like resourceVersion and logs every
