@@ -154,7 +154,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.run.answered(time.Now())
 	}
 	if verb == "watch" && resp.StatusCode == http.StatusOK {
-		cb := &cutBody{ReadCloser: resp.Body, t: t, delay: t.h.plan.Candidates[t.cand].WatchDelay}
+		cb := newCutBody(resp.Body, t, t.h.plan.Candidates[t.cand].WatchDelay)
 		t.mu.Lock()
 		t.watches[cb] = struct{}{}
 		t.mu.Unlock()
@@ -199,25 +199,88 @@ func (t *transport) cutWatches() {
 }
 
 // cutBody is a watch stream that cutWatches can end, and that hands over
-// what it reads delay late.
+// what it reads delay after the server wrote it: a network's latency (not
+// a slow link: a burst of events arrives together, delay late).
 type cutBody struct {
 	io.ReadCloser
 	t     *transport
 	delay time.Duration
 	once  sync.Once
+
+	chunks chan chunk    // from the pump, when delay > 0
+	done   chan struct{} // closed by Close
+	rest   []byte        // used by Read only: what is left of the last chunk
+	err    error         // used by Read only: the error that ended the stream
+}
+
+// chunk is what one read of the stream gave, and when.
+type chunk struct {
+	b   []byte
+	at  time.Time
+	err error
+}
+
+func newCutBody(rc io.ReadCloser, t *transport, delay time.Duration) *cutBody {
+	b := &cutBody{ReadCloser: rc, t: t, delay: delay, done: make(chan struct{})}
+	if delay > 0 {
+		b.chunks = make(chan chunk, 64)
+		go b.pump()
+	}
+	return b
+}
+
+// pump reads the stream as the server writes it, stamping each chunk.
+func (b *cutBody) pump() {
+	for {
+		buf := make([]byte, 4096)
+		n, err := b.ReadCloser.Read(buf)
+		select {
+		case b.chunks <- chunk{b: buf[:n], at: time.Now(), err: err}:
+		case <-b.done:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func (b *cutBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if n > 0 && b.delay > 0 {
-		time.Sleep(b.delay)
+	if b.delay <= 0 {
+		n, err := b.ReadCloser.Read(p)
+		b.traceRead(p[:n])
+		return n, err
 	}
-	return n, err
+	for len(b.rest) == 0 {
+		if b.err != nil {
+			return 0, b.err
+		}
+		select {
+		case c := <-b.chunks:
+			if !sleepUntil(b.done, c.at.Add(b.delay)) {
+				return 0, io.ErrClosedPipe
+			}
+			b.rest, b.err = c.b, c.err
+		case <-b.done:
+			return 0, io.ErrClosedPipe
+		}
+	}
+	n := copy(p, b.rest)
+	b.rest = b.rest[n:]
+	b.traceRead(p[:n])
+	return n, nil
+}
+
+func (b *cutBody) traceRead(p []byte) {
+	if trace && len(p) > 0 {
+		b.t.h.rec.note(fmt.Sprintf("%s/%d watch reads %d bytes: %.300s", b.t.h.plan.Candidates[b.t.cand].ID, b.t.proc.gen, len(p), p))
+	}
 }
 
 func (b *cutBody) Close() error {
 	var err error
 	b.once.Do(func() {
+		close(b.done)
 		err = b.ReadCloser.Close()
 		b.t.mu.Lock()
 		delete(b.t.watches, b)
