@@ -457,3 +457,45 @@ func TestHugeLeaseDurationClamped(t *testing.T) {
 		}
 	})
 }
+
+// slowReader delays every read of a watch stream, so that events arrive
+// late.
+type slowReader struct {
+	io.ReadCloser
+	delay time.Duration
+}
+
+func (r slowReader) Read(p []byte) (int, error) {
+	time.Sleep(r.delay)
+	return r.ReadCloser.Read(p)
+}
+
+// Found by the chaos campaign (seeds 8, 79, 213): the leader, which keeps
+// watching its lock, took the late echo of its own earlier renewal for
+// someone else's write and renewed at once, again and again. A record of
+// its own leadership is never news to the leader.
+func TestLeaderIgnoresLateEchoes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		lateEvents := func(next http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				resp, err := next.RoundTrip(r)
+				if err == nil && r.URL.Query().Get("watch") != "" {
+					resp.Body = slowReader{resp.Body, 3 * time.Second} // later than the next renewal
+				}
+				return resp, err
+			})
+		}
+		lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, clientVia(t, srv, lateEvents), rl.ResourceLockConfig{Identity: "a"})
+		le := elect(t, newTimeline(), lock, nil)
+		time.Sleep(10 * time.Second)
+		counts := countRequests(srv)
+		time.Sleep(time.Minute)
+		if !le.IsLeader() {
+			t.Fatal("a does not lead")
+		}
+		if got, want := counts()["PUT"], int(time.Minute/retryPeriod); got > want {
+			t.Errorf("%d renewals in a minute, want %d (one per RetryPeriod)", got, want)
+		}
+	})
+}

@@ -77,7 +77,9 @@ func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *foll
 			now := le.config.Clock.Now()
 			le.mu.Lock()
 			leading := le.leading
-			urgent := leading && (rec == nil || !le.ownLocked(*rec))
+			// A record of this leadership (a renewal's echo, however
+			// late) is not news; a deletion or any other record is.
+			urgent := leading && (rec == nil || rec.HolderIdentity != le.config.Lock.Identity() || rec.LeaderTransitions != le.term)
 			if !leading {
 				le.observeLocked(rec, raw, now)
 			}
