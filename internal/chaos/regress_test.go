@@ -315,6 +315,24 @@ func scenarios() []scenario {
 			Heal:   71 * time.Second, End: 4 * time.Minute,
 		}})
 	}
+	// Found by the campaign (seed 600308 on ead39d3): the followers'
+	// watches fail (ERROR 410 on every try), so they poll. The lock is
+	// deleted; a follower's poll sees it gone; the leader recreates it at
+	// its next renewal and renews it, unseen by the polling followers; the
+	// lock is deleted again (here: 50ms after each renewal, for 50s), and
+	// a follower's poll that finds it missing a lease after it first saw it
+	// gone creates it and leads while the leader still does (until its
+	// next renewal conflicts). Two 404s are not "unchanged for a lease".
+	{
+		faults := []Fault{{Kind: WatchGone, At: 20 * time.Second, For: 70 * time.Second, Target: -1, Verbs: "watch"}}
+		for at := 30050 * time.Millisecond; at < 80*time.Second; at += 2 * time.Second {
+			faults = append(faults, Fault{Kind: DeleteLock, At: at, Target: -1})
+		}
+		s = append(s, scenario{name: "CampaignDeletedAgainWhilePolling", bug: "campaign", plan: Plan{
+			Timing: defaults(), Candidates: cands(rl.LeasesResourceLock, 3), Faults: faults,
+			Heal: 90 * time.Second, End: 4 * time.Minute,
+		}})
+	}
 	for i := range s {
 		s[i].plan.Name = s[i].name
 	}
