@@ -333,6 +333,27 @@ func scenarios() []scenario {
 			Heal: 90 * time.Second, End: 4 * time.Minute,
 		}})
 	}
+	// Found by the campaign (seed 601561 on ead39d3): c1's takeover write
+	// (conditional on the resourceVersion it read) is in flight when c2
+	// takes the lock and the lock is then deleted; the server creates a
+	// missing Lease on PUT whatever resourceVersion the write carries (as
+	// kube-apiserver does), so c1's write lands as a create and c1 leads
+	// while c2 does, with the same term, until c2 hears of it (its watch
+	// is 150ms late here) or renews. The create-on-update is the server's,
+	// checked against kube-apiserver 1.37 (testapiserver createOnUpdate).
+	{
+		cs := cands(rl.LeasesResourceLock, 3)
+		cs[2].WatchDelay = 150 * time.Millisecond
+		s = append(s, scenario{name: "CampaignTakeoverWriteRecreatesDeletedLock", bug: "campaign", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{
+				{Kind: Crash, At: 20500 * time.Millisecond, For: -1, Target: 0},
+				{Kind: Latency, At: 30 * time.Second, For: 10 * time.Second, Target: 1, Verbs: "write", Delay: 300 * time.Millisecond},
+				{Kind: DeleteLock, At: 35250 * time.Millisecond, Target: -1},
+			},
+			Heal: 40 * time.Second, End: 3 * time.Minute,
+		}})
+	}
 	for i := range s {
 		s[i].plan.Name = s[i].name
 	}
