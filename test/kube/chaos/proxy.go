@@ -35,6 +35,7 @@ const (
 	Reset
 )
 
+// String names the mode.
 func (m Mode) String() string {
 	switch m {
 	case Pass:
@@ -204,6 +205,7 @@ type timed struct {
 	next http.RoundTripper
 }
 
+// RoundTrip forwards req and records how long the answer took.
 func (t *timed) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Query().Get("watch") != "" {
 		return t.next.RoundTrip(req)

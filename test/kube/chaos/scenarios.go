@@ -299,7 +299,7 @@ func Plan(rounds int, impls []string, only map[string]bool) []Run {
 func CIPlan() []Run {
 	locks := map[string]string{
 		"sigkill": Leases, "sigstop": Endpoints, "partition": Leases, "reset": ConfigMaps, "delay": Leases, "slow-answers": Leases, "slow-acquire": Leases,
-		"apiserver-restart": Leases, "etcd-restart": Endpoints, "rbac": Leases, "lock-deleted": ConfigMaps,
+		"apiserver-restart": Leases, "etcd-restart": Endpoints, "rbac": Leases, "lock-deleted": Leases,
 		"garbage-json": Endpoints, "huge-duration": Endpoints, "garbage-renewtime": Leases,
 	}
 	var runs []Run

@@ -195,6 +195,7 @@ type recordingLock struct {
 	last atomic.Pointer[cgrl.LeaderElectionRecord]
 }
 
+// Create creates the lock and remembers r if it succeeded.
 func (l *recordingLock) Create(ctx context.Context, r cgrl.LeaderElectionRecord) error {
 	err := l.Interface.Create(ctx, r)
 	if err == nil {
@@ -203,6 +204,7 @@ func (l *recordingLock) Create(ctx context.Context, r cgrl.LeaderElectionRecord)
 	return err
 }
 
+// Update updates the lock and remembers r if it succeeded.
 func (l *recordingLock) Update(ctx context.Context, r cgrl.LeaderElectionRecord) error {
 	err := l.Interface.Update(ctx, r)
 	if err == nil {
