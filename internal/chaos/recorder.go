@@ -203,6 +203,13 @@ func (rc *recorder) plant(kind FaultKind, holder string, held, termLost bool) {
 	}
 }
 
+// highestTerm is the highest term any leadership of this epoch began with.
+func (rc *recorder) highestTerm() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.maxTerm
+}
+
 // startLeading records the start of a leadership and checks its term.
 func (rc *recorder) startLeading(p *process, r *electorRun, name string, made time.Time, term int, termOK bool) *leadership {
 	now := time.Now()

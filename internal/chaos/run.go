@@ -606,8 +606,10 @@ func (h *harness) writeIntruder(huge bool) {
 	if huge {
 		lease = json.RawMessage("18446744074")
 	}
+	// A foreign candidate that plays by the rules continues the term, even
+	// over a lock deleted meanwhile.
 	rec := map[string]any{"holderIdentity": "intruder", "leaseDurationSeconds": lease,
-		"acquireTime": now, "renewTime": now, "leaderTransitions": transitions(res, old) + 1}
+		"acquireTime": now, "renewTime": now, "leaderTransitions": max(transitions(res, old), float64(h.rec.highestTerm())) + 1}
 	setRecord(res, obj, rec, "")
 	h.put(res, obj)
 }

@@ -150,8 +150,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body.Close()
 		return nil, t.blackhole(ctx)
 	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		t.run.answered(time.Now())
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 && verb != "watch" {
+		t.run.answered(time.Now()) // a watch counts once it delivers something
 	}
 	if verb == "watch" && resp.StatusCode == http.StatusOK {
 		cb := newCutBody(resp.Body, t, t.h.plan.Candidates[t.cand].WatchDelay)
@@ -272,6 +272,9 @@ func (b *cutBody) Read(p []byte) (int, error) {
 }
 
 func (b *cutBody) traceRead(p []byte) {
+	if len(p) > 0 {
+		b.t.run.answered(time.Now())
+	}
 	if trace && len(p) > 0 {
 		b.t.h.rec.note(fmt.Sprintf("%s/%d watch reads %d bytes: %.300s", b.t.h.plan.Candidates[b.t.cand].ID, b.t.proc.gen, len(p), p))
 	}
