@@ -78,7 +78,10 @@ func (ml *MultiLock) Get(ctx context.Context) (*LeaderElectionRecord, []byte, er
 	rec := *primary
 	switch {
 	case primary.HolderIdentity != secondary.HolderIdentity || primary.LeaderTransitions != secondary.LeaderTransitions:
+		// Either record may be a live leader's: the lease is the longer
+		// of the two (a release writes one second), the term the higher.
 		rec.HolderIdentity = UnknownLeader
+		rec.LeaseDurationSeconds = max(primary.LeaseDurationSeconds, secondary.LeaseDurationSeconds)
 		rec.LeaderTransitions = max(primary.LeaderTransitions, secondary.LeaderTransitions)
 	case secondary.RenewTime.Before(primary.RenewTime.Time):
 		// The same holder renewed one object later than the other (a write
