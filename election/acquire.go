@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
@@ -145,6 +146,10 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 	if le.seen {
 		term = le.maxTerm + 1
 	}
+	// A lock seen deleted may have been taken and deleted again unseen (a
+	// polling follower cannot tell): creating it is no acquisition, only a
+	// record to wait a lease for, as any other holder's.
+	recreate := create && le.seen
 	desired := le.recordLocked(now, term, now)
 	le.sendingLocked(desired)
 	le.mu.Unlock()
@@ -153,6 +158,24 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 		err = le.config.Lock.Create(ctx, desired)
 	} else {
 		err = le.config.Lock.Update(ctx, desired)
+	}
+	if errors.Is(err, rl.ErrRecreated) || (err == nil && recreate) {
+		// The lock was deleted after it was read (the server made the
+		// update a create), or this candidate created a lock it had seen
+		// deleted. Someone may have taken the lock in between, unseen, so
+		// this write is no acquisition: the record now in the lock counts
+		// as another's, to wait a lease for; then it is taken in a new
+		// term by a conditional update.
+		le.mu.Lock()
+		le.pending = slices.DeleteFunc(le.pending, func(p rl.LeaderElectionRecord) bool { return sameStored(p, desired, le.precision) })
+		le.seen, le.gone = true, false
+		le.observed, le.observedRaw, le.observedTime = desired, nil, le.config.Clock.Now()
+		le.maxTerm = max(le.maxTerm, desired.LeaderTransitions)
+		le.cacheMine = false
+		le.mu.Unlock()
+		if err == nil {
+			return nil, errHeldByOther
+		}
 	}
 	if err != nil {
 		return nil, le.requestError(ctx, "take the lock", err)

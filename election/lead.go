@@ -170,10 +170,15 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 	ctx, cancel := le.withTimeout(parent, min(le.config.RequestTimeout, deadline.Sub(now)))
 	defer cancel()
 	err := le.config.Lock.Update(ctx, desired)
-	if k8sapi.IsNotFound(err) {
+	switch {
+	case k8sapi.IsNotFound(err):
 		// Someone deleted the lock: followers that saw it go wait a lease
 		// before they create it; the leader creates it again at once.
 		err = le.config.Lock.Create(ctx, desired)
+	case errors.Is(err, rl.ErrRecreated):
+		// The same, with a server that creates the object from the update:
+		// the lock held this leader's record when it went.
+		err = nil
 	}
 	if err == nil {
 		return le.renewed(desired, now)

@@ -169,7 +169,7 @@ func updateAnnotation(ctx context.Context, c *k8sapi.Client, r k8sapi.Resource, 
 		return err
 	}
 	cache.store(updated)
-	return nil
+	return recreated(r, meta, obj, updated)
 }
 
 func setAnnotationRecord(obj *k8sapi.Object, ler LeaderElectionRecord) error {

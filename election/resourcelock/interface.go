@@ -13,6 +13,14 @@ import (
 // as held by an unknown candidate until it has not changed for a lease.
 var ErrInvalidRecord = errors.New("resourcelock: the lock's record does not decode")
 
+// ErrRecreated is wrapped by the error of Update when the object was deleted
+// after it was read, and the server made the update a create (it does so for
+// Leases and Endpoints, whatever resourceVersion the update carries). The
+// record was written, but not over the object that was read: someone may
+// have taken the lock in between, so the writer must not take the write for
+// an acquisition.
+var ErrRecreated = errors.New("resourcelock: the lock object was deleted after it was read; the update created it again")
+
 // WatchTimeout is how long the locks of this package ask the server to keep
 // one watch open. A watch that has delivered nothing for longer than this is
 // stuck (a proxy that does not stream, say), and the elector restarts it.

@@ -97,7 +97,9 @@ func (l *LeaseLock) Create(ctx context.Context, ler LeaderElectionRecord) error 
 }
 
 // Update writes the record into the spec of the Lease last read or
-// written, keeping every other field (spec.strategy, labels, ...).
+// written, keeping every other field (spec.strategy, labels, ...). When the
+// Lease was deleted meanwhile and the server created it from the update,
+// the record is written and the error wraps ErrRecreated.
 func (l *LeaseLock) Update(ctx context.Context, ler LeaderElectionRecord) error {
 	obj, err := l.cache.editable(k8sapi.Leases, l.LeaseMeta)
 	if err != nil {
@@ -111,7 +113,7 @@ func (l *LeaseLock) Update(ctx context.Context, ler LeaderElectionRecord) error 
 		return err
 	}
 	l.cache.store(updated)
-	return nil
+	return recreated(k8sapi.Leases, l.LeaseMeta, obj, updated)
 }
 
 // RecordEvent records an event about the Lease.

@@ -71,3 +71,12 @@ func recordEvent(lc ResourceLockConfig, ref ObjectReference, event string) {
 }
 
 func describe(meta ObjectMeta) string { return meta.Namespace + "/" + meta.Name }
+
+// recreated returns an error wrapping ErrRecreated when updated, the answer
+// to an update of old, is another object: the server created it anew.
+func recreated(r k8sapi.Resource, meta ObjectMeta, old, updated *k8sapi.Object) error {
+	if old.UID() == "" || updated.UID() == "" || old.UID() == updated.UID() {
+		return nil
+	}
+	return fmt.Errorf("%w: %s %s/%s (uid %s, was %s)", ErrRecreated, r.Kind, meta.Namespace, meta.Name, updated.UID(), old.UID())
+}

@@ -3,6 +3,7 @@ package resourcelock_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -468,5 +469,38 @@ func TestMultiLockUpdateConditionalOnBoth(t *testing.T) {
 	}
 	if rec, _, _ := m.Get(ctx); rec.HolderIdentity != rl.UnknownLeader {
 		t.Errorf("MultiLock record with the two objects held by m and l = %+v, want %s", rec, rl.UnknownLeader)
+	}
+}
+
+// An update of a Lease or Endpoints object deleted since it was read is a
+// create on the server (whatever resourceVersion it carries): the lock says
+// so with ErrRecreated, so that the elector does not take it for an update
+// of the record it read. A ConfigMap update gets 404.
+func TestUpdateOfDeletedObject(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		kind, group, resource string
+		recreated             bool
+	}{
+		{rl.LeasesResourceLock, "coordination.k8s.io", "leases", true},
+		{rl.EndpointsResourceLock, "", "endpoints", true},
+		{rl.ConfigMapsResourceLock, "", "configmaps", false},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			srv := testapiserver.New(testapiserver.Options{})
+			l := newLock(t, srv, tc.kind, "a")
+			if err := l.Create(ctx, record("a", 1, at)); err != nil {
+				t.Fatal(err)
+			}
+			srv.Delete(tc.group, tc.resource, ns, "lock")
+			err := l.Update(ctx, record("a", 2, at))
+			if got := errors.Is(err, rl.ErrRecreated); got != tc.recreated {
+				t.Errorf("Update = %v; ErrRecreated %v, want %v", err, got, tc.recreated)
+			}
+			if !tc.recreated && !k8sapi.IsNotFound(err) {
+				t.Errorf("Update = %v, want NotFound", err)
+			}
+		})
 	}
 }
