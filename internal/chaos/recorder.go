@@ -199,7 +199,7 @@ func (rc *recorder) plant(kind FaultKind, holder string, held, termLost bool) {
 		rc.epoch++
 		rc.haveTerm = false
 		rc.fence = fence{first: map[int]*leadership{}, resets: rc.fence.resets + 1,
-			accepted: rc.fence.accepted, rejected: rc.fence.rejected, stale: rc.fence.stale}
+			accepted: rc.fence.accepted, rejected: rc.fence.rejected, stale: rc.fence.stale, staleLimit: rc.fence.staleLimit}
 	}
 }
 
@@ -307,6 +307,10 @@ func (rc *recorder) fencedWrite(l *leadership, term int) {
 		rc.violationLocked(now, "term-changed", fmt.Sprintf("%s: Term() = %d while leading, the leadership started with %d", l.name, term, l.term))
 	}
 	if msg := rc.fence.write(l, term); msg != "" {
+		if limit := limitOf(l); limit != "" {
+			rc.fence.stale--
+			rc.fence.staleLimit++
+		}
 		rc.limitLocked(now, "stale-write", msg, limitOf(l))
 	}
 }
@@ -320,6 +324,9 @@ type fence struct {
 	accepted int
 	rejected int
 	stale    int // accepted writes that a correct fencing token would have refused
+	// staleLimit counts those of them made by a leadership under a
+	// documented limit (not in stale).
+	staleLimit int
 	resets   int // garbage records that lost the term
 }
 

@@ -20,6 +20,7 @@ type Result struct {
 	WithinBound   bool
 	Leaderships   int
 	StaleWrites   int // fenced writes accepted although stale
+	StaleLimit    int // stale writes accepted from leaderships under a documented limit (not in StaleWrites)
 	FencedWrites  int // fenced writes accepted
 	FenceRejected int // fenced writes rejected (a paused or deposed leader)
 	TermResets    int // garbage records that lost the term
@@ -140,7 +141,7 @@ func (rc *recorder) result() *Result {
 	end := rc.h.start.Add(p.End)
 	heal := rc.h.start.Add(p.Heal)
 	r := &Result{Plan: p, WithinBound: p.withinBound(), Leaderships: len(rc.leaderships),
-		StaleWrites: rc.fence.stale, FencedWrites: rc.fence.accepted, FenceRejected: rc.fence.rejected, TermResets: rc.fence.resets,
+		StaleWrites: rc.fence.stale, StaleLimit: rc.fence.staleLimit, FencedWrites: rc.fence.accepted, FenceRejected: rc.fence.rejected, TermResets: rc.fence.resets,
 		Faults: rc.faults, Injected: rc.injected, Under: rc.under, UnderSeconds: map[FaultKind]float64{}, HealBound: healBound(p)}
 
 	ls := append([]*leadership(nil), rc.leaderships...)

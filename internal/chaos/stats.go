@@ -25,6 +25,8 @@ type Stats struct {
 	OverlapsOutside       int
 	OutsideRunsOverlapped int
 	StaleWrites           int
+	StaleLimit            int // stale writes from leaderships under a documented limit
+	LongLeaseRuns         int // runs whose re-election bound includes an hour-long foreign lease: not in the re-election figures
 	FencedWrites          int
 	FenceRejected         int
 	TermResets            int
@@ -83,6 +85,7 @@ func (s *Stats) Add(r *Result) {
 	s.HealthyRequests += r.HealthyRequests
 	s.HealthySeconds += r.HealthySeconds
 	s.StaleWrites += r.StaleWrites
+	s.StaleLimit += r.StaleLimit
 	s.FencedWrites += r.FencedWrites
 	s.FenceRejected += r.FenceRejected
 	s.TermResets += r.TermResets
@@ -90,9 +93,12 @@ func (s *Stats) Add(r *Result) {
 	s.Leaderships += r.Leaderships
 	s.MaxRequestsPerWindow = max(s.MaxRequestsPerWindow, r.MaxRequestsPerWindow)
 	s.FakeTime += r.Plan.End
-	if r.Reelected {
+	switch {
+	case r.Plan.ExtraHeal > 0:
+		s.LongLeaseRuns++
+	case r.Reelected:
 		s.reelection = append(s.reelection, r.Reelection)
-	} else {
+	default:
 		s.NotReelected++
 	}
 }
@@ -115,11 +121,11 @@ func (s *Stats) String() string {
 	fmt.Fprintf(&b, "overlaps: %d within the bound (%d of them under the documented deletion limit); %d outside it (in %d of %d runs)\n",
 		s.OverlapsWithin, s.OverlapsLimit, s.OverlapsOutside, s.OutsideRunsOverlapped, s.Outside)
 	fmt.Fprintf(&b, "runs that hit a documented limit (%s): %d\n", limitFreshAfterDelete, s.LimitedRuns)
-	fmt.Fprintf(&b, "fenced writes: %d accepted, %d rejected, %d stale accepted; term resets by undecodable records: %d\n",
-		s.FencedWrites, s.FenceRejected, s.StaleWrites, s.TermResets)
+	fmt.Fprintf(&b, "fenced writes: %d accepted, %d rejected, %d stale accepted (and %d under the documented deletion limit); term resets by undecodable records: %d\n",
+		s.FencedWrites, s.FenceRejected, s.StaleWrites, s.StaleLimit, s.TermResets)
 	sort.Slice(s.reelection, func(i, j int) bool { return s.reelection[i] < s.reelection[j] })
-	fmt.Fprintf(&b, "re-election after heal: p50 %v, p99 %v, max %v (%d runs with a leader at heal or later, %d without)\n",
-		quantile(s.reelection, 0.5), quantile(s.reelection, 0.99), quantile(s.reelection, 1), len(s.reelection), s.NotReelected)
+	fmt.Fprintf(&b, "re-election after heal: p50 %v, p99 %v, max %v (%d runs with a leader at heal or later, %d without; %d runs left an hour-long foreign lease and are not counted)\n",
+		quantile(s.reelection, 0.5), quantile(s.reelection, 0.99), quantile(s.reelection, 1), len(s.reelection), s.NotReelected, s.LongLeaseRuns)
 	fmt.Fprintf(&b, "429 answers whose Retry-After was not honoured: %d; most requests by one candidate in one rate window: %d (limit %d)\n",
 		s.RetryAfterIgnored, s.MaxRequestsPerWindow, rateLimit)
 	kinds := make([]string, 0, len(s.Faults))
