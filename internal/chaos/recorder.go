@@ -327,7 +327,7 @@ type fence struct {
 	// staleLimit counts those of them made by a leadership under a
 	// documented limit (not in stale).
 	staleLimit int
-	resets   int // garbage records that lost the term
+	resets     int // garbage records that lost the term
 }
 
 // write offers a write; it returns a message when the write was accepted
