@@ -219,16 +219,24 @@ func (rc *recorder) startLeading(p *process, r *electorRun, name string, made ti
 		sent: r.lastWrite(), term: term, termOK: termOK, epoch: rc.epoch}
 	if n := len(rc.plants); n > 0 && rc.plants[n-1].kind == DeleteLock {
 		del := rc.plants[n-1].at
-		first := true
-		for _, o := range rc.leaderships {
-			first = first && o.start.Before(del)
-		}
 		// Its elector never saw the lock before the deletion: made
 		// after it, or no answer reached it from then until the deletion.
-		l.fresh = first && (!made.Before(del) || !r.sawBetween(made, del))
+		l.fresh = !made.Before(del) || !r.sawBetween(made, del)
 	}
 	rc.leaderships = append(rc.leaderships, l)
 	rc.noteLocked(now, fmt.Sprintf("%s starts leading, term %d (leading %v)", name, term, termOK))
+	if l.fresh && termOK && rc.haveTerm && term <= rc.maxTerm {
+		// The documented limit: such a candidate cannot know the old
+		// term. The fence starts a new epoch with it, as after a garbage
+		// record, so that the terms that follow are judged from there.
+		rc.limitLocked(now, "term", fmt.Sprintf("%s: term %d does not grow (an earlier leadership had %d)", name, term, rc.maxTerm), limitFreshAfterDelete)
+		rc.epoch++
+		l.epoch = rc.epoch
+		rc.maxTerm = term
+		rc.fence = fence{first: map[int]*leadership{}, resets: rc.fence.resets, accepted: rc.fence.accepted,
+			rejected: rc.fence.rejected, stale: rc.fence.stale, staleLimit: rc.fence.staleLimit}
+		return l
+	}
 	switch {
 	case !termOK:
 		rc.violationLocked(now, "term", fmt.Sprintf("%s: Term() in OnStartedLeading says it does not lead", name))
