@@ -91,6 +91,7 @@ func (le *LeaderElector) stepDownLocked() {
 func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent <-chan struct{}) error {
 	var failures int
 	var lastErr error
+	var notBefore time.Time // the server's Retry-After
 	wait := le.untilNextRenewal()
 	for {
 		t := le.config.Clock.NewTimer(wait)
@@ -103,8 +104,13 @@ func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent
 			return le.lost(failures, lastErr)
 		case <-urgent:
 			// The watch showed the lock deleted or written by someone
-			// else: renew now, which recreates it or finds the new holder.
+			// else: renew now, which recreates it or finds the new holder,
+			// unless the server asked to wait.
 			t.Stop()
+			if left := notBefore.Sub(le.config.Clock.Now()); left > 0 {
+				wait = left
+				continue
+			}
 		case <-t.C():
 		}
 		err := le.renewOnce(ctx)
@@ -129,6 +135,7 @@ func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent
 		wait = le.config.RetryPeriod
 		if ra, ok := k8sapi.RetryAfter(err); ok {
 			wait = max(wait, ra) // the deadline still ends the wait
+			notBefore = le.config.Clock.Now().Add(ra)
 		}
 	}
 }
