@@ -195,6 +195,14 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 	}
 
 	rec, raw, err := le.config.Lock.Get(ctx)
+	if k8sapi.IsNotFound(err) {
+		// Deleted: kube-apiserver answers an update that carries the old
+		// object's uid with 409, not 404. Recreate it, in this term.
+		if err := le.config.Lock.Create(ctx, desired); err != nil {
+			return le.requestError(ctx, "recreate the deleted lock", err)
+		}
+		return le.renewed(desired, now)
+	}
 	if err != nil && !(errors.Is(err, rl.ErrInvalidRecord) && rec != nil) {
 		return le.requestError(ctx, "read the lock after a conflict", err)
 	}

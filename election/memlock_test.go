@@ -29,6 +29,9 @@ type memStore struct {
 	hang   bool                    // guarded by mu: calls block until their context ends
 	// onWrite, when set, is called (under mu) with each record stored.
 	onWrite func(rl.LeaderElectionRecord)
+	// uidPrecondition makes an Update of a deleted object answer 409, as
+	// kube-apiserver does for an update that carries the old object's uid.
+	uidPrecondition bool
 	// conflicts makes every Update answer 409 Conflict without writing, as
 	// a proxy or a webhook that rejects them would.
 	conflicts bool
@@ -62,6 +65,14 @@ func (s *memStore) set(rec rl.LeaderElectionRecord) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.exists, s.rec = true, rec
+	s.rv++
+}
+
+// remove deletes the object, as kubectl delete would.
+func (s *memStore) remove() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exists, s.rec = false, rl.LeaderElectionRecord{}
 	s.rv++
 }
 
@@ -176,6 +187,8 @@ func (l *memLock) update(ler rl.LeaderElectionRecord) error {
 	switch {
 	case l.rv == 0:
 		return fmt.Errorf("memlock: update before get")
+	case !s.exists && s.uidPrecondition:
+		return &k8sapi.StatusError{Code: 409, Reason: "Conflict"}
 	case !s.exists:
 		return &k8sapi.StatusError{Code: 404, Reason: "NotFound"}
 	case l.rv != s.rv:

@@ -349,3 +349,25 @@ func TestConflictsOverOwnRecordNoHotLoop(t *testing.T) {
 		}
 	})
 }
+
+// Found by the real-server campaign (scenario lock-deleted): kube-apiserver
+// answers the update of a deleted Lease with 409 (the update carries the
+// old object's uid), not 404, and the leader then read 404 and failed until
+// its deadline, leaving a restarted candidate to recreate the lock in term
+// 0. The leader recreates a lock it finds deleted after a conflict, in its
+// own term, and goes on leading.
+func TestLeaderRecreatesLockDeletedUnderIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &memStore{uidPrecondition: true}
+		c := run(t, &memLock{id: "a", store: s}, nil)
+		time.Sleep(5 * time.Second)
+		s.remove()
+		time.Sleep(time.Minute)
+		if !c.le.IsLeader() {
+			t.Fatalf("the leader lost its lock when it was deleted: %v", c.log())
+		}
+		if rec := s.record(); rec.HolderIdentity != "a" || rec.LeaderTransitions != 0 {
+			t.Errorf("record = %+v, want a's, in term 0", rec)
+		}
+	})
+}
