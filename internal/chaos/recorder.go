@@ -32,19 +32,20 @@ const limitFreshAfterDelete = "a candidate that never saw the lock before its de
 // leadership is one [OnStartedLeading, stop closed] interval of one
 // elector, in true time.
 type leadership struct {
-	n      int
-	cand   int
-	name   string
-	proc   *process
-	run    *electorRun
-	start  time.Time
-	end    time.Time
-	sent   time.Time // send of the last write its loop had stored when it started: its acquiring write
-	ended  bool
-	how    string // "stop", "crash" or "end"
-	term   int
-	termOK bool
-	epoch  int // the fence's epoch when it started
+	n       int
+	cand    int
+	name    string
+	proc    *process
+	run     *electorRun
+	start   time.Time
+	end     time.Time
+	sent    time.Time // send of the last write its loop had stored when it started: its acquiring write
+	created bool      // that write created the lock object
+	ended   bool
+	how     string // "stop", "crash" or "end"
+	term    int
+	termOK  bool
+	epoch   int // the fence's epoch when it started
 	// fresh is set when this is the first leadership after a deletion of
 	// the lock and its elector never saw the lock before the deletion: it
 	// falls under limitFreshAfterDelete.
@@ -216,7 +217,7 @@ func (rc *recorder) startLeading(p *process, r *electorRun, name string, made ti
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	l := &leadership{n: len(rc.leaderships), cand: p.cand, name: name, proc: p, run: r, start: now,
-		sent: r.lastWrite(), term: term, termOK: termOK, epoch: rc.epoch}
+		sent: r.lastWrite(), created: r.lastWriteCreated(), term: term, termOK: termOK, epoch: rc.epoch}
 	if n := len(rc.plants); n > 0 && rc.plants[n-1].kind == DeleteLock {
 		del := rc.plants[n-1].at
 		// Its elector never saw the lock before the deletion: made

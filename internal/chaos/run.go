@@ -74,9 +74,10 @@ type electorRun struct {
 	cancel    context.CancelFunc
 	transport *transport
 
-	mu     sync.Mutex
-	lastOK time.Time   // guarded by mu: send time of the last write the server stored
-	seen   []time.Time // guarded by mu: when a 2xx answer (read, write or watch) reached this loop's client
+	mu          sync.Mutex
+	lastOK      time.Time   // guarded by mu: send time of the last write the server stored
+	lastCreated bool        // guarded by mu: that write created the object
+	seen        []time.Time // guarded by mu: when a 2xx answer (read, write or watch) reached this loop's client
 }
 
 // answered records a 2xx answer delivered to the client at t.
@@ -94,12 +95,20 @@ func (r *electorRun) sawBetween(a, b time.Time) bool {
 	return i < len(r.seen) && r.seen[i].Before(b)
 }
 
-func (r *electorRun) wroteOK(sent time.Time) {
+func (r *electorRun) wroteOK(sent time.Time, created bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if sent.After(r.lastOK) {
-		r.lastOK = sent
+		r.lastOK, r.lastCreated = sent, created
 	}
+}
+
+// lastWriteCreated reports whether the last stored write created the
+// object.
+func (r *electorRun) lastWriteCreated() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastCreated
 }
 
 func (r *electorRun) lastWrite() time.Time {

@@ -128,7 +128,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// The server stored it: whether the answer arrives or not, the
 		// candidate may learn of it (by reading its own record back), and
 		// no follower saw the change before this send.
-		t.run.wroteOK(sent)
+		t.run.wroteOK(sent, resp.StatusCode == http.StatusCreated)
 	}
 	for _, f := range active {
 		if f.Kind == LostAnswer {
