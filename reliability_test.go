@@ -488,7 +488,7 @@ func TestLeaderIgnoresLateEchoes(t *testing.T) {
 		}
 		lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, clientVia(t, srv, lateEvents), rl.ResourceLockConfig{Identity: "a"})
 		le := elect(t, newTimeline(), lock, nil)
-		time.Sleep(10 * time.Second)
+		time.Sleep(11 * time.Second) // between two renewals: the window holds 30 of them
 		counts := countRequests(srv)
 		time.Sleep(time.Minute)
 		if !le.IsLeader() {

@@ -133,7 +133,7 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 
 	le.mu.Lock()
 	if create {
-		le.observeLocked(nil, nil, now)
+		le.goneLocked(now, false)
 	} else {
 		le.observeLocked(rec, raw, now)
 		le.cacheMine = le.ownLocked(*rec)
@@ -220,11 +220,7 @@ func (le *LeaderElector) leaseOf(rec rl.LeaderElectionRecord) time.Duration {
 // create it again (unless the last record was a release).
 func (le *LeaderElector) observeLocked(rec *rl.LeaderElectionRecord, raw []byte, at time.Time) {
 	if rec == nil {
-		if le.seen && !le.gone {
-			le.gone = true
-			le.observedRaw = nil
-			le.observedTime = at
-		}
+		le.goneLocked(at, false)
 		return
 	}
 	if le.seen && !le.gone && bytes.Equal(raw, le.observedRaw) && (raw != nil || rec.HolderIdentity == le.observed.HolderIdentity) {
@@ -236,6 +232,26 @@ func (le *LeaderElector) observeLocked(rec *rl.LeaderElectionRecord, raw []byte,
 	le.observedTime = at
 	le.maxTerm = max(le.maxTerm, rec.LeaderTransitions)
 	le.reportLocked(rec.HolderIdentity)
+}
+
+// goneLocked records that the lock object was found missing at at (by a
+// read) or seen deleted (by the watch). From then on the last record counts
+// as unchanged since at. A deletion seen before any record means the lock
+// existed, held by someone this candidate cannot name; a read that finds
+// no lock, with nothing seen before, is a lock never created as far as this
+// candidate can tell.
+func (le *LeaderElector) goneLocked(at time.Time, deleted bool) {
+	switch {
+	case !le.seen && deleted:
+		le.seen, le.gone = true, true
+		le.observed = rl.LeaderElectionRecord{HolderIdentity: rl.UnknownLeader}
+		le.observedRaw = nil
+		le.observedTime = at
+	case le.seen && !le.gone:
+		le.gone = true
+		le.observedRaw = nil
+		le.observedTime = at
+	}
 }
 
 // noteOdd logs msg once for each distinct record raw.

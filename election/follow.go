@@ -80,7 +80,11 @@ func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *foll
 			// A record of this leadership (a renewal's echo, however
 			// late) is not news; a deletion or any other record is.
 			urgent := leading && (rec == nil || rec.HolderIdentity != le.config.Lock.Identity() || rec.LeaderTransitions != le.term)
-			if !leading {
+			switch {
+			case leading:
+			case rec == nil:
+				le.goneLocked(now, true)
+			default:
 				le.observeLocked(rec, raw, now)
 			}
 			le.mu.Unlock()
