@@ -26,7 +26,7 @@
 //	KUBELECT_CHAOS_RUNS=1500 go test ./internal/chaos -run TestCampaign -v   # the CI set, about 2–3 CPU-minutes
 //	go test ./internal/chaos -run TestCampaign -runs=20000 -timeout 3h -v    # the long campaign; figures at the end
 //	go test ./internal/chaos -run TestCampaign -seed=123 -v   # replay one run (add -outside if it was drawn outside the bound)
-//	go test -tags chaosregress ./internal/chaos -run TestRegression -v      # the named scenarios of issue 8
+//	go test ./internal/chaos -run TestRegression -v      # the named scenarios of issue 8
 //
 // -seedbase picks the first seed, -outside-every how often a run draws its
 // rates outside the bound (every 10th by default), -reports how many

@@ -1,4 +1,4 @@
-//go:build go1.25 && chaosregress
+//go:build go1.25
 
 // The //go:debug asynctimerchan=0 that synctest needs is in campaign_test.go
 // (one per package).
@@ -17,7 +17,7 @@ import (
 // reproduces one numbered bug on the elector of b5ea2f9 and must pass once
 // the bug is fixed. Run them with
 //
-//	go test -tags chaosregress ./internal/chaos -run TestRegression -v
+//	go test ./internal/chaos -run TestRegression -v
 
 // scenario is a plan and what beyond the invariants it must show.
 type scenario struct {

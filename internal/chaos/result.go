@@ -85,7 +85,7 @@ func (r *Result) Report() string {
 	fmt.Fprintf(&b, "leaderships %d, overlaps %d (%v), fenced writes %d accepted %d stale %d rejected, re-elected after heal: %v in %v (bound %v)\n",
 		r.Leaderships, r.Overlaps, r.OverlapTime, r.FencedWrites, r.StaleWrites, r.FenceRejected, r.Reelected, r.Reelection, r.HealBound)
 	if p.Name != "" {
-		fmt.Fprintf(&b, "replay: go test -tags chaosregress ./internal/chaos -run 'TestRegression/%s$' -v\n", p.Name)
+		fmt.Fprintf(&b, "replay: go test ./internal/chaos -run 'TestRegression/%s$' -v\n", p.Name)
 	} else {
 		outside := ""
 		if p.Outside {
