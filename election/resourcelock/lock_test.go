@@ -1,9 +1,12 @@
 package resourcelock_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -472,35 +475,78 @@ func TestMultiLockUpdateConditionalOnBoth(t *testing.T) {
 	}
 }
 
-// An update of a Lease or Endpoints object deleted since it was read is a
-// create on the server (whatever resourceVersion it carries): the lock says
-// so with ErrRecreated, so that the elector does not take it for an update
-// of the record it read. A ConfigMap update gets 404.
+// An update of a Lease or Endpoints object deleted since it was read gets
+// 409 from kube-apiserver, as the in-process server models it: the update
+// carries the old object's uid, a precondition. A ConfigMap update gets
+// 404. A server that made the update a create anyway (no uid precondition)
+// gives ErrRecreated, so that the elector does not take the write for an
+// update of the record it read.
 func TestUpdateOfDeletedObject(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		kind, group, resource string
-		recreated             bool
+		createOnUpdate        bool
 	}{
 		{rl.LeasesResourceLock, "coordination.k8s.io", "leases", true},
 		{rl.EndpointsResourceLock, "", "endpoints", true},
 		{rl.ConfigMapsResourceLock, "", "configmaps", false},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
-			srv := testapiserver.New(testapiserver.Options{})
-			l := newLock(t, srv, tc.kind, "a")
-			if err := l.Create(ctx, record("a", 1, at)); err != nil {
-				t.Fatal(err)
-			}
-			srv.Delete(tc.group, tc.resource, ns, "lock")
-			err := l.Update(ctx, record("a", 2, at))
-			if got := errors.Is(err, rl.ErrRecreated); got != tc.recreated {
-				t.Errorf("Update = %v; ErrRecreated %v, want %v", err, got, tc.recreated)
-			}
-			if !tc.recreated && !k8sapi.IsNotFound(err) {
-				t.Errorf("Update = %v, want NotFound", err)
+			for _, withUID := range []bool{true, false} {
+				srv := testapiserver.New(testapiserver.Options{})
+				cfg := srv.Config()
+				if !withUID {
+					cfg.Transport = dropUID{cfg.Transport}
+				}
+				client, err := k8sapi.New(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				l, _ := rl.New(tc.kind, ns, "lock", client, rl.ResourceLockConfig{Identity: "a"})
+				if err := l.Create(ctx, record("a", 1, at)); err != nil {
+					t.Fatal(err)
+				}
+				srv.Delete(tc.group, tc.resource, ns, "lock")
+				err = l.Update(ctx, record("a", 2, at))
+				switch {
+				case !tc.createOnUpdate:
+					if !k8sapi.IsNotFound(err) {
+						t.Errorf("uid %v: Update = %v, want NotFound", withUID, err)
+					}
+				case withUID:
+					if !k8sapi.IsConflict(err) {
+						t.Errorf("Update = %v, want a Conflict (uid precondition)", err)
+					}
+				default:
+					if !errors.Is(err, rl.ErrRecreated) {
+						t.Errorf("Update without a uid = %v, want ErrRecreated", err)
+					}
+				}
 			}
 		})
 	}
+}
+
+// dropUID removes metadata.uid from the bodies of updates, as a client
+// without uid preconditions would send them.
+type dropUID struct{ next http.RoundTripper }
+
+func (d dropUID) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodPut || r.Body == nil {
+		return d.next.RoundTrip(r)
+	}
+	var obj map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&obj); err != nil {
+		return nil, err
+	}
+	r.Body.Close()
+	if md, ok := obj["metadata"].(map[string]any); ok {
+		delete(md, "uid")
+	}
+	b, _ := json.Marshal(obj)
+	r = r.Clone(r.Context())
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	return d.next.RoundTrip(r)
 }

@@ -336,8 +336,19 @@ func (s *Server) update(w http.ResponseWriter, r request, obj map[string]any) {
 	rv := str(md["resourceVersion"])
 	s.mu.Lock()
 	old, exists := s.objects[r.key()]
+	createOK := createOnUpdate[[2]string{r.group, r.resource}]
+	if uid := str(md["uid"]); uid != "" && (exists || createOK) && (!exists || uid != str(meta(old)["uid"])) {
+		// An update that carries a uid is preconditioned on it: the real
+		// server answers 409 when the object is gone or is another one,
+		// before it would create it.
+		s.mu.Unlock()
+		writeStatus(w, failure(http.StatusConflict, "Conflict", fmt.Sprintf(
+			"Operation cannot be fulfilled on %s %q: Precondition failed: UID in precondition: %s, UID in object meta: %s",
+			r.qualified(), r.name, uid, str(meta(old)["uid"])), r.details()))
+		return
+	}
 	switch {
-	case !exists && createOnUpdate[[2]string{r.group, r.resource}]:
+	case !exists && createOK:
 		delete(md, "resourceVersion")
 		s.fillNewLocked(obj)
 		s.storeLocked(r.key(), obj, "ADDED")

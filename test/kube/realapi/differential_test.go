@@ -82,6 +82,12 @@ func script(t *testing.T, client *k8sapi.Client, ns, name string) []string {
 	}
 	note("delete", nil, client.Delete(ctx, k8sapi.Leases, ns, name))
 	note("delete again", nil, client.Delete(ctx, k8sapi.Leases, ns, name))
+	if updated != nil {
+		// The deleted object's uid and resourceVersion, as a lock's cached
+		// object carries them: a precondition, not a create.
+		obj, err = client.Update(ctx, k8sapi.Leases, updated)
+		note("update deleted with its uid", obj, err)
+	}
 	obj, err = client.Update(ctx, k8sapi.Leases, lease("c", ""))
 	note("update missing without rv", obj, err)
 	cm := k8sapi.NewObject(k8sapi.ConfigMaps, ns, name)
