@@ -499,3 +499,75 @@ func TestLeaderIgnoresLateEchoes(t *testing.T) {
 		}
 	})
 }
+
+// Found by the demo after the backoff of bug 9: followers that lost the
+// race for a new lock backed off for a RetryPeriod, so a release right
+// after the election was taken up only then (516ms instead of 2ms). A
+// release seen after a lost race ends that backoff.
+func TestHandoverRightAfterElection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		// Creates take 10ms: all three candidates find the lock missing and
+		// race to create it; two lose.
+		slowCreates := func(next http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if r.Method == http.MethodPost {
+					time.Sleep(10 * time.Millisecond)
+				}
+				return next.RoundTrip(r)
+			})
+		}
+		tl := newTimeline()
+		les := map[string]*election.LeaderElector{}
+		cancels := map[string]context.CancelFunc{}
+		var wg sync.WaitGroup
+		for _, id := range []string{"a", "b", "c"} {
+			lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, clientVia(t, srv, slowCreates), rl.ResourceLockConfig{Identity: id})
+			le, err := election.NewLeaderElector(election.LeaderElectionConfig{
+				Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
+				ReleaseOnCancel: true, Logger: testLogger(t),
+				Callbacks: election.LeaderCallbacks{
+					OnStartedLeading: func(stop <-chan struct{}) { tl.start(id); <-stop; tl.end(id) },
+					OnStoppedLeading: func() {},
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			les[id], cancels[id] = le, cancel
+			wg.Add(1)
+			go func() { defer wg.Done(); le.RunContext(ctx) }()
+		}
+		defer func() {
+			for _, cancel := range cancels {
+				cancel()
+			}
+			wg.Wait()
+		}()
+		time.Sleep(50 * time.Millisecond)
+		var leader string
+		for id, le := range les {
+			if le.IsLeader() {
+				leader = id
+			}
+		}
+		if leader == "" {
+			t.Fatal("no leader 50ms after the start")
+		}
+		stoppedAt := time.Now()
+		cancels[leader]()
+		time.Sleep(100 * time.Millisecond)
+		tl.mu.Lock()
+		defer tl.mu.Unlock()
+		var took time.Duration = -1
+		for id, at := range tl.open {
+			if id != leader {
+				took = at.Sub(stoppedAt)
+			}
+		}
+		if took < 0 || took > 20*time.Millisecond {
+			t.Errorf("handover right after the election: a new leader %v after the release, want within 20ms (open: %v)", took, tl.open)
+		}
+	})
+}

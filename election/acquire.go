@@ -33,11 +33,13 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 	le.log.Info("election: trying to acquire the lock")
 	var lastErr string
 	var backoffUntil time.Time
+	raced := false // the last try lost a race: a release seen since ends its backoff
 	for {
 		stop, err := le.tryAcquire(ctx)
 		if err == nil {
 			return stop, true
 		}
+		raced = false
 		if !errors.Is(err, errHeldByOther) {
 			// Any failure, a lost race included, waits before the next try:
 			// only a seen release or a reached expiry triggers one at once.
@@ -45,6 +47,7 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 			switch msg := err.Error(); {
 			case k8sapi.IsConflict(err) || k8sapi.IsAlreadyExists(err):
 				le.log.Debug("election: lost a race for the lock", "err", err)
+				raced = true
 			case msg != lastErr:
 				le.log.Warn("election: failed to acquire the lock", "err", err)
 				lastErr = msg
@@ -58,7 +61,15 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 			case <-f.changed:
 				// A renewal moves the expiry; a release makes the next
 				// try due at once (after any backoff): work it out again.
+				// The winner of a race may release before a lost race's
+				// backoff is over: that release is news, a try is due.
 				t.Stop()
+				le.mu.Lock()
+				released := le.seen && !le.gone && le.observed.HolderIdentity == ""
+				le.mu.Unlock()
+				if raced && released {
+					backoffUntil = time.Time{}
+				}
 			case <-ctx.Done():
 				t.Stop()
 				return nil, false
