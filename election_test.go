@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -210,26 +209,12 @@ func TestHandoverWithRelease(t *testing.T) {
 func TestFollowersDoNotPoll(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
-		var mu sync.Mutex
-		counts := map[string]int{}
-		srv.SetHook(func(r *http.Request) {
-			kind := r.Method
-			if r.URL.Query().Get("watch") != "" {
-				kind = "WATCH"
-			}
-			mu.Lock()
-			counts[kind]++
-			mu.Unlock()
-		})
+		counts := countRequests(srv)
 		f := newFleet(t, srv, rl.LeasesResourceLock, 3, false)
 		time.Sleep(time.Minute + time.Second)
-		mu.Lock()
-		clear(counts)
-		mu.Unlock()
+		counts()
 		time.Sleep(5 * time.Minute)
-		mu.Lock()
-		got := maps.Clone(counts)
-		mu.Unlock()
+		got := counts()
 		f.soleLeader(t)
 		// 5 minutes / RetryPeriod; each candidate's watch (the leader
 		// watches for deletions and foreign writes) is reopened once,

@@ -273,9 +273,11 @@ func countRequests(srv *testapiserver.Server) func() map[string]int {
 		defer mu.Unlock()
 		c := map[string]int{}
 		for k, v := range counts {
-			c[k] = v
-			counts[k] = 0
+			if v > 0 {
+				c[k] = v
+			}
 		}
+		clear(counts)
 		return c
 	}
 }

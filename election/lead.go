@@ -164,10 +164,9 @@ func (le *LeaderElector) untilNextRenewal() time.Duration {
 func (le *LeaderElector) renewOnce(parent context.Context) error {
 	now := le.config.Clock.Now()
 	le.mu.Lock()
-	if !le.isLeadingLocked(now) {
-		le.stepDownLocked()
+	if err := le.pastDeadlineLocked(now); err != nil {
 		le.mu.Unlock()
-		return fmt.Errorf("%w: the renew deadline passed", ErrLeadershipLost)
+		return err
 	}
 	desired := le.recordLocked(now, le.term, le.mine.AcquireTime.Time)
 	le.sendingLocked(desired)
@@ -208,10 +207,9 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 	}
 	seenAt := le.config.Clock.Now()
 	le.mu.Lock()
-	if !le.isLeadingLocked(seenAt) {
-		le.stepDownLocked()
+	if err := le.pastDeadlineLocked(seenAt); err != nil {
 		le.mu.Unlock()
-		return fmt.Errorf("%w: the renew deadline passed", ErrLeadershipLost)
+		return err
 	}
 	if sent, ok := le.sentLocked(*rec); ok && rec.LeaderTransitions == le.term {
 		// Our own record: the leadership goes on, from the send of the
@@ -237,6 +235,17 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 	holder := le.observed.HolderIdentity
 	le.mu.Unlock()
 	return fmt.Errorf("%w: %w (holder %q)", ErrLeadershipLost, errHeldByOther, short(holder))
+}
+
+// pastDeadlineLocked steps down and returns an error wrapping
+// ErrLeadershipLost when the leadership has ended by now (the watchdog may
+// not have run yet); nil while it goes on.
+func (le *LeaderElector) pastDeadlineLocked(now time.Time) error {
+	if le.isLeadingLocked(now) {
+		return nil
+	}
+	le.stepDownLocked()
+	return fmt.Errorf("%w: the renew deadline passed", ErrLeadershipLost)
 }
 
 // renewed records a successful renewal sent at sent. A renewal answered
