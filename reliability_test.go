@@ -573,3 +573,37 @@ func TestHandoverRightAfterElection(t *testing.T) {
 		}
 	})
 }
+
+// Found by the chaos campaign (seed 204490): a program that stands again
+// after losing makes a new elector on the same lock; that elector knew
+// nothing, and when the lock had been deleted meanwhile it created it at
+// once, in term 0. A new elector starts from the record the lock last saw.
+func TestNewElectorOnUsedLockRemembersIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: "a"})
+		first, err := election.NewLeaderElector(election.LeaderElectionConfig{
+			Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod, Logger: testLogger(t),
+			Callbacks: election.LeaderCallbacks{OnStartedLeading: func(<-chan struct{}) {}, OnStoppedLeading: func() {}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); first.RunContext(ctx) }()
+		time.Sleep(5 * time.Second)
+		cancel() // the first elector ends without releasing
+		<-done
+		srv.Delete("coordination.k8s.io", "leases", namespace, lockName)
+		second := elect(t, newTimeline(), lock, nil)
+		time.Sleep(leaseDuration - time.Second)
+		if second.IsLeader() {
+			t.Fatal("a new elector on a used lock took the deleted lock at once")
+		}
+		time.Sleep(3 * leaseDuration)
+		if term, ok := second.Term(); !ok || term < 1 {
+			t.Errorf("Term = %d, %v; want a leader in a term above the first elector's", term, ok)
+		}
+	})
+}

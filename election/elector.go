@@ -109,6 +109,15 @@ func (le *LeaderElector) RunContext(ctx context.Context) error {
 		n.close()
 	}()
 
+	// A lock used before (by an elector that lost, in this process) tells
+	// what it last saw: the lock exists, held by that record, from now.
+	if c, ok := le.config.Lock.(rl.RecordCache); ok {
+		if rec, raw, ok := c.CachedRecord(); ok {
+			le.mu.Lock()
+			le.observeLocked(rec, raw, le.config.Clock.Now())
+			le.mu.Unlock()
+		}
+	}
 	// The watch runs for the whole run: a follower learns of renewals and
 	// releases, the leader of a deletion or another's write at once.
 	f := le.startFollowing(ctx)

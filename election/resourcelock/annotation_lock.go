@@ -27,7 +27,13 @@ type EndpointsLock struct {
 var (
 	_ Interface     = (*EndpointsLock)(nil)
 	_ RecordWatcher = (*EndpointsLock)(nil)
+	_ RecordCache   = (*EndpointsLock)(nil)
 )
+
+// CachedRecord implements RecordCache.
+func (l *EndpointsLock) CachedRecord() (*LeaderElectionRecord, []byte, bool) {
+	return l.cache.cachedRecord(decodeAnnotation)
+}
 
 // Get reads the record from the annotation. An object without the
 // annotation gives an empty record.
@@ -82,7 +88,13 @@ type ConfigMapLock struct {
 var (
 	_ Interface     = (*ConfigMapLock)(nil)
 	_ RecordWatcher = (*ConfigMapLock)(nil)
+	_ RecordCache   = (*ConfigMapLock)(nil)
 )
+
+// CachedRecord implements RecordCache.
+func (l *ConfigMapLock) CachedRecord() (*LeaderElectionRecord, []byte, bool) {
+	return l.cache.cachedRecord(decodeAnnotation)
+}
 
 // Get reads the record from the annotation. A ConfigMap without the
 // annotation gives an empty record.

@@ -72,6 +72,17 @@ type RecordWatcher interface {
 	WatchRecord(ctx context.Context, observe func(rec *LeaderElectionRecord, raw []byte)) error
 }
 
+// RecordCache is implemented by locks that keep the object they last read or
+// wrote (the three single locks). A new elector on the same lock, as in a
+// program that stands again after losing, starts from what the lock last
+// saw instead of from nothing: it then knows the lock existed, and waits a
+// lease before it creates it again should it find it deleted.
+type RecordCache interface {
+	// CachedRecord returns the record of the object last read or written
+	// and its raw bytes; false when there is none.
+	CachedRecord() (*LeaderElectionRecord, []byte, bool)
+}
+
 // Precision is implemented by locks that tell how finely their object stores
 // the record's times: a second for the annotation locks (the record's JSON),
 // a microsecond for Lease. Two renewals within one unit store the same

@@ -26,7 +26,13 @@ type LeaseLock struct {
 var (
 	_ Interface     = (*LeaseLock)(nil)
 	_ RecordWatcher = (*LeaseLock)(nil)
+	_ RecordCache   = (*LeaseLock)(nil)
 )
+
+// CachedRecord implements RecordCache.
+func (l *LeaseLock) CachedRecord() (*LeaderElectionRecord, []byte, bool) {
+	return l.cache.cachedRecord(decodeLease)
+}
 
 // leaseSpec is the part of a Lease's spec that holds the record.
 type leaseSpec struct {

@@ -1,6 +1,7 @@
 package resourcelock
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -79,4 +80,17 @@ func recreated(r k8sapi.Resource, meta ObjectMeta, old, updated *k8sapi.Object) 
 		return nil
 	}
 	return fmt.Errorf("%w: %s %s/%s (uid %s, was %s)", ErrRecreated, r.Kind, meta.Namespace, meta.Name, updated.UID(), old.UID())
+}
+
+// cachedRecord decodes the record of the cached object, if any.
+func (c *objectCache) cachedRecord(decode decodeFunc) (*LeaderElectionRecord, []byte, bool) {
+	obj := c.load()
+	if obj == nil {
+		return nil, nil, false
+	}
+	rec, raw, err := decode(obj)
+	if err != nil && !errors.Is(err, ErrInvalidRecord) {
+		return nil, nil, false
+	}
+	return rec, raw, true
 }
