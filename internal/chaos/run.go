@@ -590,7 +590,10 @@ func (h *harness) writeGarbage(variant string) (termLost bool) {
 	raw := ""
 	switch variant {
 	case "annotation-json":
-		raw = `{"holderIdentity":"unknown-writer","leaseDurationSeconds":`
+		// The time makes each write new bytes: the checker times the
+		// lease from this write, and an identical rewrite would be no
+		// change to a candidate (rightly), so it would take over earlier.
+		raw = `{"holderIdentity":"unknown-writer","renewTime":"` + now + `","leaseDurationSeconds":`
 	case "lease-duration-float":
 		rec["leaseDurationSeconds"] = json.RawMessage("15.0")
 	case "lease-duration-string":
