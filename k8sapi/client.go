@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -258,13 +259,17 @@ func checkNames(op, namespace, name string) error {
 	return checkName(op, "name", name)
 }
 
-// checkName rejects what cannot be a path segment of an object.
+// checkName rejects what cannot be a path segment of an object, as
+// kube-apiserver does: empty, "." or "..", or holding '/' or '%' (a name
+// with a '/' would address a sub-resource instead).
 func checkName(op, what, s string) error {
-	switch s {
-	case "":
-		return fmt.Errorf("k8sapi: %s: empty %s", op, what)
-	case ".", "..":
-		return fmt.Errorf("k8sapi: %s: %s %q is not allowed", op, what, s)
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: %s: empty %s", ErrInvalidName, op, what)
+	case s == "." || s == "..":
+		return fmt.Errorf("%w: %s: %s %q is not allowed", ErrInvalidName, op, what, s)
+	case strings.ContainsAny(s, "/%"):
+		return fmt.Errorf("%w: %s: %s %q must not contain '/' or '%%'", ErrInvalidName, op, what, cut(s))
 	}
 	return nil
 }

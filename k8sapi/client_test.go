@@ -57,11 +57,11 @@ func TestRequestsPathsAndMethods(t *testing.T) {
 	_, c := newServer(t, objectServer(rec), k8sapi.Config{})
 	ctx := context.Background()
 
-	got, err := c.Get(ctx, k8sapi.Endpoints, "kube-system", "my lock%")
+	got, err := c.Get(ctx, k8sapi.Endpoints, "kube-system", "my lock")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Name() != "my lock%" || got.Namespace() != "kube-system" {
+	if got.Name() != "my lock" || got.Namespace() != "kube-system" {
 		t.Errorf("Get returned %q/%q", got.Namespace(), got.Name())
 	}
 	if _, err := c.Get(ctx, k8sapi.Leases, "ns", "l"); err != nil {
@@ -95,7 +95,7 @@ func TestRequestsPathsAndMethods(t *testing.T) {
 
 	type call struct{ Method, RawPath, Body string }
 	want := []call{
-		{"GET", "/api/v1/namespaces/kube-system/endpoints/my%20lock%25", ""},
+		{"GET", "/api/v1/namespaces/kube-system/endpoints/my%20lock", ""},
 		{"GET", "/apis/coordination.k8s.io/v1/namespaces/ns/leases/l", ""},
 		{"POST", "/apis/coordination.k8s.io/v1/namespaces/ns/leases",
 			`{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"l","namespace":"ns"},"spec":{"holderIdentity":"me"}}`},
