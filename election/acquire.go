@@ -36,6 +36,7 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 	raced := false // the last try lost a race: a release seen since ends its backoff
 	for {
 		stop, err := le.tryAcquire(ctx)
+		le.acquired(acquireOutcome(err))
 		if err == nil {
 			return stop, true
 		}
@@ -76,6 +77,19 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 			}
 		}
 	}
+}
+
+// acquireOutcome is Metrics.Acquire's outcome of a try that ended with err.
+func acquireOutcome(err error) string {
+	switch {
+	case err == nil:
+		return AcquireAcquired
+	case errors.Is(err, errHeldByOther):
+		return AcquireHeld
+	case k8sapi.IsConflict(err) || k8sapi.IsAlreadyExists(err):
+		return AcquireLostRace
+	}
+	return AcquireError
 }
 
 // backoff is how long to wait after a failed try: RetryPeriod with up to
@@ -127,7 +141,7 @@ func (le *LeaderElector) nextTry(watching bool, backoffUntil time.Time) time.Dur
 func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, error) {
 	ctx, cancel := le.withTimeout(parent, le.config.RequestTimeout)
 	defer cancel()
-	rec, raw, err := le.config.Lock.Get(ctx)
+	rec, raw, err := le.lockGet(ctx)
 	now := le.config.Clock.Now()
 	create := false
 	switch {
@@ -166,9 +180,9 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 	le.mu.Unlock()
 
 	if create {
-		err = le.config.Lock.Create(ctx, desired)
+		err = le.lockCreate(ctx, desired)
 	} else {
-		err = le.config.Lock.Update(ctx, desired)
+		err = le.lockUpdate(ctx, desired)
 	}
 	if errors.Is(err, rl.ErrRecreated) || (err == nil && recreate) {
 		// The lock was deleted after it was read (the server made the
@@ -363,10 +377,16 @@ func (le *LeaderElector) withTimeout(parent context.Context, d time.Duration) (c
 // requestError wraps the error of a call to the lock. A call cut short by
 // its own timeout says so (context.DeadlineExceeded), not "canceled".
 func (le *LeaderElector) requestError(ctx context.Context, what string, err error) error {
+	return fmt.Errorf("election: %s: %w", what, timeoutCause(ctx, err))
+}
+
+// timeoutCause is err, or for a call cut short by ctx's own timeout an
+// error that says so and wraps context.DeadlineExceeded.
+func timeoutCause(ctx context.Context, err error) error {
 	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, context.DeadlineExceeded) && errors.Is(err, context.Canceled) {
-		return fmt.Errorf("election: %s: no answer within the request timeout: %w", what, cause)
+		return fmt.Errorf("no answer within the request timeout: %w", cause)
 	}
-	return fmt.Errorf("election: %s: %w", what, err)
+	return err
 }
 
 // leaseSeconds is d in whole seconds, rounded up, at least 1: the record

@@ -68,6 +68,10 @@ type LeaderElectionConfig struct {
 	// max(1s, RenewDeadline/2). It must be shorter than RenewDeadline.
 	RequestTimeout time.Duration
 
+	// Metrics, when set, receives the elector's measurements (leadership,
+	// requests, tries to acquire, renewals, watch restarts). Optional.
+	Metrics *Metrics
+
 	// Name names this elector in logs.
 	Name string
 	// Logger receives the elector's log lines. Nil means slog.Default().

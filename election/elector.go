@@ -49,9 +49,14 @@ type LeaderElector struct {
 	cacheMine bool                      // guarded by mu: the lock's cached object holds mine
 	stop      chan struct{}             // guarded by mu: closed when the current leadership ends
 	watchdog  Timer                     // guarded by mu: ends the leadership at its deadline
+	ended     func()                    // guarded by mu: reports the end of the current leadership to Metrics, once
 
 	reportedLeader string    // guarded by mu: the last identity given to OnNewLeader
-	notifier       *notifier // guarded by mu; nil outside RunContext
+	notifier       *notifier // guarded by mu; nil outside a run
+
+	running  bool      // guarded by mu: Run, RunContext or Stand runs
+	watching *follower // guarded by mu: the run's watch; nil outside a run
+	health   health    // guarded by mu
 }
 
 // NewLeaderElector creates a LeaderElector from a LeaderElectionConfig. The
@@ -88,26 +93,41 @@ func (le *LeaderElector) Run() {
 // leads, it closes stop, waits for OnStartedLeading to return (up to
 // ReleaseGrace), releases the lock when ReleaseOnCancel is set, calls
 // OnStoppedLeading and returns ctx's error. When leadership is lost it
-// returns an error wrapping ErrLeadershipLost. A second call returns
-// ErrAlreadyRun.
+// returns an error wrapping ErrLeadershipLost and the failure that ended
+// it. A second call (of RunContext, Run or Stand) returns ErrAlreadyRun.
 //
 // The leader's stop channel is closed at the latest RenewDeadline after the
 // leader sent its last successful renewal, whatever the renew loop, the
 // lock or the logger are doing at that moment.
 func (le *LeaderElector) RunContext(ctx context.Context) error {
+	return le.run(ctx, false)
+}
+
+// Stand keeps this candidate standing for the life of ctx: it leads
+// whenever it can, and after each leadership ends (lost, or handed to a
+// preferred holder) it stands again, as a new term. Each term gets a
+// fresh stop channel and its own OnStartedLeading and OnStoppedLeading
+// calls; OnStartedLeading is never called while an earlier call still
+// runs: before standing again, Stand waits for it to return (Check
+// reports a callback that does not). Between two terms it waits at least
+// RetryPeriod, with jitter. It returns ctx's error once ctx ends, after
+// the same steps as RunContext. An elector runs once: a second call (of
+// Stand, Run or RunContext) returns ErrAlreadyRun.
+func (le *LeaderElector) Stand(ctx context.Context) error {
+	return le.run(ctx, true)
+}
+
+// run is RunContext, and Stand when again is set.
+func (le *LeaderElector) run(ctx context.Context, again bool) error {
 	if !le.ran.CompareAndSwap(false, true) {
 		return ErrAlreadyRun
 	}
 	n := newNotifier(le.config.Callbacks.OnNewLeader)
 	le.mu.Lock()
 	le.notifier = n
+	le.running = true
+	le.health.start(le.config.Clock.Now())
 	le.mu.Unlock()
-	defer func() {
-		le.mu.Lock()
-		le.notifier = nil
-		le.mu.Unlock()
-		n.close()
-	}()
 
 	// A lock used before (by an elector that lost, in this process) tells
 	// what it last saw: the lock exists, held by that record, from now.
@@ -121,22 +141,72 @@ func (le *LeaderElector) RunContext(ctx context.Context) error {
 	// The watch runs for the whole run: a follower learns of renewals and
 	// releases, the leader of a deletion or another's write at once.
 	f := le.startFollowing(ctx)
-	defer f.stop()
+	le.mu.Lock()
+	le.watching = f
+	le.mu.Unlock()
+	defer func() {
+		f.stop()
+		le.mu.Lock()
+		le.notifier = nil
+		le.watching = nil
+		le.running = false
+		le.mu.Unlock()
+		n.close()
+	}()
+	for {
+		callbackDone, err := le.leadOnce(ctx, f)
+		if !again || ctx.Err() != nil {
+			return err
+		}
+		le.log.Info("election: standing again", "after", err)
+		if callbackDone != nil {
+			if !le.awaitCallback(ctx, callbackDone) {
+				return ctx.Err()
+			}
+		}
+		if !le.sleep(ctx, le.jittered(le.config.RetryPeriod)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// leadOnce acquires the lock and leads once: it returns when the
+// leadership ends, with a channel closed when that term's OnStartedLeading
+// returns and the error that ended it; or, when ctx ends before it leads,
+// a nil channel and ctx's error.
+func (le *LeaderElector) leadOnce(ctx context.Context, f *follower) (<-chan struct{}, error) {
 	stop, ok := le.acquire(ctx, f)
 	if !ok {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	callbackDone := make(chan struct{})
+	le.mu.Lock()
+	le.health.callbackRunning = true
+	if le.leading { // else stop is closed already, and stepping down noted when
+		le.health.callbackStopped = time.Time{}
+	}
+	le.mu.Unlock()
 	go func() {
 		defer close(callbackDone)
+		defer func() {
+			le.mu.Lock()
+			le.health.callbackRunning = false
+			le.mu.Unlock()
+		}()
 		le.config.Callbacks.OnStartedLeading(stop)
 	}()
-	term, _ := le.Term()
+	le.mu.Lock()
+	term, ended := le.term, le.ended
+	le.mu.Unlock()
+	if m := le.config.Metrics; m != nil && m.Leading != nil {
+		m.Leading(true, term)
+	}
 	le.log.Info("election: started leading", "term", term)
 	le.config.Lock.RecordEvent("became leader")
 
 	err := le.renew(ctx, stop, f.urgent)
 	le.stepDown()
+	ended()
 	if errors.Is(err, ErrLeadershipLost) {
 		le.log.Warn("election: stopped leading", "err", err)
 	}
@@ -145,7 +215,26 @@ func (le *LeaderElector) RunContext(ctx context.Context) error {
 		le.releaseAfter(callbackDone)
 	}
 	le.config.Callbacks.OnStoppedLeading()
-	return err
+	return callbackDone, err
+}
+
+// awaitCallback waits for the last term's OnStartedLeading to return
+// before this candidate stands again, logging once if it takes longer
+// than ReleaseGrace; false if ctx ends first.
+func (le *LeaderElector) awaitCallback(ctx context.Context, done <-chan struct{}) bool {
+	t := le.config.Clock.NewTimer(le.config.ReleaseGrace)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-t.C():
+			le.log.Warn("election: OnStartedLeading has not returned after its leadership ended; not standing again until it does",
+				"releaseGrace", le.config.ReleaseGrace)
+		}
+	}
 }
 
 // IsLeader returns true if the last observed leader was this client and it

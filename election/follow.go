@@ -108,6 +108,9 @@ func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *foll
 			le.log.Warn("election: may not watch the lock; polling it every RetryPeriod instead", "err", err)
 			return
 		}
+		if m := le.config.Metrics; m != nil && m.WatchRestart != nil {
+			m.WatchRestart(err)
+		}
 		if le.config.Clock.Now().Sub(start) >= le.config.RetryPeriod {
 			backoff = le.config.RetryPeriod
 			le.log.Debug("election: watch of the lock ended; watching again", "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
@@ -28,6 +29,12 @@ func (le *LeaderElector) startLeading(rec rl.LeaderElectionRecord) (<-chan struc
 	le.leading = true
 	le.term = rec.LeaderTransitions
 	le.stop = make(chan struct{})
+	term := le.term
+	le.ended = sync.OnceFunc(func() {
+		if m := le.config.Metrics; m != nil && m.Leading != nil {
+			m.Leading(false, term)
+		}
+	})
 	le.armLocked()
 	return le.stop, nil
 }
@@ -62,7 +69,9 @@ func (le *LeaderElector) expire() {
 		return
 	}
 	le.stepDownLocked()
+	ended := le.ended
 	le.mu.Unlock()
+	ended()
 }
 
 // stepDown ends the leadership, if any: stop is closed.
@@ -78,6 +87,7 @@ func (le *LeaderElector) stepDownLocked() {
 	}
 	le.leading = false
 	close(le.stop)
+	le.health.callbackStopped = le.config.Clock.Now()
 	if le.watchdog != nil {
 		le.watchdog.Stop()
 	}
@@ -92,6 +102,14 @@ func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent
 	var failures int
 	var lastErr error
 	var notBefore time.Time // the server's Retry-After
+	le.mu.Lock()
+	le.health.renewing, le.health.renewBeat = true, le.config.Clock.Now()
+	le.mu.Unlock()
+	defer func() {
+		le.mu.Lock()
+		le.health.renewing = false
+		le.mu.Unlock()
+	}()
 	wait := le.untilNextRenewal()
 	for {
 		t := le.config.Clock.NewTimer(wait)
@@ -113,7 +131,15 @@ func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent
 			}
 		case <-t.C():
 		}
+		start := le.config.Clock.Now()
 		err := le.renewOnce(ctx)
+		end := le.config.Clock.Now()
+		le.mu.Lock()
+		le.health.renewBeat = end
+		le.mu.Unlock()
+		if m := le.config.Metrics; m != nil && m.Renewal != nil {
+			m.Renewal(end.Sub(start), err)
+		}
 		switch {
 		case err == nil:
 			if failures > 0 {
@@ -175,12 +201,12 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 
 	ctx, cancel := le.withTimeout(parent, min(le.config.RequestTimeout, deadline.Sub(now)))
 	defer cancel()
-	err := le.config.Lock.Update(ctx, desired)
+	err := le.lockUpdate(ctx, desired)
 	switch {
 	case k8sapi.IsNotFound(err):
 		// Someone deleted the lock: followers that saw it go wait a lease
 		// before they create it; the leader creates it again at once.
-		err = le.config.Lock.Create(ctx, desired)
+		err = le.lockCreate(ctx, desired)
 	case errors.Is(err, rl.ErrRecreated):
 		// The same, with a server that creates the object from the update:
 		// the lock held this leader's record when it went.
@@ -193,11 +219,11 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 		return le.requestError(ctx, "renew", err)
 	}
 
-	rec, raw, err := le.config.Lock.Get(ctx)
+	rec, raw, err := le.lockGet(ctx)
 	if k8sapi.IsNotFound(err) {
 		// Deleted: kube-apiserver answers an update that carries the old
 		// object's uid with 409, not 404. Recreate it, in this term.
-		if err := le.config.Lock.Create(ctx, desired); err != nil {
+		if err := le.lockCreate(ctx, desired); err != nil {
 			return le.requestError(ctx, "recreate the deleted lock", err)
 		}
 		return le.renewed(desired, now)
@@ -224,7 +250,7 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 		if moved {
 			return nil
 		}
-		if err := le.config.Lock.Update(ctx, desired); err != nil {
+		if err := le.lockUpdate(ctx, desired); err != nil {
 			return le.requestError(ctx, "renew after a conflict", err)
 		}
 		return le.renewed(desired, now)
@@ -330,12 +356,12 @@ func (le *LeaderElector) release() (bool, error) {
 	defer cancel()
 	err := errors.New("not tried")
 	if cacheMine {
-		err = le.config.Lock.Update(ctx, rec)
+		err = le.lockUpdate(ctx, rec)
 	}
 	if err != nil && (!cacheMine || k8sapi.IsConflict(err)) {
 		// A write whose answer was lost, or a change to another field, may
 		// stand between: read the lock, and release only a record of ours.
-		cur, _, gerr := le.config.Lock.Get(ctx)
+		cur, _, gerr := le.lockGet(ctx)
 		if gerr != nil {
 			return false, le.requestError(ctx, "release: read the lock", gerr)
 		}
@@ -345,7 +371,7 @@ func (le *LeaderElector) release() (bool, error) {
 		if !own {
 			return false, nil
 		}
-		err = le.config.Lock.Update(ctx, rec)
+		err = le.lockUpdate(ctx, rec)
 	}
 	if err != nil {
 		return false, le.requestError(ctx, "release", err)

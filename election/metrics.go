@@ -1,0 +1,185 @@
+package election
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"time"
+
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/k8sapi"
+)
+
+// Metrics receives the elector's measurements, so that a program can feed
+// them to Prometheus, OpenTelemetry, expvar (package
+// election/expvarmetrics) or anything else without this module depending
+// on it. Every field is optional. The calls come from the elector's
+// goroutines, possibly several at once; they must be quick and must not
+// block, or they hold up the elector (never past its deadline, which a
+// watchdog enforces, but a slow hook makes renewals late).
+//
+// The names README.md recommends for Prometheus are given with each field.
+type Metrics struct {
+	// Leading is called when this candidate starts leading (true, with
+	// the term it leads in) and when it stops (false, with the term it
+	// led in). A gauge kubelect_leader (1 or 0), a gauge kubelect_term,
+	// and a counter kubelect_leader_transitions_total of the starts.
+	Leading func(leading bool, term int)
+	// Request is called when a request to the lock ends: op is "get",
+	// "create" or "update"; err is nil on success. A histogram
+	// kubelect_request_duration_seconds{op}, and for errors a counter
+	// kubelect_request_failures_total{op,kind} with kind = ErrorKind(err).
+	Request func(op string, d time.Duration, err error)
+	// Acquire is called after each try to take the lock, with its
+	// outcome: "acquired", "held" (another candidate's lease runs, or the
+	// lock is reserved for a planned successor: nothing was written),
+	// "lost-race" (another candidate wrote first: a conflict) or "error".
+	// A counter kubelect_acquire_attempts_total{outcome}.
+	Acquire func(outcome string)
+	// Renewal is called after each renewal by the leader: d is how long
+	// it took, err nil on success. A histogram
+	// kubelect_renew_duration_seconds and a counter
+	// kubelect_renew_failures_total{kind}.
+	Renewal func(d time.Duration, err error)
+	// WatchRestart is called when a watch of the lock ended and is opened
+	// again; err is what ended it (io.EOF when the server closed it). A
+	// counter kubelect_watch_restarts_total.
+	WatchRestart func(err error)
+}
+
+// The outcomes of Metrics.Acquire.
+const (
+	AcquireAcquired = "acquired"
+	AcquireHeld     = "held"
+	AcquireLostRace = "lost-race"
+	AcquireError    = "error"
+)
+
+// The kinds of failure ErrorKind reports.
+const (
+	KindTimeout       = "timeout"       // no answer in time
+	KindUnauthorized  = "unauthorized"  // 401: the token is not accepted
+	KindForbidden     = "forbidden"     // 403: RBAC does not allow it
+	KindNotFound      = "notfound"      // 404: a missing namespace, or the lock where it must exist
+	KindConflict      = "conflict"      // 409: another writer came first
+	KindInvalid       = "invalid"       // 400 or 422: the server refuses what was sent
+	KindThrottled     = "throttled"     // 429: too many requests
+	KindServer        = "server"        // 5xx
+	KindTLS           = "tls"           // the server's certificate does not verify, or the handshake failed
+	KindNetwork       = "network"       // DNS, connection refused or reset
+	KindInvalidRecord = "invalid-record" // the lock holds a record that does not decode
+	KindOther         = "other"
+)
+
+// ErrorKind sorts an error of the elector or of the lock into one of a few
+// kinds (KindTimeout, KindForbidden, ...), for a metric label or an alert.
+// It returns "" for nil.
+func ErrorKind(err error) string {
+	var (
+		se   *k8sapi.StatusError
+		ne   net.Error
+		dns  *net.DNSError
+		op   *net.OpError
+		cert *tls.CertificateVerificationError
+		ua   x509.UnknownAuthorityError
+		hn   x509.HostnameError
+		ci   x509.CertificateInvalidError
+		rh   tls.RecordHeaderError
+	)
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.DeadlineExceeded):
+		return KindTimeout
+	case errors.Is(err, rl.ErrInvalidRecord):
+		return KindInvalidRecord
+	case errors.As(err, &se):
+		switch {
+		case k8sapi.IsUnauthorized(err):
+			return KindUnauthorized
+		case k8sapi.IsForbidden(err):
+			return KindForbidden
+		case k8sapi.IsNotFound(err):
+			return KindNotFound
+		case k8sapi.IsConflict(err) || k8sapi.IsAlreadyExists(err):
+			return KindConflict
+		case k8sapi.IsTooManyRequests(err):
+			return KindThrottled
+		case se.Code == 400 || se.Code == 422:
+			return KindInvalid
+		case se.Code >= 500:
+			return KindServer
+		}
+		return KindOther
+	case errors.As(err, &cert), errors.As(err, &ua), errors.As(err, &hn), errors.As(err, &ci), errors.As(err, &rh):
+		return KindTLS
+	case errors.As(err, &ne) && ne.Timeout():
+		return KindTimeout
+	case errors.As(err, &dns), errors.As(err, &op):
+		return KindNetwork
+	}
+	return KindOther
+}
+
+// The operations of Metrics.Request.
+const (
+	opGet    = "get"
+	opCreate = "create"
+	opUpdate = "update"
+)
+
+// lockGet reads the lock, reporting the request to the metrics and the
+// health record. A lock that does not exist is an answer, not a failure.
+func (le *LeaderElector) lockGet(ctx context.Context) (*rl.LeaderElectionRecord, []byte, error) {
+	start := le.config.Clock.Now()
+	rec, raw, err := le.config.Lock.Get(ctx)
+	le.requestDone(ctx, opGet, start, err, k8sapi.IsNotFound(err) || (errors.Is(err, rl.ErrInvalidRecord) && rec != nil))
+	return rec, raw, err
+}
+
+// lockCreate creates the lock holding rec; a lock that exists already is
+// a lost race, not a failure.
+func (le *LeaderElector) lockCreate(ctx context.Context, rec rl.LeaderElectionRecord) error {
+	start := le.config.Clock.Now()
+	err := le.config.Lock.Create(ctx, rec)
+	le.requestDone(ctx, opCreate, start, err, k8sapi.IsAlreadyExists(err))
+	return err
+}
+
+// lockUpdate writes rec over the object last read or written; a conflict
+// or a lock deleted meanwhile is an answer, not a failure.
+func (le *LeaderElector) lockUpdate(ctx context.Context, rec rl.LeaderElectionRecord) error {
+	start := le.config.Clock.Now()
+	err := le.config.Lock.Update(ctx, rec)
+	le.requestDone(ctx, opUpdate, start, err, k8sapi.IsConflict(err) || k8sapi.IsNotFound(err) || errors.Is(err, rl.ErrRecreated))
+	return err
+}
+
+// requestDone reports a request that started at start and ended with err;
+// answered means the server answered as it may in an election (the error
+// is no failure to reach or use the API).
+func (le *LeaderElector) requestDone(ctx context.Context, op string, start time.Time, err error, answered bool) {
+	now := le.config.Clock.Now()
+	if err != nil {
+		err = timeoutCause(ctx, err)
+	}
+	if m := le.config.Metrics; m != nil && m.Request != nil {
+		m.Request(op, now.Sub(start), err)
+	}
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	if err == nil || answered {
+		le.health.contact(now)
+		return
+	}
+	le.health.failed(now, err)
+}
+
+// acquired reports the outcome of a try to acquire.
+func (le *LeaderElector) acquired(outcome string) {
+	if m := le.config.Metrics; m != nil && m.Acquire != nil {
+		m.Acquire(outcome)
+	}
+}
