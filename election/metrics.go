@@ -59,16 +59,16 @@ const (
 
 // The kinds of failure ErrorKind reports.
 const (
-	KindTimeout       = "timeout"       // no answer in time
-	KindUnauthorized  = "unauthorized"  // 401: the token is not accepted
-	KindForbidden     = "forbidden"     // 403: RBAC does not allow it
-	KindNotFound      = "notfound"      // 404: a missing namespace, or the lock where it must exist
-	KindConflict      = "conflict"      // 409: another writer came first
-	KindInvalid       = "invalid"       // 400 or 422: the server refuses what was sent
-	KindThrottled     = "throttled"     // 429: too many requests
-	KindServer        = "server"        // 5xx
-	KindTLS           = "tls"           // the server's certificate does not verify, or the handshake failed
-	KindNetwork       = "network"       // DNS, connection refused or reset
+	KindTimeout       = "timeout"        // no answer in time
+	KindUnauthorized  = "unauthorized"   // 401: the token is not accepted
+	KindForbidden     = "forbidden"      // 403: RBAC does not allow it
+	KindNotFound      = "notfound"       // 404: a missing namespace, or the lock where it must exist
+	KindConflict      = "conflict"       // 409: another writer came first
+	KindInvalid       = "invalid"        // 400 or 422: the server refuses what was sent
+	KindThrottled     = "throttled"      // 429: too many requests
+	KindServer        = "server"         // 5xx
+	KindTLS           = "tls"            // the server's certificate does not verify, or the handshake failed
+	KindNetwork       = "network"        // DNS, connection refused or reset
 	KindInvalidRecord = "invalid-record" // the lock holds a record that does not decode
 	KindOther         = "other"
 )
