@@ -19,6 +19,17 @@ import (
 // escape. It runs on the text as shown, after decoding and before any cut;
 // where the text is cut anyway, the beginning of a token at the cut is
 // replaced too.
+//
+// A token shorter than minBareToken bytes (a test's "t", a weak static
+// token) is replaced only where it stands as a word of its own: neither
+// preceded nor followed by a character a bearer token can hold (RFC 6750's
+// b64token alphabet). A short string turns up by chance inside the words of
+// any message ("t" in "Conflict", "test-lock", "the"), and replacing each
+// would shred the Status a caller needs to read; an echoed token still
+// stands apart from its neighbours ("Bearer t", "token=t", a quoted "t").
+// A longer token, such as a service-account JWT of hundreds of bytes, does
+// not occur by chance, and is replaced wherever it appears, inside a word
+// too.
 
 // redacted replaces a token in text.
 const redacted = "[redacted]"
@@ -26,6 +37,10 @@ const redacted = "[redacted]"
 // minPartial is how many bytes of a token, at the end of a text cut short,
 // are enough to be replaced: fewer do not narrow down a token.
 const minPartial = 4
+
+// minBareToken is the length from which a token is replaced wherever it
+// appears; a shorter one only where it stands as a word of its own.
+const minBareToken = 8
 
 // maxEscapedLen is how many bytes of text one byte of a token may take
 // when spelled with escapes: \u00XX for an ASCII byte (a rune of two or
@@ -50,6 +65,7 @@ func redactToken(s, tok string, cut bool) string {
 	if tok == "" || (strings.IndexByte(s, tok[0]) < 0 && strings.IndexByte(s, '\\') < 0) {
 		return s // no spelling of tok can start anywhere
 	}
+	short := len(tok) < minBareToken
 	var b strings.Builder
 	done := 0          // s[:done] is written to b
 	from, to := -1, -1 // the run of matches being gathered, s[from:to]
@@ -60,6 +76,9 @@ func redactToken(s, tok string, cut bool) string {
 		end, m := matchToken(s, i, tok)
 		if m == matchNone || (m == matchPartial && !cut) {
 			continue
+		}
+		if short && ((i > 0 && isTokenChar(s[i-1])) || (end < len(s) && isTokenChar(s[end]))) {
+			continue // inside a word: not the token, by all odds
 		}
 		if i > to { // a new run: write the one before
 			if from >= 0 {
@@ -78,6 +97,16 @@ func redactToken(s, tok string, cut bool) string {
 	b.WriteString(redacted)
 	b.WriteString(s[to:])
 	return b.String()
+}
+
+// isTokenChar reports whether c can be part of a bearer token: RFC 6750's
+// b64token alphabet, without the '=' that may only pad its end.
+func isTokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~+/", c) >= 0
 }
 
 type match int
