@@ -21,6 +21,22 @@ var ErrInvalidRecord = errors.New("resourcelock: the lock's record does not deco
 // an acquisition.
 var ErrRecreated = errors.New("resourcelock: the lock object was deleted after it was read; the update created it again")
 
+// ErrInvalidLock is wrapped by the errors of New and of Validate for a lock
+// that can never work: no client, a name or namespace the API server
+// refuses (those errors also wrap k8sapi.ErrInvalidName), no identity,
+// labels or annotations the server would reject. A lock struct whose Client
+// is nil returns it from every call instead of panicking.
+var ErrInvalidLock = errors.New("resourcelock: invalid lock")
+
+// Validator is implemented by the locks of this package. Validate reports,
+// with an error wrapping ErrInvalidLock, what makes the lock unusable before
+// any request is sent; New calls it, and so can a constructor given a lock
+// built as a struct literal.
+type Validator interface {
+	// Validate checks the lock's configuration; nil when it can be used.
+	Validate() error
+}
+
 // WatchTimeout is how long the locks of this package ask the server to keep
 // one watch open. A watch that has delivered nothing for longer than this is
 // stuck (a proxy that does not stream, say), and the elector restarts it.

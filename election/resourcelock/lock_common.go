@@ -23,6 +23,18 @@ type ResourceLockConfig struct {
 	// EventRecorder, when set, records events about the lock object
 	// ("<identity> became leader"). Optional.
 	EventRecorder EventRecorder
+	// Labels are put on the lock object when the lock creates it, and set
+	// again to these values by every update, so that the object can be
+	// found with a label selector even after someone removed them. Other
+	// labels on the object are kept as they are. Keys and values must be
+	// valid Kubernetes label keys and values. Optional.
+	Labels map[string]string
+	// Annotations are put on the lock object and kept like Labels. Keys
+	// must be valid annotation keys other than the keys this package
+	// writes (LeaderElectionRecordAnnotationKey and
+	// PreferredHolderAnnotationKey), and all of them together may hold at
+	// most 256 KiB. Optional.
+	Annotations map[string]string
 }
 
 // objectCache holds the object a lock last read or wrote: updates are made

@@ -196,7 +196,9 @@ func stripRecord(t *testing.T, srv *testapiserver.Server, k lockKind) map[string
 		delete(ann, rl.LeaderElectionRecordAnnotationKey)
 	}
 	if spec, ok := obj["spec"].(map[string]any); ok && k.resource == "leases" {
-		for _, f := range []string{"holderIdentity", "leaseDurationSeconds", "acquireTime", "renewTime", "leaseTransitions"} {
+		// preferredHolder is the lock's too: each write sets or removes it
+		// as its record says (TestPreferredHolder covers it).
+		for _, f := range []string{"holderIdentity", "leaseDurationSeconds", "acquireTime", "renewTime", "leaseTransitions", "preferredHolder"} {
 			delete(spec, f)
 		}
 	}
@@ -286,16 +288,32 @@ func TestNew(t *testing.T) {
 		kind, ns, name string
 		client         *k8sapi.Client
 		id, want       string
+		badName        bool // the error wraps k8sapi.ErrInvalidName too
 	}{
-		{"leases", "", "lock", client, "a", "namespace must not be empty"},
-		{"leases", ns, "", client, "a", "name must not be empty"},
-		{"leases", ns, "lock", nil, "a", "client must not be nil"},
-		{"leases", ns, "lock", client, "", "identity must not be empty"},
-		{"lease", ns, "lock", client, "a", `unknown lock type "lease"`},
+		{"leases", "", "lock", client, "a", `namespace "": must not be empty`, true},
+		{"leases", ns, "", client, "a", `object name "": must not be empty`, true},
+		{"leases", ns, "lock", nil, "a", "no client", false},
+		{"leases", ns, "lock", client, "", "identity is empty", false},
+		{"lease", ns, "lock", client, "a", `unknown lock type "lease"`, false},
+		// A '/' made the name a sub-resource path and a confusing 403.
+		{"leases", ns, "a/b", client, "a", `object name "a/b": must consist of`, true},
+		{"endpointsleases", ns, "Lock", client, "a", `object name "Lock"`, true},
+		{"configmaps", "Team_A", "lock", client, "a", `namespace "Team_A"`, true},
+		{"configmapsleases", "team.a", "lock", client, "a", `namespace "team.a"`, true},
+		{"leases", ns, strings.Repeat("a", 254), client, "a", "at most 253 characters", true},
 	} {
-		_, err := rl.New(tc.kind, tc.ns, tc.name, tc.client, rl.ResourceLockConfig{Identity: tc.id})
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("New(%q, %q, %q, id %q) = %v, want %q", tc.kind, tc.ns, tc.name, tc.id, err, tc.want)
+		l, err := rl.New(tc.kind, tc.ns, tc.name, tc.client, rl.ResourceLockConfig{Identity: tc.id})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, rl.ErrInvalidLock) ||
+			errors.Is(err, k8sapi.ErrInvalidName) != tc.badName || l != nil {
+			t.Errorf("New(%q, %q, %.20q, id %q) = %v, %v; want an ErrInvalidLock containing %q (ErrInvalidName %v)",
+				tc.kind, tc.ns, tc.name, tc.id, l, err, tc.want, tc.badName)
+		}
+	}
+	// Every problem is named at once.
+	_, err := rl.New("leases", "", "", nil, rl.ResourceLockConfig{Labels: map[string]string{"a b": "c"}})
+	for _, want := range []string{"namespace", "object name", "no client", "identity is empty", `label key "a b"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("New with five problems = %v, want it to name %q", err, want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package resourcelock
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,7 +31,9 @@ const UnknownLeader = "leaderelection.k8s.io/unknown"
 // and term, and every Update is conditional on both objects as last read or
 // written: an object that changed since makes it fail with a Conflict.
 type MultiLock struct {
-	Primary   Interface
+	// Primary is the lock the fleet migrates from, written first.
+	Primary Interface
+	// Secondary is the lock the fleet migrates to.
 	Secondary Interface
 
 	mu               sync.Mutex
@@ -38,7 +41,46 @@ type MultiLock struct {
 	secondaryMissing bool // guarded by mu: Get found no secondary object
 }
 
-var _ Interface = (*MultiLock)(nil)
+var (
+	_ Interface = (*MultiLock)(nil)
+	_ Validator = (*MultiLock)(nil)
+)
+
+// Validate implements Validator: both locks are set, each is valid (when
+// it implements Validator), and both have the same identity.
+func (ml *MultiLock) Validate() error {
+	if ml == nil {
+		return invalidLock("MultiLock", []error{errNilLock})
+	}
+	var problems []error
+	for _, l := range []struct {
+		name string
+		lock Interface
+	}{{"Primary", ml.Primary}, {"Secondary", ml.Secondary}} {
+		if l.lock == nil {
+			problems = append(problems, fmt.Errorf("%s is nil", l.name))
+			continue
+		}
+		if v, ok := l.lock.(Validator); ok {
+			if err := v.Validate(); err != nil {
+				problems = append(problems, fmt.Errorf("%s: %w", l.name, err))
+			}
+		}
+	}
+	if len(problems) == 0 && ml.Primary.Identity() != ml.Secondary.Identity() {
+		problems = append(problems, fmt.Errorf("the identities differ: %q (Primary) and %q (Secondary)",
+			ml.Primary.Identity(), ml.Secondary.Identity()))
+	}
+	return invalidLock("MultiLock "+ml.Describe(), problems)
+}
+
+// ready returns the error of a call on a MultiLock without both locks.
+func (ml *MultiLock) ready() error {
+	if ml == nil || ml.Primary == nil || ml.Secondary == nil {
+		return invalidLock("MultiLock", []error{errors.New("both Primary and Secondary must be set")})
+	}
+	return nil
+}
 
 // missingRaw stands for a missing object in the raw bytes of a MultiLock.
 var missingRaw = []byte("<missing>")
@@ -48,6 +90,9 @@ var missingRaw = []byte("<missing>")
 // holders or terms, the record is held by UnknownLeader. The raw bytes cover
 // both objects, so a change to either is a change of the record.
 func (ml *MultiLock) Get(ctx context.Context) (*LeaderElectionRecord, []byte, error) {
+	if err := ml.ready(); err != nil {
+		return nil, nil, err
+	}
 	primary, primaryRaw, primaryErr := ml.Primary.Get(ctx)
 	if primaryErr != nil && !k8sapi.IsNotFound(primaryErr) && !errors.Is(primaryErr, ErrInvalidRecord) {
 		return nil, nil, primaryErr
@@ -89,6 +134,10 @@ func (ml *MultiLock) Get(ctx context.Context) (*LeaderElectionRecord, []byte, er
 		// candidates of the other object time the lease from.
 		rec = *secondary
 	}
+	// Only a Lease stores a transfer request: take it from whichever lock
+	// has one.
+	rec.PreferredHolder = cmp.Or(primary.PreferredHolder, secondary.PreferredHolder)
+	rec.Strategy = cmp.Or(primary.Strategy, secondary.Strategy)
 	return &rec, join(primaryRaw, secondaryRaw), invalid
 }
 
@@ -97,6 +146,9 @@ func join(a, b []byte) []byte { return bytes.Join([][]byte{a, b}, []byte(",")) }
 // Create creates both locks. An object that exists already makes it fail
 // with AlreadyExists: someone else created it first.
 func (ml *MultiLock) Create(ctx context.Context, ler LeaderElectionRecord) error {
+	if err := ml.ready(); err != nil {
+		return err
+	}
 	if err := ml.Primary.Create(ctx, ler); err != nil {
 		return err
 	}
@@ -115,6 +167,9 @@ func (ml *MultiLock) Create(ctx context.Context, ler LeaderElectionRecord) error
 // is written and the secondary is not, the records disagree until the next
 // write, and Get reads them as held by UnknownLeader.
 func (ml *MultiLock) Update(ctx context.Context, ler LeaderElectionRecord) error {
+	if err := ml.ready(); err != nil {
+		return err
+	}
 	ml.mu.Lock()
 	primaryMissing, secondaryMissing := ml.primaryMissing, ml.secondaryMissing
 	ml.mu.Unlock()
@@ -146,10 +201,19 @@ func write(ctx context.Context, lock Interface, missing bool, ler LeaderElection
 }
 
 // RecordEvent records the event on the primary lock.
-func (ml *MultiLock) RecordEvent(event string) { ml.Primary.RecordEvent(event) }
+func (ml *MultiLock) RecordEvent(event string) {
+	if ml.ready() == nil {
+		ml.Primary.RecordEvent(event)
+	}
+}
 
-// Identity is the primary lock's identity.
-func (ml *MultiLock) Identity() string { return ml.Primary.Identity() }
+// Identity is the primary lock's identity ("" without one).
+func (ml *MultiLock) Identity() string {
+	if ml == nil || ml.Primary == nil {
+		return ""
+	}
+	return ml.Primary.Identity()
+}
 
 // TimePrecision implements Precision: the coarser of the two locks'.
 func (ml *MultiLock) TimePrecision() time.Duration {
@@ -158,5 +222,14 @@ func (ml *MultiLock) TimePrecision() time.Duration {
 
 // Describe names both locks.
 func (ml *MultiLock) Describe() string {
-	return ml.Primary.Describe() + "+" + ml.Secondary.Describe()
+	name := func(l Interface) string {
+		if l == nil {
+			return "<nil>"
+		}
+		return l.Describe()
+	}
+	if ml == nil {
+		return "<nil>"
+	}
+	return name(ml.Primary) + "+" + name(ml.Secondary)
 }

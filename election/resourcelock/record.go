@@ -47,6 +47,16 @@ type LeaderElectionRecord struct {
 	// time a different candidate takes the lock, so it serves as the
 	// leadership term (fencing token).
 	LeaderTransitions int `json:"leaderTransitions"`
+	// PreferredHolder, when not empty, names the candidate the lock's
+	// holder is asked to hand over to (a planned transfer). Only LeaseLock
+	// stores it: in the annotation PreferredHolderAnnotationKey and, where
+	// the Lease has a strategy, in spec.preferredHolder. The annotation
+	// locks neither read nor write it.
+	PreferredHolder string `json:"preferredHolder,omitempty"`
+	// Strategy is a Lease's spec.strategy (coordinated leader election,
+	// "OldestEmulationVersion"). LeaseLock reads it and keeps it as the
+	// server has it; it never writes it.
+	Strategy string `json:"strategy,omitempty"`
 }
 
 // Time is a time.Time that marshals like a Kubernetes metav1.Time: RFC 3339
