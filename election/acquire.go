@@ -37,6 +37,7 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 	for {
 		stop, err := le.tryAcquire(ctx)
 		le.acquired(acquireOutcome(err))
+		le.tryDone(err)
 		if err == nil {
 			return stop, true
 		}

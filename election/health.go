@@ -30,8 +30,8 @@ var ErrNoAPIAccess = errors.New("election: no access to the API server")
 type health struct {
 	started      time.Time // when the run started; zero before
 	lastContact  time.Time // the last request the server answered as it may
-	failingSince time.Time // the first failure since the last contact (the start, before any); zero when the last request succeeded
-	failures     int       // failures since the last contact
+	failingSince time.Time // the first failed try since the last good one (the start, before any); zero after a good one
+	failures     int       // failed tries since the last good one
 	lastErr      error     // the last failure
 	lastErrAt    time.Time
 
@@ -49,8 +49,9 @@ func (h *health) start(now time.Time) {
 	}
 }
 
-func (h *health) contact(now time.Time) {
-	h.lastContact, h.failingSince, h.failures = now, time.Time{}, 0
+// ok records a try that went as it may: the streak of failures ends.
+func (h *health) ok(now time.Time) {
+	h.failingSince, h.failures = time.Time{}, 0
 }
 
 func (h *health) failed(now time.Time, err error) {
@@ -97,13 +98,14 @@ type Status struct {
 	// LastContact is when the API server last answered a request as it may
 	// in an election (a success, a conflict, a lock not found on a read).
 	LastContact time.Time
-	// FailingSince is when requests started failing without an answer
-	// since (the start of the run, before any answer); zero when the last
-	// request was answered.
+	// FailingSince is when this candidate's tries to acquire or renew
+	// started failing (the start of the run, before any try went as it
+	// may); zero when the last try went as it may: the lock taken or
+	// renewed, found held by another, or a race lost.
 	FailingSince time.Time
-	// Failures counts the failed requests since LastContact.
+	// Failures counts the failed tries since the last good one.
 	Failures int
-	// LastError is the last failed request's error, with its cause.
+	// LastError is the last failed try's error, with its cause.
 	LastError error
 	// LastErrorAt is when LastError happened.
 	LastErrorAt time.Time
@@ -216,12 +218,12 @@ func (le *LeaderElector) Check(tolerance time.Duration) error {
 
 // CheckReady is a readiness check: it returns an error wrapping
 // ErrNoAPIAccess and the last failure when, for longer than tolerance,
-// every request of this candidate failed without an answer from the API
-// server (or no request was answered since the run started): a replica
-// that cannot reach or use the API server can never lead, and says so
-// instead of retrying silently. Conflicts, a lock not found on a read and
-// another candidate's lease are answers, not failures. It returns nil
-// before the elector runs.
+// every try of this candidate to acquire or renew failed (or none went as
+// it may since the run started): a replica that cannot reach or use the
+// API server (401, 403, a missing namespace, TLS, DNS, a refused
+// connection, 5xx, timeouts) can never lead, and says so instead of
+// retrying silently. A try that finds the lock held by another candidate,
+// or loses a race, went as it may. It returns nil before the elector runs.
 //
 // A follower that watches the lock makes requests only when the lease
 // runs out, so it notices a lost access at its next try.
@@ -238,9 +240,9 @@ func (le *LeaderElector) CheckReady(tolerance time.Duration) error {
 		return nil
 	}
 	if h.lastErr == nil {
-		return fmt.Errorf("%w: no answer for %v since the start", ErrNoAPIAccess, since.Round(time.Millisecond))
+		return fmt.Errorf("%w: no try done in %v since the start", ErrNoAPIAccess, since.Round(time.Millisecond))
 	}
-	return fmt.Errorf("%w: every request failed for %v (%d failures, the last %s): %w",
+	return fmt.Errorf("%w: every try failed for %v (%d failures, the last %s): %w",
 		ErrNoAPIAccess, since.Round(time.Millisecond), h.failures, ErrorKind(h.lastErr), h.lastErr)
 }
 

@@ -137,6 +137,7 @@ func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent
 		le.mu.Lock()
 		le.health.renewBeat = end
 		le.mu.Unlock()
+		le.tryDone(err)
 		if m := le.config.Metrics; m != nil && m.Renewal != nil {
 			m.Renewal(end.Sub(start), err)
 		}

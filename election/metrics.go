@@ -28,9 +28,11 @@ type Metrics struct {
 	// and a counter kubelect_leader_transitions_total of the starts.
 	Leading func(leading bool, term int)
 	// Request is called when a request to the lock ends: op is "get",
-	// "create" or "update"; err is nil on success. A histogram
-	// kubelect_request_duration_seconds{op}, and for errors a counter
-	// kubelect_request_failures_total{op,kind} with kind = ErrorKind(err).
+	// "create" or "update"; err is nil on success. Not every error is a
+	// failure: a conflict means another candidate wrote first, a lock not
+	// found on a read is created next. A histogram
+	// kubelect_request_duration_seconds{op}, and a counter
+	// kubelect_request_errors_total{op,kind} with kind = ErrorKind(err).
 	Request func(op string, d time.Duration, err error)
 	// Acquire is called after each try to take the lock, with its
 	// outcome: "acquired", "held" (another candidate's lease runs, or the
@@ -159,7 +161,7 @@ func (le *LeaderElector) lockUpdate(ctx context.Context, rec rl.LeaderElectionRe
 
 // requestDone reports a request that started at start and ended with err;
 // answered means the server answered as it may in an election (the error
-// is no failure to reach or use the API).
+// is no failure to reach or use the API): the last contact.
 func (le *LeaderElector) requestDone(ctx context.Context, op string, start time.Time, err error, answered bool) {
 	now := le.config.Clock.Now()
 	if err != nil {
@@ -168,13 +170,26 @@ func (le *LeaderElector) requestDone(ctx context.Context, op string, start time.
 	if m := le.config.Metrics; m != nil && m.Request != nil {
 		m.Request(op, now.Sub(start), err)
 	}
+	if err == nil || answered {
+		le.mu.Lock()
+		le.health.lastContact = now
+		le.mu.Unlock()
+	}
+}
+
+// tryDone records the outcome of a try to acquire or renew for the health
+// checks: an answer that lets the election go on (taken, renewed, held by
+// another, a lost race) or a failure.
+func (le *LeaderElector) tryDone(err error) {
+	now := le.config.Clock.Now()
 	le.mu.Lock()
 	defer le.mu.Unlock()
-	if err == nil || answered {
-		le.health.contact(now)
-		return
+	switch {
+	case err == nil || errors.Is(err, errHeldByOther) || k8sapi.IsConflict(err) || k8sapi.IsAlreadyExists(err):
+		le.health.ok(now)
+	default:
+		le.health.failed(now, err)
 	}
-	le.health.failed(now, err)
 }
 
 // acquired reports the outcome of a try to acquire.

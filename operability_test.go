@@ -1,0 +1,575 @@
+//go:build go1.25
+
+package kubelect_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/kubelect/kubelect/election"
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/k8sapi"
+	"github.com/kubelect/kubelect/k8sapi/testapiserver"
+)
+
+// leaseLock is a Lease lock on srv for id.
+func leaseLock(t *testing.T, srv *testapiserver.Server, id string) rl.Interface {
+	t.Helper()
+	lock, err := rl.New(rl.LeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lock
+}
+
+// serve returns the code and body h answers a GET with.
+func serve(h http.Handler) (int, string) {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	return w.Code, w.Body.String()
+}
+
+// TestReadinessWhenForbidden: a candidate whose Role lets it read the lock
+// but not create it can never lead. It stays ready for the tolerance, then
+// CheckReady says why, with the 403 as its cause; liveness is not
+// concerned.
+func TestReadinessWhenForbidden(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{Allow: []testapiserver.Permission{
+			{Verb: "get", Group: "coordination.k8s.io", Resource: "leases"},
+			{Verb: "watch", Group: "coordination.k8s.io", Resource: "leases"},
+		}})
+		le := elect(t, newTimeline(), leaseLock(t, srv, "a"), nil)
+		synctest.Wait()
+		if err := le.CheckReady(time.Minute); err != nil {
+			t.Errorf("CheckReady within the tolerance: %v", err)
+		}
+		time.Sleep(time.Minute + time.Second)
+		err := le.CheckReady(time.Minute)
+		if !errors.Is(err, election.ErrNoAPIAccess) || !k8sapi.IsForbidden(err) {
+			t.Fatalf("CheckReady = %v, want ErrNoAPIAccess wrapping a 403", err)
+		}
+		st := le.Status()
+		if !st.FailingSince.Equal(bubbleStart) || st.Failures < 10 || !k8sapi.IsForbidden(st.LastError) || st.Leading || !st.Running {
+			t.Errorf("Status = %+v", st)
+		}
+		// The reads were answered (404: no lock yet).
+		if !st.LastContact.After(bubbleStart) {
+			t.Errorf("LastContact = %v, want the last read's time", st.LastContact)
+		}
+		if err := le.Check(0); err != nil {
+			t.Errorf("Check = %v: a follower that cannot write is not stuck", err)
+		}
+		if code, body := serve(le.ReadinessHandler(time.Minute)); code != http.StatusServiceUnavailable || !strings.Contains(body, "403") {
+			t.Errorf("readiness handler: %d %q", code, body)
+		}
+		if code, body := serve(le.LivenessHandler(0)); code != http.StatusOK || body != "ok\n" {
+			t.Errorf("liveness handler: %d %q", code, body)
+		}
+		b, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got["lastErrorKind"] != election.KindForbidden || !strings.Contains(got["lastError"].(string), "403") || got["leading"] != false {
+			t.Errorf("Status as JSON: %s", b)
+		}
+		if _, ok := got["renewDeadline"]; ok {
+			t.Errorf("Status as JSON has a renew deadline for a follower: %s", b)
+		}
+	})
+}
+
+// TestReadinessRecovers: readiness fails while the API server answers 500s
+// and recovers at the first try that goes through; a follower that finds
+// the lock held is ready.
+func TestReadinessRecovers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		tl := newTimeline()
+		a := elect(t, tl, leaseLock(t, srv, "a"), nil)
+		synctest.Wait()
+		var fail sync.Mutex
+		failing := true
+		client := clientVia(t, srv, func(next http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				fail.Lock()
+				f := failing
+				fail.Unlock()
+				if f {
+					return nil, errors.New("dial tcp 10.0.0.1:443: connect: connection refused")
+				}
+				return next.RoundTrip(r)
+			})
+		})
+		lock, err := rl.New(rl.LeasesResourceLock, namespace, lockName, client, rl.ResourceLockConfig{Identity: "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := elect(t, tl, lock, nil)
+		time.Sleep(30 * time.Second)
+		if err := b.CheckReady(20 * time.Second); !errors.Is(err, election.ErrNoAPIAccess) || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("CheckReady while the connection is refused = %v", err)
+		}
+		if err := a.CheckReady(20 * time.Second); err != nil {
+			t.Errorf("the leader's CheckReady = %v", err)
+		}
+		fail.Lock()
+		failing = false
+		fail.Unlock()
+		time.Sleep(5 * time.Second) // the next poll goes through
+		if err := b.CheckReady(20 * time.Second); err != nil {
+			t.Errorf("CheckReady after the API came back = %v", err)
+		}
+		if st := b.Status(); st.Holder != "a" || st.Leading || st.Failures != 0 || !st.FailingSince.IsZero() || st.LastError == nil {
+			t.Errorf("follower Status = %+v", st)
+		}
+	})
+}
+
+// TestLivenessHungRenewal: a renewal that hangs holds up the renew loop;
+// Check says so once it is late by more than the tolerance, and is
+// healthy again when the request is cut at its timeout. The leadership
+// still ends at the renew deadline.
+func TestLivenessHungRenewal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		le := elect(t, newTimeline(), leaseLock(t, srv, "a"), nil)
+		time.Sleep(30 * time.Second)
+		if err := le.Check(time.Second); err != nil {
+			t.Fatalf("Check of a healthy leader: %v", err)
+		}
+		srv.SetHang(true)
+		last := le.Status().LastRenewal
+		// The next renewal is due at last+RetryPeriod and hangs.
+		time.Sleep(time.Until(last.Add(retryPeriod + time.Second - time.Millisecond)))
+		if err := le.Check(time.Second); err != nil {
+			t.Errorf("Check within the tolerance: %v", err)
+		}
+		time.Sleep(2 * time.Millisecond)
+		if err := le.Check(time.Second); !errors.Is(err, election.ErrRenewalStuck) {
+			t.Errorf("Check of a renewal hung past the tolerance = %v, want ErrRenewalStuck", err)
+		}
+		if code, _ := serve(le.LivenessHandler(time.Second)); code != http.StatusServiceUnavailable {
+			t.Errorf("liveness handler: %d", code)
+		}
+		if !le.IsLeader() {
+			t.Error("the leader stepped down before its deadline")
+		}
+		// The request is cut after RequestTimeout (RenewDeadline/2).
+		time.Sleep(time.Until(last.Add(retryPeriod + renewDeadline/2 + time.Millisecond)))
+		if err := le.Check(time.Second); err != nil {
+			t.Errorf("Check after the hung request was cut: %v", err)
+		}
+		time.Sleep(time.Until(last.Add(renewDeadline)))
+		synctest.Wait()
+		if le.IsLeader() {
+			t.Error("still leading after the renew deadline")
+		}
+		if err := le.Check(0); err != nil {
+			t.Errorf("Check after stepping down: %v", err)
+		}
+		srv.SetHang(false)
+	})
+}
+
+// TestLivenessCallbackIgnoresStop: OnStartedLeading that does not return
+// after its stop was closed makes Check fail after the tolerance, and
+// healthy again once it returns.
+func TestLivenessCallbackIgnoresStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		release := make(chan struct{})
+		stopped := make(chan time.Time, 1)
+		le := elect(t, newTimeline(), leaseLock(t, srv, "a"), func(c *election.LeaderElectionConfig) {
+			c.Callbacks.OnStartedLeading = func(stop <-chan struct{}) {
+				<-stop
+				stopped <- time.Now()
+				<-release
+			}
+		})
+		time.Sleep(30 * time.Second)
+		srv.SetHang(true)
+		at := <-stopped
+		time.Sleep(5 * time.Second)
+		if err := le.Check(5 * time.Second); err != nil {
+			t.Errorf("Check within the tolerance: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+		err := le.Check(5 * time.Second)
+		if !errors.Is(err, election.ErrCallbackStuck) {
+			t.Errorf("Check %v after stop = %v, want ErrCallbackStuck", time.Since(at), err)
+		}
+		close(release)
+		synctest.Wait()
+		if err := le.Check(5 * time.Second); err != nil {
+			t.Errorf("Check after the callback returned: %v", err)
+		}
+		srv.SetHang(false)
+	})
+}
+
+// TestLivenessBlockingMetricsHook: a Metrics hook that blocks holds the
+// renew loop: Check reports it; the watchdog still ends the leadership at
+// the deadline.
+func TestLivenessBlockingMetricsHook(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		unblock := make(chan struct{})
+		var renewals int
+		tl := newTimeline()
+		le := elect(t, tl, leaseLock(t, srv, "a"), func(c *election.LeaderElectionConfig) {
+			c.Metrics = &election.Metrics{Renewal: func(time.Duration, error) {
+				if renewals++; renewals == 3 {
+					<-unblock
+				}
+			}}
+		})
+		synctest.Wait()
+		start := time.Now()
+		time.Sleep(3*retryPeriod + retryPeriod + 2*time.Second + time.Millisecond)
+		if err := le.Check(2 * time.Second); !errors.Is(err, election.ErrRenewalStuck) {
+			t.Errorf("Check with a blocked hook = %v, want ErrRenewalStuck", err)
+		}
+		time.Sleep(time.Until(start.Add(3*retryPeriod + renewDeadline)))
+		synctest.Wait()
+		if le.IsLeader() || len(tl.open) != 0 {
+			t.Errorf("IsLeader %v, open terms %v after the deadline", le.IsLeader(), tl.open)
+		}
+		close(unblock)
+		synctest.Wait()
+		if err := le.Check(0); err != nil {
+			t.Errorf("Check after the hook returned: %v", err)
+		}
+	})
+}
+
+// TestStatusOfLeaderAndFollower checks every field of Status on a leader
+// and a follower.
+func TestStatusOfLeaderAndFollower(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		tl := newTimeline()
+		a := elect(t, tl, leaseLock(t, srv, "a"), nil)
+		synctest.Wait()
+		b := elect(t, tl, leaseLock(t, srv, "b"), nil)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		now := time.Now()
+		sa, sb := a.Status(), b.Status()
+		if !sa.Running || !sa.Leading || sa.Term != 0 || sa.Holder != "a" || !sa.LockExists || sa.Identity != "a" ||
+			!sa.RenewDeadline.Equal(sa.LastRenewal.Add(renewDeadline)) || now.Sub(sa.LastRenewal) > retryPeriod ||
+			!sa.FailingSince.IsZero() || sa.LastError != nil {
+			t.Errorf("leader Status = %+v", sa)
+		}
+		if !sb.Running || sb.Leading || sb.Holder != "a" || !sb.LockExists || !sb.Watching || !sb.LastRenewal.IsZero() ||
+			!sb.LeaseExpiry.Equal(sb.ObservedAt.Add(leaseDuration)) || now.Sub(sb.ObservedAt) > retryPeriod ||
+			!sb.FailingSince.IsZero() || sb.Failures != 0 {
+			t.Errorf("follower Status = %+v", sb)
+		}
+		if code, body := serve(a.LeaderHandler()); code != http.StatusOK || body != "leading\n" {
+			t.Errorf("leader handler on the leader: %d %q", code, body)
+		}
+		if code, _ := serve(b.LeaderHandler()); code != http.StatusServiceUnavailable {
+			t.Errorf("leader handler on a follower: %d", code)
+		}
+	})
+}
+
+// TestStandAgain: Stand keeps a candidate standing: after it loses the
+// lock it stands again, leads in a new term with a fresh stop channel, and
+// never calls OnStartedLeading while an earlier call still runs.
+func TestStandAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		var mu sync.Mutex
+		var running, starts, stops int
+		var stopChans []<-chan struct{}
+		finish := make(chan struct{}) // lets the first term's callback return
+		cfg := election.LeaderElectionConfig{
+			Lock:          leaseLock(t, srv, "a"),
+			LeaseDuration: leaseDuration,
+			RenewDeadline: renewDeadline,
+			RetryPeriod:   retryPeriod,
+			Logger:        testLogger(t),
+			Callbacks: election.LeaderCallbacks{
+				OnStartedLeading: func(stop <-chan struct{}) {
+					mu.Lock()
+					running++
+					starts++
+					n := starts
+					if running > 1 {
+						t.Errorf("OnStartedLeading called while another call runs")
+					}
+					stopChans = append(stopChans, stop)
+					mu.Unlock()
+					<-stop
+					if n == 1 {
+						<-finish // a slow shutdown
+					}
+					mu.Lock()
+					running--
+					mu.Unlock()
+				},
+				OnStoppedLeading: func() { mu.Lock(); stops++; mu.Unlock() },
+			},
+		}
+		le, err := election.NewLeaderElector(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- le.Stand(ctx) }()
+		time.Sleep(10 * time.Second)
+		term0, _ := le.Term()
+		srv.SetHang(true)
+		time.Sleep(renewDeadline)
+		srv.SetHang(false)
+		synctest.Wait()
+		mu.Lock()
+		if starts != 1 || stops != 1 {
+			t.Errorf("after the loss: %d starts, %d stops; want 1, 1", starts, stops)
+		}
+		mu.Unlock()
+		// The first callback still runs: no second term yet, however long.
+		time.Sleep(time.Minute)
+		mu.Lock()
+		if starts != 1 {
+			t.Errorf("a second term started while the first callback ran")
+		}
+		mu.Unlock()
+		if err := le.Check(time.Second); !errors.Is(err, election.ErrCallbackStuck) {
+			t.Errorf("Check with the first callback running = %v", err)
+		}
+		close(finish)
+		time.Sleep(2 * (retryPeriod + time.Duration(election.JitterFactor*float64(retryPeriod))))
+		term1, leading := le.Term()
+		mu.Lock()
+		if !leading || term1 <= term0 || starts != 2 || len(stopChans) != 2 || stopChans[0] == stopChans[1] {
+			t.Errorf("after standing again: leading %v, term %d (was %d), %d starts", leading, term1, term0, starts)
+		}
+		select {
+		case <-stopChans[len(stopChans)-1]:
+			t.Error("the new term's stop channel is closed")
+		default:
+		}
+		mu.Unlock()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Stand = %v, want context.Canceled", err)
+		}
+		if err := le.Stand(context.Background()); !errors.Is(err, election.ErrAlreadyRun) {
+			t.Errorf("second Stand = %v, want ErrAlreadyRun", err)
+		}
+		synctest.Wait()
+		mu.Lock()
+		if stops != 2 || running != 0 {
+			t.Errorf("at the end: %d stops, %d callbacks running", stops, running)
+		}
+		mu.Unlock()
+	})
+}
+
+// TestStandAgainAfterAnotherLeads: a standing candidate that loses the
+// lock to another (its API access broke) follows it once the access is
+// back, and leads again in a higher term when the other releases.
+func TestStandAgainAfterAnotherLeads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		tl := newTimeline()
+		var mu sync.Mutex
+		broken := false
+		client := clientVia(t, srv, func(next http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				mu.Lock()
+				b := broken
+				mu.Unlock()
+				if b {
+					return nil, errors.New("connection refused")
+				}
+				return next.RoundTrip(r)
+			})
+		})
+		lockA, err := rl.New(rl.LeasesResourceLock, namespace, lockName, client, rl.ResourceLockConfig{Identity: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		config := func(lock rl.Interface, id string) election.LeaderElectionConfig {
+			return election.LeaderElectionConfig{
+				Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
+				ReleaseOnCancel: true, Name: id, Logger: testLogger(t),
+				Callbacks: election.LeaderCallbacks{
+					OnStartedLeading: func(stop <-chan struct{}) { tl.start(id); <-stop; tl.end(id) },
+					OnStoppedLeading: func() {},
+				},
+			}
+		}
+		a, err := election.NewLeaderElector(config(lockA, "a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Stand(ctx) }()
+		synctest.Wait()
+		b, err := election.NewLeaderElector(config(leaseLock(t, srv, "b"), "b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bctx, bcancel := context.WithCancel(context.Background())
+		bdone := make(chan struct{})
+		go func() { defer close(bdone); b.RunContext(bctx) }()
+		time.Sleep(10 * time.Second)
+		mu.Lock()
+		broken = true
+		mu.Unlock()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		bterm, ok := b.Term()
+		if a.IsLeader() || !ok {
+			t.Fatalf("a leads %v, b leads %v: want b to have taken over", a.IsLeader(), ok)
+		}
+		mu.Lock()
+		broken = false
+		mu.Unlock()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if a.IsLeader() || !b.IsLeader() || a.Status().Holder != "b" {
+			t.Fatalf("a leads %v, b leads %v, a sees %q: want a to follow b", a.IsLeader(), b.IsLeader(), a.Status().Holder)
+		}
+		bcancel()
+		<-bdone
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if term, ok := a.Term(); !ok || term <= bterm {
+			t.Errorf("a after b released: leading %v, term %d (b's %d)", ok, term, bterm)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Stand = %v", err)
+		}
+		tl.assertNoOverlap(t)
+	})
+}
+
+// recordingMetrics counts what the Metrics hooks report.
+type recordingMetrics struct {
+	mu       sync.Mutex
+	leading  []string
+	acquire  map[string]int
+	requests map[string]int
+	errors   map[string]int
+	renewals int
+	failed   int
+	watches  int
+}
+
+func (m *recordingMetrics) hooks() *election.Metrics {
+	m.acquire, m.requests, m.errors = map[string]int{}, map[string]int{}, map[string]int{}
+	return &election.Metrics{
+		Leading: func(on bool, term int) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.leading = append(m.leading, fmt.Sprintf("%v %d", on, term))
+		},
+		Request: func(op string, d time.Duration, err error) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.requests[op]++
+			if err != nil {
+				m.errors[op+" "+election.ErrorKind(err)]++
+			}
+		},
+		Acquire: func(outcome string) { m.mu.Lock(); m.acquire[outcome]++; m.mu.Unlock() },
+		Renewal: func(d time.Duration, err error) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.renewals++
+			if err != nil {
+				m.failed++
+			}
+		},
+		WatchRestart: func(error) { m.mu.Lock(); m.watches++; m.mu.Unlock() },
+	}
+}
+
+// TestMetricsHooks: a leader and a follower for a minute, then a handover:
+// the hooks see each leadership, every renewal, the follower's tries and
+// requests, and the server ending the follower's watch.
+func TestMetricsHooks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		var ma, mb recordingMetrics
+		tl := newTimeline()
+		actx, acancel := context.WithCancel(context.Background())
+		adone := make(chan struct{})
+		a, err := election.NewLeaderElector(election.LeaderElectionConfig{
+			Lock: leaseLock(t, srv, "a"), LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
+			ReleaseOnCancel: true, Logger: testLogger(t), Metrics: ma.hooks(),
+			Callbacks: election.LeaderCallbacks{
+				OnStartedLeading: func(stop <-chan struct{}) { tl.start("a"); <-stop; tl.end("a") },
+				OnStoppedLeading: func() {},
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { defer close(adone); a.RunContext(actx) }()
+		synctest.Wait()
+		elect(t, tl, leaseLock(t, srv, "b"), func(c *election.LeaderElectionConfig) { c.Metrics = mb.hooks() })
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		ma.mu.Lock()
+		// One renewal per RetryPeriod: 30 in the minute, give or take one.
+		if ma.renewals < 29 || ma.renewals > 31 || ma.failed != 0 || ma.acquire[election.AcquireAcquired] != 1 ||
+			fmt.Sprint(ma.leading) != "[true 0]" || ma.requests["update"] != ma.renewals {
+			t.Errorf("leader metrics: renewals %d (%d failed), acquire %v, leading %v, requests %v",
+				ma.renewals, ma.failed, ma.acquire, ma.leading, ma.requests)
+		}
+		ma.mu.Unlock()
+		mb.mu.Lock()
+		if mb.acquire[election.AcquireHeld] != 1 || mb.requests["get"] != 1 || len(mb.leading) != 0 || mb.renewals != 0 {
+			t.Errorf("follower metrics: acquire %v, requests %v, leading %v", mb.acquire, mb.requests, mb.leading)
+		}
+		mb.mu.Unlock()
+		acancel()
+		<-adone
+		synctest.Wait()
+		ma.mu.Lock()
+		if fmt.Sprint(ma.leading) != "[true 0 false 0]" {
+			t.Errorf("leader's Leading calls: %v", ma.leading)
+		}
+		ma.mu.Unlock()
+		mb.mu.Lock()
+		if mb.acquire[election.AcquireAcquired] != 1 || fmt.Sprint(mb.leading) != "[true 1]" {
+			t.Errorf("follower after the handover: acquire %v, leading %v", mb.acquire, mb.leading)
+		}
+		mb.mu.Unlock()
+		// The server ends every watch after its timeout (5 minutes).
+		time.Sleep(6 * time.Minute)
+		synctest.Wait()
+		ma.mu.Lock()
+		defer ma.mu.Unlock()
+		if ma.watches != 0 {
+			t.Errorf("a stopped: %d watch restarts", ma.watches)
+		}
+		mb.mu.Lock()
+		defer mb.mu.Unlock()
+		if mb.watches < 1 {
+			t.Errorf("b's watch restarts: %d, want at least 1 in 6 minutes", mb.watches)
+		}
+	})
+}
