@@ -40,7 +40,7 @@ type Vars struct {
 	renewals                  *expvar.Int
 	renewSeconds              *expvar.Float
 	attempts, requests        *expvar.Map
-	requestErrors           *expvar.Map
+	requestErrors             *expvar.Map
 	requestSeconds            *expvar.Map
 	renewFailures             *expvar.Map
 	watchRestarts             *expvar.Int
@@ -67,18 +67,18 @@ func Publish(name string) (*Vars, error) {
 // them under a name of your choice.
 func New() *Vars {
 	v := &Vars{
-		m:               new(expvar.Map),
-		leader:          new(expvar.Int),
-		term:            new(expvar.Int),
-		transitions:     new(expvar.Int),
-		renewals:        new(expvar.Int),
-		renewSeconds:    new(expvar.Float),
-		attempts:        new(expvar.Map),
-		requests:        new(expvar.Map),
-		requestErrors: new(expvar.Map),
-		requestSeconds:  new(expvar.Map),
-		renewFailures:   new(expvar.Map),
-		watchRestarts:   new(expvar.Int),
+		m:              new(expvar.Map),
+		leader:         new(expvar.Int),
+		term:           new(expvar.Int),
+		transitions:    new(expvar.Int),
+		renewals:       new(expvar.Int),
+		renewSeconds:   new(expvar.Float),
+		attempts:       new(expvar.Map),
+		requests:       new(expvar.Map),
+		requestErrors:  new(expvar.Map),
+		requestSeconds: new(expvar.Map),
+		renewFailures:  new(expvar.Map),
+		watchRestarts:  new(expvar.Int),
 	}
 	v.m.Set("leader", v.leader)
 	v.m.Set("term", v.term)
