@@ -49,7 +49,8 @@ type event struct {
 const eventQueue = 32
 
 // NewEventRecorder returns a recorder whose events say they come from
-// component on host (host may be empty).
+// component on host (host may be empty). With a nil client it drops every
+// event (logged at debug level).
 func NewEventRecorder(client *k8sapi.Client, component, host string) *APIEventRecorder {
 	r := &APIEventRecorder{
 		client: client, component: component, host: host, log: slog.Default(),
@@ -94,6 +95,9 @@ func (r *APIEventRecorder) loop() {
 }
 
 func (r *APIEventRecorder) post(e event) error {
+	if r.client == nil {
+		return fmt.Errorf("%w: the event recorder has no client", ErrInvalidLock)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	name := e.ref.Name + "." + strconv.FormatInt(e.at.UnixNano(), 16)

@@ -61,7 +61,7 @@ func sameTime(a, b Time, p time.Duration) bool {
 // sameRecord compares records with their times at precision p.
 func sameRecord(a, b LeaderElectionRecord, p time.Duration) bool {
 	return a.HolderIdentity == b.HolderIdentity && a.LeaseDurationSeconds == b.LeaseDurationSeconds &&
-		a.LeaderTransitions == b.LeaderTransitions &&
+		a.LeaderTransitions == b.LeaderTransitions && a.PreferredHolder == b.PreferredHolder && a.Strategy == b.Strategy &&
 		sameTime(a.AcquireTime, b.AcquireTime, p) && sameTime(a.RenewTime, b.RenewTime, p)
 }
 
@@ -185,6 +185,23 @@ func FuzzLockRecord(f *testing.F) {
 	f.Add([]byte(`{"metadata":{"name":"lock","namespace":"ns"},"spec":{"renewTime":"2017-01-20T10:05:00.1234567Z","acquireTime":"2017-01-20T10:05:00+14:00"}}`))
 	f.Add([]byte(`{"metadata":"x","spec":"y"}`))
 	f.Add([]byte(`[]`))
+	// Transfer requests: the annotation, spec.preferredHolder with and
+	// without a strategy, both, an empty annotation, values of other types.
+	for _, meta := range []string{
+		`{"name":"lock","namespace":"ns","annotations":{"` + PreferredHolderAnnotationKey + `":"b","x":"y"}}`,
+		`{"name":"lock","namespace":"ns","annotations":{"` + PreferredHolderAnnotationKey + `":""}}`,
+		`{"name":"lock","namespace":"ns","annotations":{"` + PreferredHolderAnnotationKey + `":7}}`,
+		`{"name":"lock","namespace":"ns"}`,
+	} {
+		for _, spec := range []string{
+			`{"holderIdentity":"a","strategy":"OldestEmulationVersion","preferredHolder":"c"}`,
+			`{"holderIdentity":"a","preferredHolder":"c"}`,
+			`{"holderIdentity":"a","strategy":"OldestEmulationVersion"}`,
+			`{"holderIdentity":"a","strategy":5,"preferredHolder":null}`,
+		} {
+			f.Add([]byte(`{"metadata":` + meta + `,"spec":` + spec + `}`))
+		}
+	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		locks, servers := fuzzLocks(t, doc)
 		ctx := context.Background()
@@ -253,23 +270,27 @@ func lostFields(t *testing.T, before, after []byte, kind string) string {
 			continue
 		case "spec":
 			if kind == LeasesResourceLock {
-				if diff := lostKeys(v, a[k], "holderIdentity", "leaseDurationSeconds", "acquireTime", "renewTime", "leaseTransitions"); diff != "" {
+				if diff := lostKeys(v, a[k], "holderIdentity", "leaseDurationSeconds", "acquireTime", "renewTime", "leaseTransitions", "preferredHolder"); diff != "" {
 					return "spec." + diff
 				}
 				continue
 			}
 		case "metadata":
-			if kind != LeasesResourceLock {
-				bm, _ := v.(map[string]any)
-				am, _ := a[k].(map[string]any)
-				if diff := lostKeys(bm, am, "annotations"); diff != "" {
-					return "metadata." + diff
-				}
-				if diff := lostKeys(bm["annotations"], am["annotations"], LeaderElectionRecordAnnotationKey); diff != "" {
-					return "metadata.annotations." + diff
-				}
-				continue
+			// The annotation locks own the record's annotation; the Lease
+			// lock owns the preferred holder's.
+			owned := LeaderElectionRecordAnnotationKey
+			if kind == LeasesResourceLock {
+				owned = PreferredHolderAnnotationKey
 			}
+			bm, _ := v.(map[string]any)
+			am, _ := a[k].(map[string]any)
+			if diff := lostKeys(bm, am, "annotations"); diff != "" {
+				return "metadata." + diff
+			}
+			if diff := lostKeys(bm["annotations"], am["annotations"], owned); diff != "" {
+				return "metadata.annotations." + diff
+			}
+			continue
 		}
 		if !reflect.DeepEqual(v, a[k]) {
 			return k
