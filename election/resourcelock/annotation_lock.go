@@ -100,13 +100,23 @@ func (l *EndpointsLock) WatchRecord(ctx context.Context, observe func(*LeaderEle
 }
 
 // Identity is the candidate's identity.
-func (l *EndpointsLock) Identity() string { return l.LockConfig.Identity }
+func (l *EndpointsLock) Identity() string {
+	if l == nil {
+		return ""
+	}
+	return l.LockConfig.Identity
+}
 
 // TimePrecision implements Precision: the annotation holds whole seconds.
 func (l *EndpointsLock) TimePrecision() time.Duration { return time.Second }
 
 // Describe is "namespace/name".
-func (l *EndpointsLock) Describe() string { return describe(l.EndpointsMeta) }
+func (l *EndpointsLock) Describe() string {
+	if l == nil {
+		return "<nil>"
+	}
+	return describe(l.EndpointsMeta)
+}
 
 // ConfigMapLock keeps the record in an annotation of a ConfigMap, like
 // EndpointsLock.
@@ -198,13 +208,23 @@ func (l *ConfigMapLock) WatchRecord(ctx context.Context, observe func(*LeaderEle
 }
 
 // Identity is the candidate's identity.
-func (l *ConfigMapLock) Identity() string { return l.LockConfig.Identity }
+func (l *ConfigMapLock) Identity() string {
+	if l == nil {
+		return ""
+	}
+	return l.LockConfig.Identity
+}
 
 // TimePrecision implements Precision: the annotation holds whole seconds.
 func (l *ConfigMapLock) TimePrecision() time.Duration { return time.Second }
 
 // Describe is "namespace/name".
-func (l *ConfigMapLock) Describe() string { return describe(l.ConfigMapMeta) }
+func (l *ConfigMapLock) Describe() string {
+	if l == nil {
+		return "<nil>"
+	}
+	return describe(l.ConfigMapMeta)
+}
 
 func getAnnotation(ctx context.Context, c *k8sapi.Client, r k8sapi.Resource, meta ObjectMeta, cache *objectCache) (*LeaderElectionRecord, []byte, error) {
 	obj, err := c.Get(ctx, r, meta.Namespace, meta.Name)

@@ -193,13 +193,23 @@ func (l *LeaseLock) RecordEvent(event string) {
 }
 
 // Identity is the candidate's identity.
-func (l *LeaseLock) Identity() string { return l.LockConfig.Identity }
+func (l *LeaseLock) Identity() string {
+	if l == nil {
+		return ""
+	}
+	return l.LockConfig.Identity
+}
 
 // TimePrecision implements Precision: Lease times are MicroTime.
 func (l *LeaseLock) TimePrecision() time.Duration { return time.Microsecond }
 
 // Describe is "namespace/name".
-func (l *LeaseLock) Describe() string { return describe(l.LeaseMeta) }
+func (l *LeaseLock) Describe() string {
+	if l == nil {
+		return "<nil>"
+	}
+	return describe(l.LeaseMeta)
+}
 
 // setLeaseRecord writes ler into obj: the record into the spec, lc's
 // labels and annotations, and the preferred holder. spec.strategy is never
