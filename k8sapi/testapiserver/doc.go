@@ -9,7 +9,12 @@
 // on an update with a stale resourceVersion, watch streams that replay from
 // a resourceVersion and answer 410 Gone (as an ERROR event) for one too old,
 // Status bodies shaped like the real server's, bearer-token checks (401)
-// and a per-resource allow list (403).
+// and per-resource allow and deny lists (403), the real server's 422 for a
+// new Lease, ConfigMap or Endpoints object whose name is not a DNS-1123
+// subdomain (404 for a create in a namespace that is not a DNS-1123 label,
+// which no namespace can be called), and SelfSubjectAccessReviews answered
+// from the same lists, so that a program's own preflight check can be
+// tested (Options.Deny, SetDeny).
 //
 // Use it over real loopback HTTPS (StartTLS) or, without sockets, as an
 // http.RoundTripper (RoundTripper, Config), which also works inside a

@@ -140,6 +140,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeStatus(w, failure(http.StatusUnauthorized, "", "Unauthorized", nil))
 		return
 	}
+	if req.URL.Path == selfSubjectAccessReviews {
+		s.accessReview(w, req)
+		return
+	}
 	if !ok {
 		writeStatus(w, failure(http.StatusNotFound, "", "the server could not find the requested resource", &statusDetails{}))
 		return
@@ -149,8 +153,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeStatus(w, failure(http.StatusMethodNotAllowed, "", fmt.Sprintf("the server does not allow this method on the requested resource"), &statusDetails{}))
 		return
 	}
-	if !s.allowed(verb, r) {
+	if !s.allowed(verb, r.group, r.resource) {
 		writeStatus(w, s.forbidden(verb, r))
+		return
+	}
+	if st := badPathName(r.name); st != nil {
+		writeStatus(w, st)
 		return
 	}
 	switch verb {
@@ -189,12 +197,22 @@ func verbOf(req *http.Request, r request) string {
 
 func isTrue(s string) bool { return s == "1" || s == "true" }
 
-func (s *Server) allowed(verb string, r request) bool {
+// allowed reports whether a request may do verb on resource of group:
+// no Deny entry matches it, and Allow is nil or has an entry that does.
+func (s *Server) allowed(verb, group, resource string) bool {
+	s.mu.Lock()
+	deny := s.deny
+	s.mu.Unlock()
+	for _, p := range deny {
+		if p.matches(verb, group, resource) {
+			return false
+		}
+	}
 	if s.opts.Allow == nil {
 		return true
 	}
 	for _, p := range s.opts.Allow {
-		if p.Verb == verb && p.Group == r.group && p.Resource == r.resource {
+		if p.matches(verb, group, resource) {
 			return true
 		}
 	}
@@ -285,15 +303,13 @@ func (s *Server) create(w http.ResponseWriter, r request, obj map[string]any) {
 	name := str(md["name"])
 	if name == "" {
 		if gen := str(md["generateName"]); gen != "" {
-			name = gen + newUID()[:5]
+			name = gen[:min(len(gen), maxGeneratedPrefix)] + newUID()[:5]
 			md["name"] = name
 		}
 	}
 	r.name = name
-	if name == "" {
-		writeStatus(w, failure(http.StatusUnprocessableEntity, "",
-			fmt.Sprintf("%s %q is invalid: metadata.name: Required value: name or generateName is required", r.kind, ""),
-			&statusDetails{Group: r.group, Kind: r.kind}))
+	if st := checkNew(r, obj); st != nil {
+		writeStatus(w, st)
 		return
 	}
 	if str(md["resourceVersion"]) != "" {
@@ -349,6 +365,11 @@ func (s *Server) update(w http.ResponseWriter, r request, obj map[string]any) {
 	}
 	switch {
 	case !exists && createOK:
+		if st := checkNew(r, obj); st != nil {
+			s.mu.Unlock()
+			writeStatus(w, st)
+			return
+		}
 		delete(md, "resourceVersion")
 		s.fillNewLocked(obj)
 		s.storeLocked(r.key(), obj, "ADDED")

@@ -27,6 +27,9 @@ type Options struct {
 	// Allow, when not nil, lists what requests may do; any other request
 	// gets 403 Forbidden.
 	Allow []Permission
+	// Deny lists what requests may not do, even when Allow lists it: they
+	// get 403 Forbidden. SetDeny changes it while the server runs.
+	Deny []Permission
 	// User is the user named in 403 messages. Default
 	// "system:serviceaccount:default:default".
 	User string
@@ -38,10 +41,19 @@ type Options struct {
 	WatchHistory int
 }
 
-// Permission allows one verb (get, list, watch, create, update, delete) on
-// one resource ("leases") of one API group ("" for core).
+// Permission allows (or, in Deny, forbids) one verb (get, list, watch,
+// create, update, delete) on one resource ("leases") of one API group (""
+// for core). "*" in a field matches any value.
+//
+// SelfSubjectAccessReviews are answered from the same lists, so a program's
+// own preflight check sees what its requests will get.
 type Permission struct {
 	Verb, Group, Resource string
+}
+
+func (p Permission) matches(verb, group, resource string) bool {
+	return (p.Verb == "*" || p.Verb == verb) && (p.Group == "*" || p.Group == group) &&
+		(p.Resource == "*" || p.Resource == resource)
 }
 
 // EndpointsDeprecationWarning is the Warning header value Kubernetes 1.33+
@@ -68,6 +80,7 @@ type Server struct {
 	hang     bool                   // guarded by mu
 	unhang   chan struct{}          // guarded by mu: closed when hang ends
 	hook     func(*http.Request)    // guarded by mu
+	deny     []Permission           // guarded by mu; never modified once stored
 	tls      *httptest.Server       // guarded by mu
 	closed   bool                   // guarded by mu
 }
@@ -87,6 +100,7 @@ func New(opts Options) *Server {
 	}
 	return &Server{
 		opts:     opts,
+		deny:     append([]Permission(nil), opts.Deny...),
 		objects:  map[key]map[string]any{},
 		watchers: map[*watcher]struct{}{},
 		unhang:   make(chan struct{}),
@@ -171,6 +185,15 @@ func (s *Server) stopHangLocked() {
 		s.hang = false
 		close(s.unhang)
 	}
+}
+
+// SetDeny replaces the Deny list: from now on requests (and access
+// reviews) matching one of perms are forbidden, as when a RoleBinding loses
+// a rule. SetDeny() with no argument forbids nothing more than Allow does.
+func (s *Server) SetDeny(perms ...Permission) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deny = append([]Permission(nil), perms...)
 }
 
 // SetHook makes f see every request before the server acts on it. f must

@@ -36,10 +36,11 @@ type status struct {
 }
 
 type statusDetails struct {
-	Name              string `json:"name,omitempty"`
-	Group             string `json:"group,omitempty"`
-	Kind              string `json:"kind,omitempty"`
-	RetryAfterSeconds int    `json:"retryAfterSeconds,omitempty"`
+	Name              string        `json:"name,omitempty"`
+	Group             string        `json:"group,omitempty"`
+	Kind              string        `json:"kind,omitempty"`
+	Causes            []statusCause `json:"causes,omitempty"`
+	RetryAfterSeconds int           `json:"retryAfterSeconds,omitempty"`
 }
 
 func failure(code int, reason, message string, details *statusDetails) *status {
