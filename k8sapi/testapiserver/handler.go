@@ -383,9 +383,12 @@ func (s *Server) update(w http.ResponseWriter, r request, obj map[string]any) {
 		return
 	case rv == "" && conditionalOnly[[2]string{r.group, r.resource}]:
 		s.mu.Unlock()
+		// Worded by the real server with the resource, not the kind.
+		d := r.details()
+		d.Causes = []statusCause{{Reason: "FieldValueInvalid", Field: "metadata.resourceVersion",
+			Message: "Invalid value: 0: must be specified for an update"}}
 		writeStatus(w, failure(http.StatusUnprocessableEntity, "", fmt.Sprintf(
-			"%s %q is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update", r.qualified(), r.name),
-			&statusDetails{Name: r.name, Group: r.group, Kind: r.kind}))
+			"%s %q is invalid: metadata.resourceVersion: %s", r.qualified(), r.name, d.Causes[0].Message), d))
 		return
 	case rv != "" && rv != str(meta(old)["resourceVersion"]):
 		s.mu.Unlock()

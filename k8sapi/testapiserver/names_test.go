@@ -207,3 +207,20 @@ func TestWatchInvalidName(t *testing.T) {
 		w.Close()
 	}
 }
+
+// A Lease update without a resourceVersion: 422, worded with the resource
+// and with its cause, as the real server answers.
+func TestUpdateLeaseWithoutResourceVersion(t *testing.T) {
+	srv := testapiserver.New(testapiserver.Options{})
+	const path = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+	if code, _, got := do(t, srv, "POST", path, body("coordination.k8s.io/v1", "Lease", map[string]any{"name": "l"})); code != 201 {
+		t.Fatalf("create: %d %v", code, got)
+	}
+	code, _, got := do(t, srv, "PUT", path+"/l", body("coordination.k8s.io/v1", "Lease", map[string]any{"name": "l"}))
+	want := status(422, "Invalid", `leases.coordination.k8s.io "l" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update`,
+		map[string]any{"name": "l", "group": "coordination.k8s.io", "kind": "leases", "causes": []any{
+			cause("FieldValueInvalid", "metadata.resourceVersion", "Invalid value: 0: must be specified for an update")}})
+	if diff := cmp.Diff(want, got); code != 422 || diff != "" {
+		t.Errorf("update without resourceVersion: %d (-want +got):\n%s", code, diff)
+	}
+}
