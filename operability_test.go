@@ -573,3 +573,123 @@ func TestMetricsHooks(t *testing.T) {
 		}
 	})
 }
+
+// TestPlannedTransfer: a transfer request names c as the preferred holder
+// of the Lease. The leader a steps down at once, releases for c once its
+// callback returns, and c takes over at once; b, also watching, does not
+// take the release. The request is cleared by c's acquisition, and a,
+// standing again, follows c.
+func TestPlannedTransfer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		tl := newTimeline()
+		config := func(id string) election.LeaderElectionConfig {
+			return election.LeaderElectionConfig{
+				Lock: leaseLock(t, srv, id), LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
+				Name: id, Logger: testLogger(t),
+				Callbacks: election.LeaderCallbacks{
+					OnStartedLeading: func(stop <-chan struct{}) { tl.start(id); <-stop; tl.end(id) },
+					OnStoppedLeading: func() {},
+				},
+			}
+		}
+		a, err := election.NewLeaderElector(config("a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		adone := make(chan error, 1)
+		go func() { adone <- a.RunContext(ctx) }()
+		synctest.Wait()
+		b := elect(t, tl, leaseLock(t, srv, "b"), nil)
+		c := elect(t, tl, leaseLock(t, srv, "c"), nil)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		aterm, _ := a.Term()
+
+		asked := time.Now()
+		if err := rl.RequestTransfer(ctx, newClient(t, srv), namespace, lockName, "c"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		err = <-adone
+		if !errors.Is(err, election.ErrHandedOver) || !errors.Is(err, election.ErrLeadershipLost) {
+			t.Errorf("a's RunContext = %v, want ErrHandedOver", err)
+		}
+		cterm, ok := c.Term()
+		if !ok || cterm <= aterm || b.IsLeader() || a.IsLeader() {
+			t.Fatalf("after the transfer: c leads %v (term %d, a's %d), b leads %v, a leads %v", ok, cterm, aterm, b.IsLeader(), a.IsLeader())
+		}
+		if took := tl.startOf("c").Sub(asked); took != 0 {
+			t.Errorf("c took over %v after the request, want at once", took)
+		}
+		obj := mustGet(t, srv, "coordination.k8s.io", "leases")
+		meta, _ := obj["metadata"].(map[string]any)
+		ann, _ := meta["annotations"].(map[string]any)
+		if _, ok := ann[rl.PreferredHolderAnnotationKey]; ok {
+			t.Errorf("the request is still on the Lease after c took over: %v", ann)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if !c.IsLeader() || b.IsLeader() {
+			t.Errorf("a minute later: c leads %v, b leads %v", c.IsLeader(), b.IsLeader())
+		}
+		tl.assertNoOverlap(t)
+	})
+}
+
+// TestTransferToAbsentCandidate: a request names a candidate that does not
+// run. The leader hands over; the release is reserved for that candidate
+// for a lease, and then another candidate takes the lock and clears the
+// request, so that no later leader steps down for it.
+func TestTransferToAbsentCandidate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		tl := newTimeline()
+		var les []*election.LeaderElector
+		for _, id := range []string{"a", "b"} {
+			les = append(les, elect(t, tl, leaseLock(t, srv, id), nil))
+			synctest.Wait()
+		}
+		time.Sleep(time.Minute)
+		asked := time.Now()
+		if err := rl.RequestTransfer(context.Background(), newClient(t, srv), namespace, lockName, "nobody"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := leaders(les...); n != 0 {
+			t.Errorf("%d leaders right after the handover to an absent candidate", n)
+		}
+		time.Sleep(leaseDuration - time.Millisecond)
+		if n := leaders(les...); n != 0 {
+			t.Errorf("%d leaders within the reserved lease", n)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if !les[1].IsLeader() {
+			t.Errorf("b does not lead after the reservation ran out (a's elector returned)")
+		}
+		if took := tl.startOf("b").Sub(asked); took < leaseDuration || took > leaseDuration+time.Second {
+			t.Errorf("b took over %v after the request, want one lease", took)
+		}
+		if holder := rlHolderPreferred(t, srv); holder != "" {
+			t.Errorf("preferred holder %q still on the Lease", holder)
+		}
+		time.Sleep(time.Minute)
+		if !les[1].IsLeader() {
+			t.Error("b stepped down again")
+		}
+		tl.assertNoOverlap(t)
+	})
+}
+
+// rlHolderPreferred is the preferred holder the Lease on srv names.
+func rlHolderPreferred(t *testing.T, srv *testapiserver.Server) string {
+	t.Helper()
+	obj := mustGet(t, srv, "coordination.k8s.io", "leases")
+	meta, _ := obj["metadata"].(map[string]any)
+	ann, _ := meta["annotations"].(map[string]any)
+	s, _ := ann[rl.PreferredHolderAnnotationKey].(string)
+	return s
+}

@@ -67,7 +67,7 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 				// backoff is over: that release is news, a try is due.
 				t.Stop()
 				le.mu.Lock()
-				released := le.seen && !le.gone && le.observed.HolderIdentity == ""
+				released := le.seen && !le.gone && le.releasedForMeLocked()
 				le.mu.Unlock()
 				if raced && released {
 					backoffUntil = time.Time{}
@@ -211,12 +211,21 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 
 // freeLocked reports whether the observed lock may be taken at once: it
 // has never been seen, or its last record (even if the object is gone since)
-// is a release or one this elector wrote.
+// is a release (for this candidate) or one this elector wrote.
 func (le *LeaderElector) freeLocked() bool {
 	if !le.seen {
 		return true
 	}
-	return le.observed.HolderIdentity == "" || le.ownLocked(le.observed)
+	return le.releasedForMeLocked() || le.ownLocked(le.observed)
+}
+
+// releasedForMeLocked reports whether the observed record is a release
+// that this candidate may take at once: any release, except one a leader
+// wrote when it handed over to a preferred holder, which is that
+// candidate's to take; for the others it runs as a lease.
+func (le *LeaderElector) releasedForMeLocked() bool {
+	pref := le.observed.PreferredHolder
+	return le.observed.HolderIdentity == "" && (pref == "" || pref == le.config.Lock.Identity())
 }
 
 // expiryLocked is when the observed holder's lease runs out by this

@@ -121,6 +121,8 @@ func (lec *LeaderElectionConfig) validate() error {
 		return invalid("RequestTimeout must not be negative, got %v", lec.RequestTimeout)
 	case lec.Lock == nil:
 		return invalid("Lock must not be nil")
+	case validateLock(lec.Lock) != nil:
+		return invalid("Lock: %w", validateLock(lec.Lock))
 	case lec.Lock.Identity() == "":
 		return invalid("the lock's identity must not be empty")
 	case lec.Callbacks.OnStartedLeading == nil:
@@ -153,6 +155,16 @@ func (lec *LeaderElectionConfig) validate() error {
 	}
 	if lec.Clock == nil {
 		lec.Clock = realClock{}
+	}
+	return nil
+}
+
+// validateLock is the lock's own check (resourcelock.Validator), which
+// finds what would make every request fail (a nil Client, an invalid
+// name) before the elector runs.
+func validateLock(lock rl.Interface) error {
+	if v, ok := lock.(rl.Validator); ok {
+		return v.Validate()
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/kubelect/kubelect/election"
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/k8sapi"
 )
 
 func validConfig() election.LeaderElectionConfig {
@@ -77,5 +79,36 @@ func TestConfigValid(t *testing.T) {
 	cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 1500*time.Millisecond, time.Second, 100*time.Millisecond
 	if _, err := election.NewLeaderElector(cfg); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConfigRejectsUnusableLock: a lock struct literal without a Client,
+// or with a name the server would refuse, fails at NewLeaderElector
+// instead of in a background goroutine.
+func TestConfigRejectsUnusableLock(t *testing.T) {
+	meta := rl.ObjectMeta{Namespace: "default", Name: "my-lock"}
+	id := rl.ResourceLockConfig{Identity: "a"}
+	client, err := k8sapi.New(k8sapi.Config{Host: "http://127.0.0.1:1", BearerToken: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, lock := range map[string]rl.Interface{
+		"nil client":     &rl.LeaseLock{LeaseMeta: meta, LockConfig: id},
+		"nil client eps": &rl.EndpointsLock{EndpointsMeta: meta, LockConfig: id},
+		"slash in name":  &rl.LeaseLock{LeaseMeta: rl.ObjectMeta{Namespace: "default", Name: "a/b"}, Client: client, LockConfig: id},
+		"upper case ns":  &rl.ConfigMapLock{ConfigMapMeta: rl.ObjectMeta{Namespace: "Default", Name: "x"}, Client: client, LockConfig: id},
+		"multi":          &rl.MultiLock{Primary: &rl.EndpointsLock{EndpointsMeta: meta, Client: client, LockConfig: id}, Secondary: &rl.LeaseLock{LeaseMeta: meta, LockConfig: id}},
+	} {
+		cfg := validConfig()
+		cfg.Lock = lock
+		_, err := election.NewLeaderElector(cfg)
+		if !errors.Is(err, election.ErrInvalidConfig) || !errors.Is(err, rl.ErrInvalidLock) {
+			t.Errorf("%s: NewLeaderElector = %v, want ErrInvalidConfig and ErrInvalidLock", name, err)
+		}
+	}
+	cfg := validConfig()
+	cfg.Lock = &rl.LeaseLock{LeaseMeta: meta, Client: client, LockConfig: id}
+	if _, err := election.NewLeaderElector(cfg); err != nil {
+		t.Errorf("a valid lock: %v", err)
 	}
 }

@@ -16,6 +16,13 @@ import (
 // and then failed to renew within RenewDeadline, or saw another holder.
 var ErrLeadershipLost = errors.New("election: leadership lost")
 
+// ErrHandedOver is wrapped, with ErrLeadershipLost, by the error of a
+// leadership that ended because the lock named another candidate as its
+// preferred holder (a planned transfer: resourcelock.RequestTransfer).
+// The leader stepped down and, once OnStartedLeading returned, released
+// the lock for that candidate.
+var ErrHandedOver = errors.New("election: handed over to the preferred holder")
+
 // ErrAlreadyRun is returned by a second call of Run or RunContext: an
 // elector runs once; make a new one to stand again.
 var ErrAlreadyRun = errors.New("election: elector already run; make a new one to stand again")
@@ -41,15 +48,16 @@ type LeaderElector struct {
 
 	// This elector's own writes and leadership. Term and IsLeader read only
 	// these, never the observed record.
-	leading   bool                      // guarded by mu: this candidate leads
-	term      int                       // guarded by mu: the term of the current (or last) leadership
-	mine      rl.LeaderElectionRecord   // guarded by mu: the last record this elector knows it stored
-	mineSent  time.Time                 // guarded by mu: when mine was sent; the deadline counts from it
-	pending   []rl.LeaderElectionRecord // guarded by mu: writes sent after mine whose outcome is unknown
-	cacheMine bool                      // guarded by mu: the lock's cached object holds mine
-	stop      chan struct{}             // guarded by mu: closed when the current leadership ends
-	watchdog  Timer                     // guarded by mu: ends the leadership at its deadline
-	ended     func()                    // guarded by mu: reports the end of the current leadership to Metrics, once
+	leading    bool                      // guarded by mu: this candidate leads
+	term       int                       // guarded by mu: the term of the current (or last) leadership
+	mine       rl.LeaderElectionRecord   // guarded by mu: the last record this elector knows it stored
+	mineSent   time.Time                 // guarded by mu: when mine was sent; the deadline counts from it
+	pending    []rl.LeaderElectionRecord // guarded by mu: writes sent after mine whose outcome is unknown
+	cacheMine  bool                      // guarded by mu: the lock's cached object holds mine
+	stop       chan struct{}             // guarded by mu: closed when the current leadership ends
+	watchdog   Timer                     // guarded by mu: ends the leadership at its deadline
+	ended      func()                    // guarded by mu: reports the end of the current leadership to Metrics, once
+	transferTo string                    // guarded by mu: the preferred holder this leadership is to be handed to
 
 	reportedLeader string    // guarded by mu: the last identity given to OnNewLeader
 	notifier       *notifier // guarded by mu; nil outside a run
@@ -211,8 +219,14 @@ func (le *LeaderElector) leadOnce(ctx context.Context, f *follower) (<-chan stru
 		le.log.Warn("election: stopped leading", "err", err)
 	}
 	le.config.Lock.RecordEvent("stopped leading")
-	if ctx.Err() != nil && le.config.ReleaseOnCancel {
-		le.releaseAfter(callbackDone)
+	switch {
+	case errors.Is(err, ErrHandedOver):
+		le.mu.Lock()
+		to := le.transferTo
+		le.mu.Unlock()
+		le.releaseAfter(callbackDone, to)
+	case ctx.Err() != nil && le.config.ReleaseOnCancel:
+		le.releaseAfter(callbackDone, "")
 	}
 	le.config.Callbacks.OnStoppedLeading()
 	return callbackDone, err

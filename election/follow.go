@@ -81,6 +81,8 @@ func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *foll
 			// late) is not news; a deletion or any other record is.
 			urgent := leading && (rec == nil || rec.HolderIdentity != le.config.Lock.Identity() || rec.LeaderTransitions != le.term)
 			switch {
+			case leading && !urgent:
+				urgent = le.transferRequestedLocked(*rec)
 			case leading:
 			case rec == nil:
 				le.goneLocked(now, true)

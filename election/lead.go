@@ -28,6 +28,7 @@ func (le *LeaderElector) startLeading(rec rl.LeaderElectionRecord) (<-chan struc
 	}
 	le.leading = true
 	le.term = rec.LeaderTransitions
+	le.transferTo = ""
 	le.stop = make(chan struct{})
 	term := le.term
 	le.ended = sync.OnceFunc(func() {
@@ -123,8 +124,12 @@ func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent
 		case <-urgent:
 			// The watch showed the lock deleted or written by someone
 			// else: renew now, which recreates it or finds the new holder,
-			// unless the server asked to wait.
+			// unless the server asked to wait. A transfer request ends the
+			// leadership at once.
 			t.Stop()
+			if err := le.handOver(); err != nil {
+				return err
+			}
 			if left := notBefore.Sub(le.config.Clock.Now()); left > 0 {
 				wait = left
 				continue
@@ -239,6 +244,10 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 		return err
 	}
 	if sent, ok := le.sentLocked(*rec); ok && rec.LeaderTransitions == le.term {
+		if le.transferRequestedLocked(*rec) {
+			le.mu.Unlock()
+			return le.handOver()
+		}
 		// Our own record: the leadership goes on, from the send of the
 		// write that stored it. When that is the last write known (another
 		// field of the object changed), nothing new was stored: renew once
@@ -262,6 +271,29 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 	holder := le.observed.HolderIdentity
 	le.mu.Unlock()
 	return fmt.Errorf("%w: %w (holder %q)", ErrLeadershipLost, errHeldByOther, short(holder))
+}
+
+// transferRequestedLocked reports whether rec, a record of this
+// leadership, names another candidate as preferred holder, and notes it.
+func (le *LeaderElector) transferRequestedLocked(rec rl.LeaderElectionRecord) bool {
+	if rec.PreferredHolder == "" || rec.PreferredHolder == le.config.Lock.Identity() {
+		return false
+	}
+	le.transferTo = rec.PreferredHolder
+	return true
+}
+
+// handOver ends the leadership when a transfer was requested: it steps
+// down and returns an error wrapping ErrLeadershipLost and ErrHandedOver;
+// nil when none was.
+func (le *LeaderElector) handOver() error {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	if le.transferTo == "" {
+		return nil
+	}
+	le.stepDownLocked()
+	return fmt.Errorf("%w: %w %q", ErrLeadershipLost, ErrHandedOver, short(le.transferTo))
 }
 
 // pastDeadlineLocked steps down and returns an error wrapping
@@ -313,7 +345,7 @@ func (le *LeaderElector) lost(failures int, err error) error {
 // ReleaseGrace, and then releases the lock. It does not release when the
 // callback is still running: the leader may still be acting, so the lease
 // must run out instead.
-func (le *LeaderElector) releaseAfter(callbackDone <-chan struct{}) {
+func (le *LeaderElector) releaseAfter(callbackDone <-chan struct{}, to string) {
 	t := le.config.Clock.NewTimer(le.config.ReleaseGrace)
 	select {
 	case <-callbackDone:
@@ -323,7 +355,7 @@ func (le *LeaderElector) releaseAfter(callbackDone <-chan struct{}) {
 			"releaseGrace", le.config.ReleaseGrace)
 		return
 	}
-	released, err := le.release()
+	released, err := le.release(to)
 	switch {
 	case err != nil:
 		le.log.Warn("election: failed to release the lock", "err", err)
@@ -337,7 +369,7 @@ func (le *LeaderElector) releaseAfter(callbackDone <-chan struct{}) {
 // try. It releases only that exact record: when the lock holds anything
 // else (another candidate's record, or another elector's with the same
 // identity), it leaves it alone and returns false.
-func (le *LeaderElector) release() (bool, error) {
+func (le *LeaderElector) release(to string) (bool, error) {
 	now := le.config.Clock.Now()
 	le.mu.Lock()
 	if le.mineSent.IsZero() {
@@ -349,6 +381,12 @@ func (le *LeaderElector) release() (bool, error) {
 		AcquireTime:          rl.NewTime(now),
 		RenewTime:            rl.NewTime(now),
 		LeaderTransitions:    le.term,
+	}
+	if to != "" {
+		// A handover: the release is the preferred holder's to take;
+		// the others wait a lease for it, as for a holder.
+		rec.PreferredHolder = to
+		rec.LeaseDurationSeconds = leaseSeconds(le.config.LeaseDuration)
 	}
 	cacheMine := le.cacheMine
 	le.mu.Unlock()

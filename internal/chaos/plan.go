@@ -6,10 +6,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kubelect/kubelect/election"
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/k8sapi"
 )
 
 // Timing is the elector configuration of every candidate in a run.
@@ -52,24 +54,35 @@ func (t Timing) accepted(kinds []string) bool {
 	return true
 }
 
-// validationLock is a lock of kind that is never used to talk to a server.
+// validationLock is a lock of kind that is never used to talk to a server
+// (its client points nowhere; the elector's validation wants one).
 func validationLock(kind string) rl.Interface {
 	meta := rl.ObjectMeta{Namespace: namespace, Name: lockName}
 	cfg := rl.ResourceLockConfig{Identity: "validation"}
-	endpoints := &rl.EndpointsLock{EndpointsMeta: meta, LockConfig: cfg}
-	lease := &rl.LeaseLock{LeaseMeta: meta, LockConfig: cfg}
+	client := validationClient()
+	endpoints := &rl.EndpointsLock{EndpointsMeta: meta, Client: client, LockConfig: cfg}
+	lease := &rl.LeaseLock{LeaseMeta: meta, Client: client, LockConfig: cfg}
 	switch kind {
 	case rl.EndpointsResourceLock:
 		return endpoints
 	case rl.ConfigMapsResourceLock:
-		return &rl.ConfigMapLock{ConfigMapMeta: meta, LockConfig: cfg}
+		return &rl.ConfigMapLock{ConfigMapMeta: meta, Client: client, LockConfig: cfg}
 	case rl.EndpointsLeasesResourceLock:
 		return &rl.MultiLock{Primary: endpoints, Secondary: lease}
 	case rl.ConfigMapsLeasesResourceLock:
-		return &rl.MultiLock{Primary: &rl.ConfigMapLock{ConfigMapMeta: meta, LockConfig: cfg}, Secondary: lease}
+		return &rl.MultiLock{Primary: &rl.ConfigMapLock{ConfigMapMeta: meta, Client: client, LockConfig: cfg}, Secondary: lease}
 	}
 	return lease
 }
+
+// validationClient is a client that is never used.
+var validationClient = sync.OnceValue(func() *k8sapi.Client {
+	c, err := k8sapi.New(k8sapi.Config{Host: "http://127.0.0.1:1", BearerToken: "unused"})
+	if err != nil {
+		panic(err)
+	}
+	return c
+})
 
 // Candidate is one candidate of a plan: an identity that may crash and
 // restart (each restart is a new process: new client, lock and elector).
