@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -164,4 +165,28 @@ func TestAccessReviewInProcess(t *testing.T) {
 	if !ask("get", k8sapi.Leases) || ask("update", k8sapi.Leases) || ask("get", k8sapi.Endpoints) {
 		t.Error("with an Allow list of get leases: want only get leases allowed")
 	}
+}
+
+// Ask the API server whether this client may watch a Lease before relying
+// on it (here the in-process server, told to deny it).
+func ExampleClient_AccessReview() {
+	srv := testapiserver.New(testapiserver.Options{
+		Deny: []testapiserver.Permission{{Verb: "watch", Group: "coordination.k8s.io", Resource: "leases"}},
+	})
+	client, err := k8sapi.New(srv.Config())
+	if err != nil {
+		panic(err)
+	}
+	for _, verb := range []string{"get", "watch"} {
+		d, err := client.AccessReview(context.Background(), k8sapi.ResourceAttributes{
+			Verb: verb, Resource: k8sapi.Leases, Namespace: "default", Name: "my-controller",
+		})
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("%s: allowed %v\n", verb, d.Allowed)
+	}
+	// Output:
+	// get: allowed true
+	// watch: allowed false
 }
