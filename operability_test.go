@@ -693,3 +693,37 @@ func rlHolderPreferred(t *testing.T, srv *testapiserver.Server) string {
 	s, _ := ann[rl.PreferredHolderAnnotationKey].(string)
 	return s
 }
+
+// TestLostLeadershipErrorWrapsCause: when renewals fail until the deadline,
+// RunContext's error wraps the last real failure (here a 500 or a 403),
+// not only "the deadline passed".
+func TestLostLeadershipErrorWrapsCause(t *testing.T) {
+	for _, code := range []int{500, 403} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := testapiserver.New(testapiserver.Options{})
+				le, err := election.NewLeaderElector(election.LeaderElectionConfig{
+					Lock: leaseLock(t, srv, "a"), LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
+					Logger: testLogger(t),
+					Callbacks: election.LeaderCallbacks{
+						OnStartedLeading: func(stop <-chan struct{}) { <-stop },
+						OnStoppedLeading: func() {},
+					},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() { done <- le.RunContext(context.Background()) }()
+				synctest.Wait()
+				srv.FailNext(1000, code)
+				err = <-done
+				var se *k8sapi.StatusError
+				if !errors.Is(err, election.ErrLeadershipLost) || !errors.As(err, &se) || se.Code != code {
+					t.Errorf("RunContext = %v, want ErrLeadershipLost wrapping the %d", err, code)
+				}
+				srv.FailNext(0, 0)
+			})
+		})
+	}
+}

@@ -154,6 +154,8 @@ func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent
 			}
 			wait = le.untilNextRenewal()
 			continue
+		case errors.Is(err, errDeadlinePassed):
+			return le.lost(failures, lastErr)
 		case errors.Is(err, ErrLeadershipLost):
 			return err
 		case ctx.Err() != nil:
@@ -304,8 +306,12 @@ func (le *LeaderElector) pastDeadlineLocked(now time.Time) error {
 		return nil
 	}
 	le.stepDownLocked()
-	return fmt.Errorf("%w: the renew deadline passed", ErrLeadershipLost)
+	return fmt.Errorf("%w: %w", ErrLeadershipLost, errDeadlinePassed)
 }
+
+// errDeadlinePassed is wrapped by the error of a renewal tried after the
+// leadership's deadline.
+var errDeadlinePassed = errors.New("the renew deadline passed")
 
 // renewed records a successful renewal sent at sent. A renewal answered
 // after the deadline it was to move does not continue the leadership: the
