@@ -24,6 +24,23 @@
 // The three single locks also implement RecordWatcher: a single-object
 // watch that the elector's followers use instead of polling.
 //
+// ResourceLockConfig.Labels and Annotations go on the lock object when it is
+// created and are set again by every update, so that the object can be found
+// with a label selector. New and each lock's Validate refuse, with an error
+// wrapping ErrInvalidLock, what the API server would always refuse (invalid
+// names, namespaces, labels, annotations) and what cannot work (no client, no
+// identity); a lock built without a Client fails every call with that error.
+//
+// # Planned transfer
+//
+// RequestTransfer names a preferred holder on a Lease lock, in the annotation
+// PreferredHolderAnnotationKey (kube-apiserver keeps spec.preferredHolder only
+// with the CoordinatedLeaderElection feature gate on). LeaseLock reads it into
+// LeaderElectionRecord.PreferredHolder, writes the record's PreferredHolder
+// back, and keeps spec.strategy as it is; the raw bytes of a Lease are its
+// spec, so a request alone is no renewal. The annotation locks store no
+// transfer request.
+//
 // # Migrating a running fleet
 //
 // MultiLock writes the record to two locks. To move a fleet from an

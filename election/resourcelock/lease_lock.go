@@ -91,7 +91,7 @@ func decodeLease(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
 	var spec leaseSpec
 	if _, err := obj.DecodeField(&spec, "spec"); err != nil {
 		raw, _ := obj.Field("spec")
-		return invalidRecord(raw, "leaseTransitions", fmt.Errorf("Lease %s/%s: spec: %w", obj.Namespace(), obj.Name(), err))
+		return invalidRecord(raw, "leaseTransitions", fmt.Errorf("spec of Lease %s/%s: %w", obj.Namespace(), obj.Name(), err))
 	}
 	var rec LeaderElectionRecord
 	if spec.HolderIdentity != nil {
