@@ -147,7 +147,10 @@ func TestLivenessHungRenewal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
 		le := elect(t, newTimeline(), leaseLock(t, srv, "a"), nil)
-		time.Sleep(30 * time.Second)
+		// Between two renewals (they come every RetryPeriod from 0), so
+		// that none is under way when the server starts hanging.
+		time.Sleep(30*time.Second + retryPeriod/2)
+		synctest.Wait()
 		if err := le.Check(time.Second); err != nil {
 			t.Fatalf("Check of a healthy leader: %v", err)
 		}
