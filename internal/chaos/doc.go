@@ -20,13 +20,34 @@
 // rates lie outside LeaseDuration/RenewDeadline are expected to overlap:
 // their overlaps are counted apart and do not fail the run.
 //
+// # Stand and planned transfer
+//
+// A candidate either makes a new elector after each lost leadership and
+// calls RunContext (ErrHandedOver counts as lost), or, with Candidate.Stand
+// (drawn per plan: none, all or some), calls Stand once per process run.
+// For every elector the checker verifies that OnStartedLeading never runs
+// twice at once, that each term gets a stop channel never handed out
+// before and a Term() above the term before, that a term starts no sooner
+// than RetryPeriod after the last one's stop closed and its callback
+// returned, and that no release is stored while the elector's
+// OnStartedLeading runs (the transport reads every stored write back).
+//
+// A Transfer fault (plans on a pure Lease lock) calls
+// resourcelock.RequestTransfer from a client outside the fleet, naming a
+// candidate, an absent identity or the holder itself. A release that names
+// a preferred holder (a handover) may be taken at once only by that
+// candidate: another that takes it before a lease has passed fails the run
+// ("early-takeover"), as does an acquisition whose write kept a transfer
+// request. The time from a request to the named candidate leading, and
+// whether a later write cleared the request, are figures, not failures.
+//
 // # Running
 //
 //	go test ./internal/chaos                                  # 60 runs (6 under -race), plus the harness's own tests
 //	KUBELECT_CHAOS_RUNS=1500 go test ./internal/chaos -run TestCampaign -v   # the CI set, about 2–3 CPU-minutes
 //	go test ./internal/chaos -run TestCampaign -runs=20000 -timeout 3h -v    # the long campaign; figures at the end
 //	go test ./internal/chaos -run TestCampaign -seed=123 -v   # replay one run (add -outside if it was drawn outside the bound)
-//	go test ./internal/chaos -run TestRegression -v      # the named scenarios of issue 8
+//	go test ./internal/chaos -run TestRegression -v      # the named scenarios (issue 8's bugs, Stand, planned transfer)
 //
 // -seedbase picks the first seed, -outside-every how often a run draws its
 // rates outside the bound (every 10th by default), -reports how many

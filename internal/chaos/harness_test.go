@@ -38,9 +38,24 @@ func TestSkewedClock(t *testing.T) {
 // unless asked for more, with faults that end by Heal.
 func TestGenerate(t *testing.T) {
 	seen := map[string]uint64{}
+	stands := map[string]int{}
 	for seed := uint64(1); seed <= 300; seed++ {
 		for _, outside := range []bool{false, true} {
 			p := Generate(seed, outside)
+			n := 0
+			for _, c := range p.Candidates {
+				if c.Stand {
+					n++
+				}
+			}
+			switch n {
+			case 0:
+				stands["none"]++
+			case len(p.Candidates):
+				stands["all"]++
+			default:
+				stands["some"]++
+			}
 			var kinds []string
 			for _, c := range p.Candidates {
 				kinds = append(kinds, c.Kind)
@@ -55,8 +70,15 @@ func TestGenerate(t *testing.T) {
 				t.Fatalf("seed %d outside=%v: rates %v", seed, outside, p.String())
 			}
 			for _, f := range p.Faults {
-				if _, ok := seen[string(f.Kind)+f.Variant]; !ok {
-					seen[string(f.Kind)+f.Variant] = seed
+				key := string(f.Kind) + f.Variant
+				if f.Kind == Transfer && f.Variant != TransferAbsent && f.Variant != TransferLeader {
+					key = string(f.Kind) + "candidate"
+				}
+				if _, ok := seen[key]; !ok {
+					seen[key] = seed
+				}
+				if f.Kind == Transfer && !transferable(p) {
+					t.Fatalf("seed %d: a transfer in a plan that is not on a pure Lease lock:\n%s", seed, p)
 				}
 				if f.At+max(f.For, 0) > p.Heal {
 					t.Fatalf("seed %d: fault %v ends after the heal at %v", seed, f, p.Heal)
@@ -69,11 +91,17 @@ func TestGenerate(t *testing.T) {
 	}
 	for _, k := range []string{"latency", "slow-answer", "error", "lost-answerhang", "lost-answererror", "hang", "partitionhang", "partitionerror",
 		"watch-empty", "watch-gone", "close-watches", "crash", "release", "delete-lock", "garbageannotation-json", "garbagelease-duration-float",
-		"garbagelease-duration-string", "garbagerenew-time-garbage", "intruder", "intruderhuge"} {
+		"garbagelease-duration-string", "garbagerenew-time-garbage", "intruder", "intruderhuge",
+		"transfercandidate", "transferabsent", "transferleader"} {
 		if seen[k] == 0 {
 			t.Errorf("no plan in 300 seeds has a %s fault", k)
 		} else {
 			t.Logf("first seed with %s: %d", k, seen[k])
+		}
+	}
+	for _, k := range []string{"none", "some", "all"} {
+		if stands[k] < 100 {
+			t.Errorf("%d of 600 plans have %s of their candidates Stand, want a third or so", stands[k], k)
 		}
 	}
 }

@@ -104,6 +104,10 @@ type Candidate struct {
 	// watch tells a leader of a takeover in no time at all, which hides
 	// the overlap a real network would show.
 	WatchDelay time.Duration
+	// Stand makes each run of its process one elector that calls Stand
+	// (a new term after each leadership, on the same elector) instead of
+	// a new elector and RunContext after each lost leadership.
+	Stand bool
 }
 
 // FaultKind names a fault.
@@ -127,7 +131,22 @@ const (
 	DeleteLock   FaultKind = "delete-lock"   // the lock objects are deleted
 	Garbage      FaultKind = "garbage"       // the record is overwritten with Variant (see garbageVariants)
 	Intruder     FaultKind = "intruder"      // a foreign holder writes a valid record (Variant "huge": leaseDurationSeconds 18446744074)
+	// Transfer asks the holder of a Lease lock to hand over
+	// (resourcelock.RequestTransfer, from a client outside the fleet) to
+	// the candidate whose ID is Variant, to TransferAbsent (an identity no
+	// candidate has) or to TransferLeader (whoever holds the lock then).
+	// Only in plans whose lock is a pure Lease.
+	Transfer FaultKind = "transfer"
 )
+
+// The Transfer variants that name no candidate ID.
+const (
+	TransferAbsent = "absent" // an identity no candidate has
+	TransferLeader = "leader" // the holder of the lock at the time
+)
+
+// absentIdentity is the identity a TransferAbsent request names.
+const absentIdentity = "absent-candidate"
 
 // requestFaults are the kinds that act on requests over a window.
 var requestFaults = map[FaultKind]bool{Latency: true, SlowAnswer: true, ErrorCode: true, LostAnswer: true,
@@ -149,7 +168,7 @@ type Fault struct {
 	// Resource limits a request fault to requests for one resource
 	// ("leases", "endpoints", "configmaps"); empty: all.
 	Resource string
-	Variant  string // Crash: lock kind after restart; Garbage, Intruder: what is written; LostAnswer, Partition: "hang" or "error"
+	Variant  string // Crash: lock kind after restart; Garbage, Intruder: what is written; LostAnswer, Partition: "hang" or "error"; Transfer: to whom
 }
 
 func (f Fault) String() string {
@@ -230,6 +249,9 @@ func (p Plan) String() string {
 		}
 		if c.WatchDelay > 0 {
 			fmt.Fprintf(&b, " watch-delay=%v", c.WatchDelay)
+		}
+		if c.Stand {
+			b.WriteString(" stand")
 		}
 		b.WriteByte('\n')
 	}
@@ -313,6 +335,7 @@ func Generate(seed uint64, outside bool) Plan {
 
 	p.Heal = time.Duration(float64(t.LeaseDuration) * (4 + 6*r.Float64()))
 	p.Faults = drawFaults(r, p)
+	drawStandAndTransfers(seed, &p)
 	p.End = p.Heal + 2*healBound(p) + 2*t.LeaseDuration
 	for _, f := range p.Faults {
 		if f.Kind == Intruder && f.Variant == "huge" {
@@ -325,6 +348,51 @@ func Generate(seed uint64, outside bool) Plan {
 		}
 	}
 	return p
+}
+
+// drawStandAndTransfers draws which candidates use Stand and the Transfer
+// faults of p, from a stream of its own, so that a seed keeps the timing,
+// rates and other faults it had before these were drawn. A third of the
+// plans use Stand for every candidate, a third for some; half of the
+// plans on a pure Lease lock get 1–3 transfer requests.
+func drawStandAndTransfers(seed uint64, p *Plan) {
+	r := rand.New(rand.NewPCG(seed, 0x7374616e64))
+	switch r.IntN(3) {
+	case 1:
+		for i := range p.Candidates {
+			p.Candidates[i].Stand = true
+		}
+	case 2:
+		for i := range p.Candidates {
+			p.Candidates[i].Stand = r.IntN(2) == 0
+		}
+	}
+	if !transferable(*p) || r.IntN(2) == 0 {
+		return
+	}
+	for range 1 + r.IntN(3) {
+		f := Fault{Kind: Transfer, At: time.Duration(r.Int64N(int64(p.Heal))), Target: -1}
+		switch x := r.IntN(10); {
+		case x < 6:
+			f.Variant = p.Candidates[r.IntN(len(p.Candidates))].ID
+		case x < 8:
+			f.Variant = TransferAbsent
+		default:
+			f.Variant = TransferLeader
+		}
+		p.Faults = append(p.Faults, f)
+	}
+}
+
+// transferable reports whether every candidate of p uses a pure Lease
+// lock: the only kind a planned transfer works on.
+func transferable(p Plan) bool {
+	for _, c := range p.Candidates {
+		if c.Kind != rl.LeasesResourceLock {
+			return false
+		}
+	}
+	return len(p.Candidates) > 0
 }
 
 // drawTiming draws a timing that validation accepts, with extremes: a

@@ -50,6 +50,16 @@ type leadership struct {
 	// the lock and its elector never saw the lock before the deletion: it
 	// falls under limitFreshAfterDelete.
 	fresh bool
+	es    *electorState // its elector
+}
+
+// handover is a release the transport saw stored that names a preferred
+// holder: a leader handing over after a transfer request. Only the
+// candidate named may take it before a lease has passed.
+type handover struct {
+	at   time.Time
+	to   string
+	from string // the elector that released
 }
 
 // plantEvent is a write to the lock from outside the fleet: a deletion, a
@@ -92,6 +102,11 @@ type recorder struct {
 	violations  []Violation       // guarded by mu
 	log         []string          // guarded by mu: the last logLines events
 	logged      int               // guarded by mu
+
+	handovers   []handover     // guarded by mu: releases for a preferred holder, in order
+	transfers   []*transferRec // guarded by mu: Transfer faults carried out
+	leaseWrites []storedWrite  // guarded by mu: writes stored on the Lease, in plans with transfers
+	handedOverN int            // guarded by mu: RunContext returns wrapping ErrHandedOver
 }
 
 const logLines = 2000
@@ -204,6 +219,61 @@ func (rc *recorder) plant(kind FaultKind, holder string, held, termLost bool) {
 	}
 }
 
+// stored is a write the server stored: of a candidate's loop r (seen by
+// its transport), or of the harness (r nil). A release (an empty holder)
+// must come after the releasing elector's OnStartedLeading returned; one
+// that names a preferred holder is a handover.
+func (rc *recorder) stored(r *electorRun, sw storedWrite) {
+	var es *electorState
+	if r != nil {
+		es = r.current()
+	}
+	early := es != nil && sw.decoded && sw.holder == "" && es.callbackRunning()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if sw.resource == "leases" && rc.h.transfers {
+		rc.leaseWrites = append(rc.leaseWrites, sw)
+	}
+	if es == nil || !sw.decoded || sw.holder != "" {
+		return
+	}
+	if early {
+		rc.violationLocked(sw.at, "release-early", fmt.Sprintf("%s released the lock (%s) while its OnStartedLeading still ran", es.name, sw.resource))
+	}
+	if sw.preferred != "" {
+		rc.handovers = append(rc.handovers, handover{at: sw.at, to: sw.preferred, from: es.name})
+		rc.noteLocked(sw.at, fmt.Sprintf("%s released the lock for %s (handover, term %d)", es.name, sw.preferred, sw.term))
+	}
+}
+
+// transferred records a Transfer fault as carried out.
+func (rc *recorder) transferred(tr *transferRec) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.transfers = append(rc.transfers, tr)
+	what := fmt.Sprintf("transfer request naming %q (%s", tr.to, tr.what)
+	if tr.named >= 0 && !tr.alive {
+		what += ", not running"
+	}
+	what += ")"
+	if tr.written {
+		rc.noteLocked(tr.at, fmt.Sprintf("%s written, resourceVersion %d", what, tr.rv))
+	} else {
+		rc.noteLocked(tr.at, fmt.Sprintf("%s not written: %s", what, tr.err))
+	}
+}
+
+// handedOver records a RunContext that returned ErrHandedOver. Only a
+// transfer request makes a leader hand over.
+func (rc *recorder) handedOver(name string, err error) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.handedOverN++
+	if !rc.h.transfers {
+		rc.violationLocked(time.Now(), "handover", fmt.Sprintf("%s: RunContext returned %v in a run without transfer requests", name, err))
+	}
+}
+
 // highestTerm is the highest term any leadership of this epoch began with.
 func (rc *recorder) highestTerm() int {
 	rc.mu.Lock()
@@ -212,12 +282,18 @@ func (rc *recorder) highestTerm() int {
 }
 
 // startLeading records the start of a leadership and checks its term.
-func (rc *recorder) startLeading(p *process, r *electorRun, name string, made time.Time, term int, termOK bool) *leadership {
+func (rc *recorder) startLeading(p *process, r *electorRun, es *electorState, name string, term int, termOK bool) *leadership {
 	now := time.Now()
+	made := es.made
+	acquiring := r.lastStoredWrite()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	l := &leadership{n: len(rc.leaderships), cand: p.cand, name: name, proc: p, run: r, start: now,
-		sent: r.lastWrite(), created: r.lastWriteCreated(), term: term, termOK: termOK, epoch: rc.epoch}
+		sent: r.lastWrite(), created: r.lastWriteCreated(), term: term, termOK: termOK, epoch: rc.epoch, es: es}
+	if acquiring.decoded && acquiring.preferred != "" && acquiring.holder == rc.h.plan.Candidates[p.cand].ID {
+		// Any acquisition clears a transfer request.
+		rc.violationLocked(now, "request-kept", fmt.Sprintf("%s leads on a write that kept the transfer request naming %q", name, acquiring.preferred))
+	}
 	if n := len(rc.plants); n > 0 && rc.plants[n-1].kind == DeleteLock {
 		del := rc.plants[n-1].at
 		// Its elector never saw the lock before the deletion: made

@@ -354,8 +354,191 @@ func scenarios() []scenario {
 			Heal: 40 * time.Second, End: 3 * time.Minute,
 		}})
 	}
+	s = append(s, standScenarios()...)
+	s = append(s, transferScenarios()...)
 	for i := range s {
 		s[i].plan.Name = s[i].name
+	}
+	return s
+}
+
+// standScenarios are the promises of LeaderElector.Stand: one elector
+// leads term after term, never runs OnStartedLeading twice at once, hands
+// each term a new stop channel and a higher term, and waits RetryPeriod
+// after the last term's callback returned before it stands again.
+func standScenarios() []scenario {
+	var s []scenario
+	// A lone candidate that Stands is cut off past its deadline (stop
+	// closes at 30s, after its last renewal at 20s); its callback winds
+	// down for 8s more. The lock still holds its own record, which it may
+	// take back at once: it must first wait for the callback (38s), then
+	// RetryPeriod. An elector that stood again without waiting would lead
+	// again at 32–34.4s while the callback still runs.
+	{
+		cs := cands(rl.LeasesResourceLock, 1)
+		cs[0].Stand, cs[0].SlowCallback = true, 8*time.Second
+		s = append(s, scenario{name: "StandWaitsForCallback", bug: "stand", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{{Kind: Partition, At: 20500 * time.Millisecond, For: 10 * time.Second, Target: 0, Variant: "error"}},
+			Heal:   31 * time.Second, End: 3 * time.Minute,
+		}, check: func(r *Result) []string {
+			if r.StandAgain < 1 {
+				return []string{fmt.Sprintf("the candidate did not lead again after its callback returned (%d Stand leaderships)", r.StandLeaderships)}
+			}
+			return nil
+		}})
+	}
+	// The same with followers that Stand too, on each lock kind: the
+	// leader is cut off, a follower takes over after a lease, and the old
+	// leader (callback winding down 8s) stands again and follows.
+	for _, kind := range []string{rl.LeasesResourceLock, rl.EndpointsResourceLock, rl.EndpointsLeasesResourceLock} {
+		cs := cands(kind, 3)
+		for i := range cs {
+			cs[i].Stand = true
+		}
+		cs[0].SlowCallback = 8 * time.Second
+		s = append(s, scenario{name: "StandFleet/" + kind, bug: "stand", plan: Plan{
+			Timing: defaults(), Candidates: cs, CheckRates: true,
+			Faults: []Fault{
+				{Kind: Partition, At: 20500 * time.Millisecond, For: 10 * time.Second, Target: 0, Variant: "error"},
+				{Kind: Partition, At: 60500 * time.Millisecond, For: 12 * time.Second, Target: -1, Variant: "hang"},
+			},
+			Heal: 73 * time.Second, End: 3 * time.Minute,
+		}})
+	}
+	return s
+}
+
+// transferScenarios are planned transfers (resourcelock.RequestTransfer)
+// on a Lease: the leader steps down at once, releases for the named
+// candidate once its OnStartedLeading returned, the named candidate takes
+// it at once, the others wait a lease for it, and the acquisition clears
+// the request.
+func transferScenarios() []scenario {
+	var s []scenario
+	next := func(want string, within time.Duration) func(r *Result) []string {
+		return func(r *Result) []string {
+			var bad []string
+			for i, o := range r.Transfers {
+				if !o.Written {
+					bad = append(bad, fmt.Sprintf("transfer %d not written: %s", i, o.NotWritten))
+					continue
+				}
+				if o.Next != want {
+					bad = append(bad, fmt.Sprintf("transfer %d: next leader %s, want %s", i, o.Next, want))
+				}
+				if want == "named" && o.ToNamed > within {
+					bad = append(bad, fmt.Sprintf("transfer %d: the named candidate led %v after the request, want within %v", i, o.ToNamed, within))
+				}
+				if !o.Cleared {
+					bad = append(bad, fmt.Sprintf("transfer %d: request not cleared (%+v)", i, o))
+				}
+			}
+			return bad
+		}
+	}
+	// c0 leads; a transfer to c2. c0's callback winds down for 3s after
+	// stop; only then may it release, and c2 take over at once.
+	for _, stand := range []bool{false, true} {
+		cs := cands(rl.LeasesResourceLock, 3)
+		cs[0].SlowCallback = 3 * time.Second
+		for i := range cs {
+			cs[i].Stand = stand
+			cs[i].WatchDelay = 50 * time.Millisecond
+		}
+		name := "TransferHandover"
+		if stand {
+			name += "/stand"
+		}
+		s = append(s, scenario{name: name, bug: "transfer", plan: Plan{
+			Timing: defaults(), Candidates: cs, CheckRates: true,
+			Faults: []Fault{{Kind: Transfer, At: 20500 * time.Millisecond, Target: -1, Variant: "c2"}},
+			Heal:   21 * time.Second, End: 2 * time.Minute,
+		}, check: func(r *Result) []string {
+			bad := next("named", 3500*time.Millisecond)(r)
+			if r.Handovers != 1 {
+				bad = append(bad, fmt.Sprintf("%d handover releases, want 1", r.Handovers))
+			}
+			if r.Leaderships != 2 {
+				bad = append(bad, fmt.Sprintf("%d leaderships, want 2", r.Leaderships))
+			}
+			return bad
+		}})
+	}
+	// A transfer to an identity no candidate has: the leader hands over,
+	// and the others wait a lease for the release, as for a holder.
+	{
+		cs := cands(rl.LeasesResourceLock, 3)
+		cs[1].Stand = true
+		s = append(s, scenario{name: "TransferToAbsent", bug: "transfer", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{{Kind: Transfer, At: 20500 * time.Millisecond, Target: -1, Variant: TransferAbsent}},
+			Heal:   21 * time.Second, End: 2 * time.Minute,
+		}, check: next("other", 0)})
+	}
+	// A transfer to the leader itself: nothing changes hands; its next
+	// renewal clears the request.
+	{
+		cs := cands(rl.LeasesResourceLock, 3)
+		cs[0].Stand = true
+		s = append(s, scenario{name: "TransferToLeaderItself", bug: "transfer", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{{Kind: Transfer, At: 20500 * time.Millisecond, Target: -1, Variant: TransferLeader}},
+			Heal:   21 * time.Second, End: 2 * time.Minute,
+		}, check: func(r *Result) []string {
+			bad := next("none", 0)(r)
+			if r.Leaderships != 1 || r.Handovers != 0 {
+				bad = append(bad, fmt.Sprintf("%d leaderships and %d handovers, want 1 and 0", r.Leaderships, r.Handovers))
+			}
+			return bad
+		}})
+	}
+	// The named candidate is down (crashed at 10s, back at 60s): the
+	// leader hands over all the same; the others wait a lease; when the
+	// named candidate comes back it follows.
+	{
+		cs := cands(rl.LeasesResourceLock, 3)
+		s = append(s, scenario{name: "TransferToCrashedCandidate", bug: "transfer", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{
+				{Kind: Crash, At: 10 * time.Second, For: 50 * time.Second, Target: 2},
+				{Kind: Transfer, At: 20500 * time.Millisecond, Target: -1, Variant: "c2"},
+			},
+			Heal: 60 * time.Second, End: 3 * time.Minute,
+		}, check: next("other", 0)})
+	}
+	// The leader's callback winds down for 10.5s, past ReleaseGrace
+	// (RenewDeadline, 10s): it must not release at all; the lease runs
+	// out (15s after its last renewal at 20s) before another candidate
+	// takes over. With Stand, the old leader's elector still counts the
+	// record as its own once its callback returned (31s) and RetryPeriod
+	// passed, and mostly takes it back in a new term at 33–35.4s, before
+	// that lease ran out: the request is cleared, and the named candidate
+	// does not get the lock. No invariant is broken (the old term's stop
+	// closed at 20.5s); the scenario logs it.
+	for _, stand := range []bool{false, true} {
+		cs := cands(rl.LeasesResourceLock, 3)
+		cs[0].SlowCallback = 10500 * time.Millisecond
+		for i := range cs {
+			cs[i].Stand = stand
+		}
+		name := "TransferCallbackPastGrace"
+		if stand {
+			name += "/stand"
+		}
+		s = append(s, scenario{name: name, bug: "transfer", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{{Kind: Transfer, At: 20500 * time.Millisecond, Target: -1, Variant: "c2"}},
+			Heal:   21 * time.Second, End: 2 * time.Minute,
+		}, check: func(r *Result) []string {
+			if r.Handovers != 0 {
+				return []string{fmt.Sprintf("%d handover releases with a callback past ReleaseGrace, want 0", r.Handovers)}
+			}
+			if len(r.Transfers) == 1 && r.Transfers[0].Next == "holder" {
+				r.Notes = append(r.Notes, "the old leader took its own lock back, before its lease ran out, after a transfer request it could not release for")
+			}
+			return nil
+		}})
 	}
 	return s
 }
@@ -376,6 +559,9 @@ func TestRegression(t *testing.T) {
 			var extra []string
 			if sc.check != nil {
 				extra = sc.check(res)
+			}
+			for _, n := range res.Notes {
+				t.Logf("note: %s", n)
 			}
 			if res.Failed() || len(extra) > 0 {
 				t.Errorf("bug %s reproduced:\n%v\n%s", sc.bug, extra, res.Report())

@@ -43,7 +43,46 @@ type Result struct {
 	// more than two requests before Retry-After had passed on its clock.
 	RetryAfterIgnored    int
 	MaxRequestsPerWindow int // the most requests one candidate sent in one rate window
-	Log                  []string
+	// StandLeaderships counts the leaderships of electors that Stand, and
+	// StandAgain those of them after an elector's first term.
+	StandLeaderships int
+	StandAgain       int
+	// Handovers counts releases stored for a preferred holder; HandedOver
+	// the RunContext calls that returned ErrHandedOver.
+	Handovers  int
+	HandedOver int
+	Transfers  []TransferOutcome // one per Transfer fault
+	Notes      []string          // what a scenario's check noticed without failing
+	Log        []string
+}
+
+// TransferOutcome is what became of one transfer request: figures, not
+// failures (the invariants are checked over the whole run).
+type TransferOutcome struct {
+	// What the request named: "candidate" (another candidate than the
+	// holder), "leader" (the holder itself) or "absent" (no candidate).
+	What string
+	// Written is false when no write stored it (NotWritten says why:
+	// no Lease yet, no holder to name, already named).
+	Written    bool
+	NotWritten string
+	// NamedRunning: a candidate was named and its process ran at the
+	// request.
+	NamedRunning bool
+	// Next is who began to lead first after the request: "named",
+	// "holder" (the candidate that held the lock at the request, again, in
+	// a new term), "other" or "none" before the end; ToNamed is the time
+	// from the request to the named candidate leading, when Next is
+	// "named".
+	Next    string
+	ToNamed time.Duration
+	// Cleared: a later write of the fleet stored the Lease without the
+	// request, ClearedAfter the request. Superseded: another request was
+	// written first; Deleted: the lock was deleted first.
+	Cleared      bool
+	ClearedAfter time.Duration
+	Superseded   bool
+	Deleted      bool
 }
 
 // Failed reports whether the run broke an invariant (outside the
@@ -205,6 +244,52 @@ func (rc *recorder) result() *Result {
 		}
 	}
 
+	// Takeovers of a handover by a candidate it did not name: the others
+	// wait a lease for it, as for a holder.
+	for i, ho := range rc.handovers {
+		next := end
+		if i+1 < len(rc.handovers) {
+			next = rc.handovers[i+1].at
+		}
+		for _, pl := range rc.plants {
+			if pl.at.After(ho.at) && pl.at.Before(next) {
+				next = pl.at
+			}
+		}
+		for _, l := range ls {
+			if l.start.Before(ho.at) {
+				continue
+			}
+			if !l.start.Before(next) || rc.releasedBetween(ho.at, l.start) {
+				break
+			}
+			if l.sent.Before(ho.at) {
+				continue
+			}
+			if p.Candidates[l.cand].ID == ho.to {
+				break
+			}
+			if min := ho.at.Add(l.proc.clock.toTrue(lease)); l.start.Before(min.Add(-time.Microsecond)) {
+				rc.limitLocked(l.start, "early-takeover", fmt.Sprintf("%s took the lock %v after %s handed it over to %s, before a lease (%v on its clock) had passed",
+					l.name, l.start.Sub(ho.at), ho.from, ho.to, lease), limitOf(l))
+			}
+			break
+		}
+	}
+	rc.transferOutcomes(r, ls, end)
+	seenElector := map[*electorState]bool{}
+	for _, l := range ls {
+		if l.es == nil || !l.es.stand {
+			continue
+		}
+		r.StandLeaderships++
+		if seenElector[l.es] {
+			r.StandAgain++
+		}
+		seenElector[l.es] = true
+	}
+	r.Handovers, r.HandedOver = len(rc.handovers), rc.handedOverN
+
 	// A leader within the bound after the faults heal, and no step-down
 	// once healed.
 	bound := r.HealBound
@@ -294,6 +379,51 @@ func (rc *recorder) result() *Result {
 		r.Log = append(r.Log, rc.log...)
 	}
 	return r
+}
+
+// transferOutcomes works out what became of each transfer request: who
+// led next, and whether a later write cleared it.
+func (rc *recorder) transferOutcomes(r *Result, ls []*leadership, end time.Time) {
+	writes := append([]storedWrite(nil), rc.leaseWrites...)
+	sort.SliceStable(writes, func(i, j int) bool { return writes[i].rv < writes[j].rv })
+	for _, tr := range rc.transfers {
+		o := TransferOutcome{What: tr.what, Written: tr.written, NotWritten: tr.err, NamedRunning: tr.what == "candidate" && tr.alive, Next: "none"}
+		for _, l := range ls {
+			if l.start.Before(tr.at) || l.sent.Before(tr.at) {
+				continue
+			}
+			switch o.Next = "other"; l.cand {
+			case tr.named:
+				o.Next, o.ToNamed = "named", l.start.Sub(tr.at)
+			case tr.holder:
+				o.Next = "holder"
+			}
+			break
+		}
+		if tr.written {
+			clearedAt := end
+			for _, w := range writes {
+				if w.rv <= tr.rv {
+					continue
+				}
+				if w.request {
+					o.Superseded = true
+					clearedAt = w.at
+					break
+				}
+				if w.preferred == "" {
+					o.Cleared, o.ClearedAfter, clearedAt = true, w.at.Sub(tr.at), w.at
+					break
+				}
+			}
+			for _, pl := range rc.plants {
+				if pl.kind == DeleteLock && !pl.at.Before(tr.at) && pl.at.Before(clearedAt) {
+					o.Cleared, o.ClearedAfter, o.Superseded, o.Deleted = false, 0, false, true
+				}
+			}
+		}
+		r.Transfers = append(r.Transfers, o)
+	}
 }
 
 // releasedBetween reports whether a release fault ran in [a, b]: a

@@ -40,6 +40,9 @@ type harness struct {
 	rngMu sync.Mutex
 	rng   *rand.Rand // guarded by rngMu: per-request fault draws
 
+	transferMu sync.Mutex // one Transfer fault at a time
+	transfers  bool       // the plan has Transfer faults
+
 	mu    sync.Mutex
 	procs []*process // guarded by mu: every process started, in order
 }
@@ -75,9 +78,32 @@ type electorRun struct {
 	transport *transport
 
 	mu          sync.Mutex
-	lastOK      time.Time   // guarded by mu: send time of the last write the server stored
-	lastCreated bool        // guarded by mu: that write created the object
-	seen        []time.Time // guarded by mu: when a 2xx answer (read, write or watch) reached this loop's client
+	lastOK      time.Time     // guarded by mu: send time of the last write the server stored
+	lastCreated bool          // guarded by mu: that write created the object
+	lastStored  storedWrite   // guarded by mu: what that write stored
+	seen        []time.Time   // guarded by mu: when a 2xx answer (read, write or watch) reached this loop's client
+	cur         *electorState // guarded by mu: the elector running now (the loop runs one at a time)
+}
+
+// setCurrent makes es the elector this loop runs now.
+func (r *electorRun) setCurrent(es *electorState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cur = es
+}
+
+// current is the elector this loop runs now, or nil.
+func (r *electorRun) current() *electorState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cur
+}
+
+// lastStoredWrite is what the last stored write of this loop holds.
+func (r *electorRun) lastStoredWrite() storedWrite {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastStored
 }
 
 // answered records a 2xx answer delivered to the client at t.
@@ -95,11 +121,12 @@ func (r *electorRun) sawBetween(a, b time.Time) bool {
 	return i < len(r.seen) && r.seen[i].Before(b)
 }
 
-func (r *electorRun) wroteOK(sent time.Time, created bool) {
+// wroteOK records a write sent at sent that the server stored as sw.
+func (r *electorRun) wroteOK(sent time.Time, created bool, sw storedWrite) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if sent.After(r.lastOK) {
-		r.lastOK, r.lastCreated = sent, created
+		r.lastOK, r.lastCreated, r.lastStored = sent, created, sw
 	}
 }
 
@@ -127,6 +154,9 @@ func Run(plan Plan) *Result {
 		start: time.Now(),
 		done:  make(chan struct{}),
 		rng:   rand.New(rand.NewPCG(plan.Seed, 0x636861)),
+	}
+	for _, f := range plan.Faults {
+		h.transfers = h.transfers || f.Kind == Transfer
 	}
 	h.rec = newRecorder(h)
 	for i, c := range plan.Candidates {
@@ -300,12 +330,26 @@ func (p *process) startRun() {
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
+		if c.Stand {
+			// One elector for the life of this run: Stand leads term
+			// after term and returns only when ctx ends.
+			name := fmt.Sprintf("%s/%d.%d", c.ID, p.gen, r.n)
+			err := p.runElector(r, lock, name, true)
+			if ctx.Err() == nil && !p.isDead() {
+				h.rec.violation("stand", fmt.Sprintf("%s: Stand returned while its context was live: %v", name, err))
+			}
+			return
+		}
 		for k := 0; ctx.Err() == nil; k++ {
 			name := fmt.Sprintf("%s/%d.%d.%d", c.ID, p.gen, r.n, k)
-			err := p.runElector(r, lock, name)
+			err := p.runElector(r, lock, name, false)
 			if ctx.Err() != nil || p.isDead() {
 				return
 			}
+			if errors.Is(err, election.ErrHandedOver) {
+				h.rec.handedOver(name, err)
+			}
+			// A handover is a lost leadership too: a new elector stands.
 			if !errors.Is(err, election.ErrLeadershipLost) {
 				h.rec.violation("harness", fmt.Sprintf("%s: RunContext: %v", name, err))
 				return
@@ -314,14 +358,16 @@ func (p *process) startRun() {
 	}()
 }
 
-// runElector runs one elector until it returns.
-func (p *process) runElector(r *electorRun, lock rl.Interface, name string) error {
+// runElector makes one elector and runs it: RunContext until it returns,
+// or with stand, Stand until the run's context ends.
+func (p *process) runElector(r *electorRun, lock rl.Interface, name string, stand bool) error {
 	h := p.h
 	t := h.plan.Timing
 	c := h.plan.Candidates[p.cand]
 	var le *election.LeaderElector
 	ready := make(chan struct{})
-	made := time.Now()
+	es := newElectorState(p, name, stand)
+	r.setCurrent(es)
 	le, err := election.NewLeaderElector(election.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   t.LeaseDuration,
@@ -335,7 +381,7 @@ func (p *process) runElector(r *electorRun, lock rl.Interface, name string) erro
 		Callbacks: election.LeaderCallbacks{
 			OnStartedLeading: func(stop <-chan struct{}) {
 				<-ready
-				p.lead(r, le, name, made, stop, c.SlowCallback)
+				p.lead(r, es, le, stop, c.SlowCallback)
 			},
 			OnStoppedLeading: func() {},
 		},
@@ -344,26 +390,34 @@ func (p *process) runElector(r *electorRun, lock rl.Interface, name string) erro
 		return fmt.Errorf("chaos: plan timing rejected: %w", err)
 	}
 	close(ready)
+	if stand {
+		return le.Stand(r.ctx)
+	}
 	return le.RunContext(r.ctx)
 }
 
 // lead is OnStartedLeading: it records the leadership, writes to the fenced
 // store with Term() until stop closes, checks that Term stays the one the
 // leadership started with, and winds down for slow before returning.
-func (p *process) lead(r *electorRun, le *election.LeaderElector, name string, made time.Time, stop <-chan struct{}, slow time.Duration) {
+func (p *process) lead(r *electorRun, es *electorState, le *election.LeaderElector, stop <-chan struct{}, slow time.Duration) {
 	h := p.h
+	name := es.begin(stop)
+	defer es.end()
 	if p.isDead() {
 		<-stop // a crashed process does not act
 		return
 	}
 	term, ok := le.Term()
-	l := h.rec.startLeading(p, r, name, made, term, ok)
+	es.led(name, term, ok)
+	l := h.rec.startLeading(p, r, es, name, term, ok)
 	tick := time.NewTicker(h.rec.writeEvery)
 	defer tick.Stop()
 	for leading := true; leading; {
 		select {
 		case <-stop:
-			h.rec.endLeading(l, time.Now(), "stop")
+			now := time.Now()
+			h.rec.endLeading(l, now, "stop")
+			es.stopped(now)
 			leading = false
 		case <-tick.C:
 			if p.isDead() {
@@ -462,6 +516,8 @@ func (h *harness) inject(i int, f Fault) {
 	case Intruder:
 		h.writeIntruder(f.Variant == "huge")
 		h.rec.plant(f.Kind, "", true, false)
+	case Transfer:
+		h.transfer(f)
 	}
 }
 

@@ -36,12 +36,33 @@ type Stats struct {
 	reelection            []time.Duration
 	MaxRequestsPerWindow  int
 	FakeTime              time.Duration
+
+	// Stand.
+	StandRuns        int // runs with at least one candidate that Stands
+	StandLeaderships int
+	StandAgain       int // leaderships of a Stand elector after its first
+	// Planned transfer.
+	TransferRuns    int
+	Handovers       int            // releases stored for a preferred holder
+	HandedOver      int            // RunContext calls that returned ErrHandedOver
+	TransferWhat    map[string]int // requests by what they named
+	TransferNotSent map[string]int // requests not written, by why
+	NamedNext       int            // a running named candidate led next
+	NamedHolder     int            // the holder at the request led again next
+	NamedOther      int            // a third candidate led next
+	NamedNone       int            // nobody led after it before the end
+	toNamed         []time.Duration
+	Cleared         int
+	Superseded      int
+	DeletedRequests int
+	Lingering       int // written, and still on the Lease at the end
+	clearedAfter    []time.Duration
 }
 
 // NewStats returns empty Stats.
 func NewStats() *Stats {
 	return &Stats{ByViolation: map[string]int{}, Faults: map[FaultKind]int{}, Injected: map[FaultKind]int{},
-		Under: map[FaultKind]int{}, UnderSeconds: map[FaultKind]float64{}}
+		Under: map[FaultKind]int{}, UnderSeconds: map[FaultKind]float64{}, TransferWhat: map[string]int{}, TransferNotSent: map[string]int{}}
 }
 
 // Add counts one run.
@@ -93,6 +114,57 @@ func (s *Stats) Add(r *Result) {
 	s.Leaderships += r.Leaderships
 	s.MaxRequestsPerWindow = max(s.MaxRequestsPerWindow, r.MaxRequestsPerWindow)
 	s.FakeTime += r.Plan.End
+	for _, c := range r.Plan.Candidates {
+		if c.Stand {
+			s.StandRuns++
+			break
+		}
+	}
+	s.StandLeaderships += r.StandLeaderships
+	s.StandAgain += r.StandAgain
+	if len(r.Transfers) > 0 {
+		s.TransferRuns++
+	}
+	s.Handovers += r.Handovers
+	s.HandedOver += r.HandedOver
+	for _, o := range r.Transfers {
+		s.TransferWhat[o.What]++
+		if !o.Written {
+			why := o.NotWritten
+			switch {
+			case strings.Contains(why, "no Lease"), strings.Contains(why, "not found"):
+				why = "no Lease yet"
+			case len(why) > 60:
+				why = why[:60] + "…"
+			}
+			s.TransferNotSent[why]++
+			continue
+		}
+		if o.NamedRunning {
+			switch o.Next {
+			case "named":
+				s.NamedNext++
+				s.toNamed = append(s.toNamed, o.ToNamed)
+			case "holder":
+				s.NamedHolder++
+			case "other":
+				s.NamedOther++
+			default:
+				s.NamedNone++
+			}
+		}
+		switch {
+		case o.Cleared:
+			s.Cleared++
+			s.clearedAfter = append(s.clearedAfter, o.ClearedAfter)
+		case o.Superseded:
+			s.Superseded++
+		case o.Deleted:
+			s.DeletedRequests++
+		default:
+			s.Lingering++
+		}
+	}
 	switch {
 	case r.Plan.ExtraHeal > 0:
 		s.LongLeaseRuns++
@@ -128,6 +200,17 @@ func (s *Stats) String() string {
 		quantile(s.reelection, 0.5), quantile(s.reelection, 0.99), quantile(s.reelection, 1), len(s.reelection), s.NotReelected, s.LongLeaseRuns)
 	fmt.Fprintf(&b, "429 answers whose Retry-After was not honoured: %d; most requests by one candidate in one rate window: %d (limit %d)\n",
 		s.RetryAfterIgnored, s.MaxRequestsPerWindow, rateLimit)
+	fmt.Fprintf(&b, "stand: %d runs with candidates that Stand, %d leaderships of Stand electors (%d of them a term after the first)\n",
+		s.StandRuns, s.StandLeaderships, s.StandAgain)
+	sort.Slice(s.toNamed, func(i, j int) bool { return s.toNamed[i] < s.toNamed[j] })
+	sort.Slice(s.clearedAfter, func(i, j int) bool { return s.clearedAfter[i] < s.clearedAfter[j] })
+	written := s.Cleared + s.Superseded + s.DeletedRequests + s.Lingering
+	fmt.Fprintf(&b, "transfer: %d runs, %d requests (%v), %d written, not written: %v; %d handover releases, %d RunContext returns of ErrHandedOver\n",
+		s.TransferRuns, sumMap(s.TransferWhat), s.TransferWhat, written, s.TransferNotSent, s.Handovers, s.HandedOver)
+	fmt.Fprintf(&b, "transfer to a running candidate: it led next after %d (request to leading: p50 %v, p99 %v, max %v), the old holder again after %d, a third candidate after %d, nobody before the end after %d\n",
+		s.NamedNext, quantile(s.toNamed, 0.5), quantile(s.toNamed, 0.99), quantile(s.toNamed, 1), s.NamedHolder, s.NamedOther, s.NamedNone)
+	fmt.Fprintf(&b, "transfer requests cleared afterwards by a write of the fleet: %d of %d written (after p50 %v, p99 %v, max %v); %d superseded by another request, %d deleted with the lock, %d still on the Lease at the end\n",
+		s.Cleared, written, quantile(s.clearedAfter, 0.5), quantile(s.clearedAfter, 0.99), quantile(s.clearedAfter, 1), s.Superseded, s.DeletedRequests, s.Lingering)
 	kinds := make([]string, 0, len(s.Faults))
 	for k := range s.Faults {
 		kinds = append(kinds, string(k))
@@ -146,4 +229,12 @@ func (s *Stats) String() string {
 		fmt.Fprintf(&b, "  %-14s %6s %9s %8.3f\n", "(healed)", "-", "-", float64(s.HealthyRequests)/s.HealthySeconds)
 	}
 	return b.String()
+}
+
+func sumMap(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

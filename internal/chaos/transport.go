@@ -128,7 +128,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// The server stored it: whether the answer arrives or not, the
 		// candidate may learn of it (by reading its own record back), and
 		// no follower saw the change before this send.
-		t.run.wroteOK(sent, resp.StatusCode == http.StatusCreated)
+		sw := inspectWrite(req.URL.Path, resp)
+		sw.cand = t.cand
+		t.run.wroteOK(sent, resp.StatusCode == http.StatusCreated, sw)
+		t.h.rec.stored(t.run, sw)
 	}
 	for _, f := range active {
 		if f.Kind == LostAnswer {
