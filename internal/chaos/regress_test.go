@@ -507,6 +507,53 @@ func transferScenarios() []scenario {
 			Heal: 60 * time.Second, End: 3 * time.Minute,
 		}, check: next("other", 0)})
 	}
+	// Found by the campaign (seed 400875, a false positive of the
+	// checker): the leader hands over to an absent identity; while the
+	// others wait a lease for that release, a second request names c2 on
+	// the released Lease. c2, which had not seen the release (here: it
+	// starts after the second request), reads a release for itself and
+	// takes it at once; the checker must allow it. The others still wait.
+	{
+		cs := cands(rl.LeasesResourceLock, 3)
+		cs[2].Join = 26 * time.Second
+		s = append(s, scenario{name: "TransferRequestOntoHandoverRelease", bug: "transfer", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{
+				{Kind: Transfer, At: 20500 * time.Millisecond, Target: -1, Variant: TransferAbsent},
+				{Kind: Transfer, At: 25 * time.Second, Target: -1, Variant: "c2"},
+			},
+			Heal: 26 * time.Second, End: 2 * time.Minute,
+		}, check: func(r *Result) []string {
+			if len(r.Transfers) != 2 || r.Transfers[1].Next != "named" || r.Transfers[1].ToNamed > 1500*time.Millisecond {
+				return []string{fmt.Sprintf("want c2 leading within 1.5s of the second request (at its start): %+v", r.Transfers)}
+			}
+			return nil
+		}})
+	}
+	// The same, with c2 watching the lock all along: it saw the release
+	// for the absent identity, and the second request changes only the
+	// Lease's annotation, which a follower does not take for a change of
+	// the record (the spec's bytes are the same): c2 keeps the preferred
+	// holder it saw and waits a lease like the others. No invariant is
+	// broken; the scenario logs when the named candidate did not take the
+	// release at once.
+	{
+		cs := cands(rl.LeasesResourceLock, 3)
+		cs[2].Stand = true
+		s = append(s, scenario{name: "TransferRequestOntoSeenRelease", bug: "transfer", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{
+				{Kind: Transfer, At: 20500 * time.Millisecond, Target: -1, Variant: TransferAbsent},
+				{Kind: Transfer, At: 25 * time.Second, Target: -1, Variant: "c2"},
+			},
+			Heal: 26 * time.Second, End: 2 * time.Minute,
+		}, check: func(r *Result) []string {
+			if len(r.Transfers) == 2 && (r.Transfers[1].Next != "named" || r.Transfers[1].ToNamed > time.Second) {
+				r.Notes = append(r.Notes, fmt.Sprintf("a request written onto a release c2 had seen did not reach c2: next leader %s", r.Transfers[1].Next))
+			}
+			return nil
+		}})
+	}
 	// The leader's callback winds down for 10.5s, past ReleaseGrace
 	// (RenewDeadline, 10s): it must not release at all; the lease runs
 	// out (15s after its last renewal at 20s) before another candidate

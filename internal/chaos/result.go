@@ -76,6 +76,9 @@ type TransferOutcome struct {
 	// "named".
 	Next    string
 	ToNamed time.Duration
+	// HolderStand: Next is "holder" and its elector Stands (one elector
+	// across the request, which still counts the record as its own).
+	HolderStand bool
 	// Cleared: a later write of the fleet stored the Lease without the
 	// request, ClearedAfter the request. Superseded: another request was
 	// written first; Deleted: the lock was deleted first.
@@ -245,7 +248,10 @@ func (rc *recorder) result() *Result {
 	}
 
 	// Takeovers of a handover by a candidate it did not name: the others
-	// wait a lease for it, as for a holder.
+	// wait a lease for it, as for a holder. A transfer request written
+	// onto the release after it was stored names whom the release is for
+	// from then on (it changes the annotation only, so the others' lease
+	// still counts from the release).
 	for i, ho := range rc.handovers {
 		next := end
 		if i+1 < len(rc.handovers) {
@@ -266,7 +272,7 @@ func (rc *recorder) result() *Result {
 			if l.sent.Before(ho.at) {
 				continue
 			}
-			if p.Candidates[l.cand].ID == ho.to {
+			if rc.namedSince(ho, l.sent, p.Candidates[l.cand].ID) {
 				break
 			}
 			if min := ho.at.Add(l.proc.clock.toTrue(lease)); l.start.Before(min.Add(-time.Microsecond)) {
@@ -381,6 +387,21 @@ func (rc *recorder) result() *Result {
 	return r
 }
 
+// namedSince reports whether id is the preferred holder the handover ho
+// named, or one that a transfer request written after it and before until
+// (the send of the write that took it) named.
+func (rc *recorder) namedSince(ho handover, until time.Time, id string) bool {
+	if id == ho.to {
+		return true
+	}
+	for _, tr := range rc.transfers {
+		if tr.written && tr.to == id && !tr.at.Before(ho.at) && !tr.at.After(until) {
+			return true
+		}
+	}
+	return false
+}
+
 // transferOutcomes works out what became of each transfer request: who
 // led next, and whether a later write cleared it.
 func (rc *recorder) transferOutcomes(r *Result, ls []*leadership, end time.Time) {
@@ -396,7 +417,7 @@ func (rc *recorder) transferOutcomes(r *Result, ls []*leadership, end time.Time)
 			case tr.named:
 				o.Next, o.ToNamed = "named", l.start.Sub(tr.at)
 			case tr.holder:
-				o.Next = "holder"
+				o.Next, o.HolderStand = "holder", l.es != nil && l.es.stand
 			}
 			break
 		}

@@ -42,21 +42,22 @@ type Stats struct {
 	StandLeaderships int
 	StandAgain       int // leaderships of a Stand elector after its first
 	// Planned transfer.
-	TransferRuns    int
-	Handovers       int            // releases stored for a preferred holder
-	HandedOver      int            // RunContext calls that returned ErrHandedOver
-	TransferWhat    map[string]int // requests by what they named
-	TransferNotSent map[string]int // requests not written, by why
-	NamedNext       int            // a running named candidate led next
-	NamedHolder     int            // the holder at the request led again next
-	NamedOther      int            // a third candidate led next
-	NamedNone       int            // nobody led after it before the end
-	toNamed         []time.Duration
-	Cleared         int
-	Superseded      int
-	DeletedRequests int
-	Lingering       int // written, and still on the Lease at the end
-	clearedAfter    []time.Duration
+	TransferRuns     int
+	Handovers        int            // releases stored for a preferred holder
+	HandedOver       int            // RunContext calls that returned ErrHandedOver
+	TransferWhat     map[string]int // requests by what they named
+	TransferNotSent  map[string]int // requests not written, by why
+	NamedNext        int            // a running named candidate led next
+	NamedHolder      int            // the holder at the request led again next
+	NamedHolderStand int            // of them, with an elector that Stands
+	NamedOther       int            // a third candidate led next
+	NamedNone        int            // nobody led after it before the end
+	toNamed          []time.Duration
+	Cleared          int
+	Superseded       int
+	DeletedRequests  int
+	Lingering        int // written, and still on the Lease at the end
+	clearedAfter     []time.Duration
 }
 
 // NewStats returns empty Stats.
@@ -147,6 +148,9 @@ func (s *Stats) Add(r *Result) {
 				s.toNamed = append(s.toNamed, o.ToNamed)
 			case "holder":
 				s.NamedHolder++
+				if o.HolderStand {
+					s.NamedHolderStand++
+				}
 			case "other":
 				s.NamedOther++
 			default:
@@ -207,8 +211,8 @@ func (s *Stats) String() string {
 	written := s.Cleared + s.Superseded + s.DeletedRequests + s.Lingering
 	fmt.Fprintf(&b, "transfer: %d runs, %d requests (%v), %d written, not written: %v; %d handover releases, %d RunContext returns of ErrHandedOver\n",
 		s.TransferRuns, sumMap(s.TransferWhat), s.TransferWhat, written, s.TransferNotSent, s.Handovers, s.HandedOver)
-	fmt.Fprintf(&b, "transfer to a running candidate: it led next after %d (request to leading: p50 %v, p99 %v, max %v), the old holder again after %d, a third candidate after %d, nobody before the end after %d\n",
-		s.NamedNext, quantile(s.toNamed, 0.5), quantile(s.toNamed, 0.99), quantile(s.toNamed, 1), s.NamedHolder, s.NamedOther, s.NamedNone)
+	fmt.Fprintf(&b, "transfer to a running candidate: it led next after %d (request to leading: p50 %v, p99 %v, max %v), the old holder again after %d (%d of them Stand), a third candidate after %d, nobody before the end after %d\n",
+		s.NamedNext, quantile(s.toNamed, 0.5), quantile(s.toNamed, 0.99), quantile(s.toNamed, 1), s.NamedHolder, s.NamedHolderStand, s.NamedOther, s.NamedNone)
 	fmt.Fprintf(&b, "transfer requests cleared afterwards by a write of the fleet: %d of %d written (after p50 %v, p99 %v, max %v); %d superseded by another request, %d deleted with the lock, %d still on the Lease at the end\n",
 		s.Cleared, written, quantile(s.clearedAfter, 0.5), quantile(s.clearedAfter, 0.99), quantile(s.clearedAfter, 1), s.Superseded, s.DeletedRequests, s.Lingering)
 	kinds := make([]string, 0, len(s.Faults))
