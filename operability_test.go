@@ -730,3 +730,39 @@ func TestLostLeadershipErrorWrapsCause(t *testing.T) {
 		})
 	}
 }
+
+// TestTransferRedirected: a handover release reserved for an absent
+// candidate is redirected by a second request, which changes only the
+// annotation: the newly named candidate, watching, takes it at once.
+func TestTransferRedirected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		tl := newTimeline()
+		elect(t, tl, leaseLock(t, srv, "a"), nil)
+		synctest.Wait()
+		b := elect(t, tl, leaseLock(t, srv, "b"), nil)
+		c := elect(t, tl, leaseLock(t, srv, "c"), nil)
+		time.Sleep(time.Minute)
+		client := newClient(t, srv)
+		if err := rl.RequestTransfer(context.Background(), client, namespace, lockName, "nobody"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if b.IsLeader() || c.IsLeader() {
+			t.Fatal("a candidate took a release reserved for another")
+		}
+		asked := time.Now()
+		if err := rl.RequestTransfer(context.Background(), client, namespace, lockName, "c"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if !c.IsLeader() || b.IsLeader() {
+			t.Errorf("after the redirect: c leads %v, b leads %v", c.IsLeader(), b.IsLeader())
+		}
+		if took := tl.startOf("c").Sub(asked); took != 0 {
+			t.Errorf("c took over %v after the redirect, want at once", took)
+		}
+		tl.assertNoOverlap(t)
+	})
+}

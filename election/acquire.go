@@ -259,6 +259,9 @@ func (le *LeaderElector) observeLocked(rec *rl.LeaderElectionRecord, raw []byte,
 		return
 	}
 	if le.seen && !le.gone && bytes.Equal(raw, le.observedRaw) && (raw != nil || rec.HolderIdentity == le.observed.HolderIdentity) {
+		// The same record. A transfer request lives beside the record's
+		// bytes (an annotation): it may change alone, and is taken as is.
+		le.observed.PreferredHolder = rec.PreferredHolder
 		return
 	}
 	le.seen, le.gone = true, false
