@@ -31,6 +31,20 @@ func leaseLock(t *testing.T, srv *testapiserver.Server, id string) rl.Interface 
 	return lock
 }
 
+// timedConfig is the tests' config for lock: the usual timings, and
+// callbacks that record each leadership in tl.
+func timedConfig(t *testing.T, lock rl.Interface, tl *timeline) election.LeaderElectionConfig {
+	id := lock.Identity()
+	return election.LeaderElectionConfig{
+		Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
+		Name: id, Logger: testLogger(t),
+		Callbacks: election.LeaderCallbacks{
+			OnStartedLeading: func(stop <-chan struct{}) { tl.start(id); <-stop; tl.end(id) },
+			OnStoppedLeading: func() {},
+		},
+	}
+}
+
 // serve returns the code and body h answers a GET with.
 func serve(h http.Handler) (int, string) {
 	w := httptest.NewRecorder()
@@ -410,17 +424,12 @@ func TestStandAgainAfterAnotherLeads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		config := func(lock rl.Interface, id string) election.LeaderElectionConfig {
-			return election.LeaderElectionConfig{
-				Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
-				ReleaseOnCancel: true, Name: id, Logger: testLogger(t),
-				Callbacks: election.LeaderCallbacks{
-					OnStartedLeading: func(stop <-chan struct{}) { tl.start(id); <-stop; tl.end(id) },
-					OnStoppedLeading: func() {},
-				},
-			}
+		config := func(lock rl.Interface) election.LeaderElectionConfig {
+			c := timedConfig(t, lock, tl)
+			c.ReleaseOnCancel = true
+			return c
 		}
-		a, err := election.NewLeaderElector(config(lockA, "a"))
+		a, err := election.NewLeaderElector(config(lockA))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,7 +437,7 @@ func TestStandAgainAfterAnotherLeads(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- a.Stand(ctx) }()
 		synctest.Wait()
-		b, err := election.NewLeaderElector(config(leaseLock(t, srv, "b"), "b"))
+		b, err := election.NewLeaderElector(config(leaseLock(t, srv, "b")))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -519,14 +528,9 @@ func TestMetricsHooks(t *testing.T) {
 		tl := newTimeline()
 		actx, acancel := context.WithCancel(context.Background())
 		adone := make(chan struct{})
-		a, err := election.NewLeaderElector(election.LeaderElectionConfig{
-			Lock: leaseLock(t, srv, "a"), LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
-			ReleaseOnCancel: true, Logger: testLogger(t), Metrics: ma.hooks(),
-			Callbacks: election.LeaderCallbacks{
-				OnStartedLeading: func(stop <-chan struct{}) { tl.start("a"); <-stop; tl.end("a") },
-				OnStoppedLeading: func() {},
-			},
-		})
+		cfg := timedConfig(t, leaseLock(t, srv, "a"), tl)
+		cfg.ReleaseOnCancel, cfg.Metrics = true, ma.hooks()
+		a, err := election.NewLeaderElector(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -586,17 +590,7 @@ func TestPlannedTransfer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
 		tl := newTimeline()
-		config := func(id string) election.LeaderElectionConfig {
-			return election.LeaderElectionConfig{
-				Lock: leaseLock(t, srv, id), LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
-				Name: id, Logger: testLogger(t),
-				Callbacks: election.LeaderCallbacks{
-					OnStartedLeading: func(stop <-chan struct{}) { tl.start(id); <-stop; tl.end(id) },
-					OnStoppedLeading: func() {},
-				},
-			}
-		}
-		a, err := election.NewLeaderElector(config("a"))
+		a, err := election.NewLeaderElector(timedConfig(t, leaseLock(t, srv, "a"), tl))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -705,14 +699,7 @@ func TestLostLeadershipErrorWrapsCause(t *testing.T) {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := testapiserver.New(testapiserver.Options{})
-				le, err := election.NewLeaderElector(election.LeaderElectionConfig{
-					Lock: leaseLock(t, srv, "a"), LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
-					Logger: testLogger(t),
-					Callbacks: election.LeaderCallbacks{
-						OnStartedLeading: func(stop <-chan struct{}) { <-stop },
-						OnStoppedLeading: func() {},
-					},
-				})
+				le, err := election.NewLeaderElector(timedConfig(t, leaseLock(t, srv, "a"), newTimeline()))
 				if err != nil {
 					t.Fatal(err)
 				}
