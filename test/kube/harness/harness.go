@@ -39,6 +39,11 @@ type Options struct {
 	// WorkDir holds data, certificates and logs. Default: a new temp dir,
 	// removed by Stop.
 	WorkDir string
+	// APIServerArgs are extra kube-apiserver flags, appended to the
+	// harness's own on every start (restarts too), such as
+	// "--feature-gates=CoordinatedLeaderElection=true". A flag given here
+	// that the harness sets as well wins: kube-apiserver takes the last.
+	APIServerArgs []string
 }
 
 // Cluster is a running etcd and kube-apiserver.
@@ -62,6 +67,7 @@ type Cluster struct {
 	AdminToken string
 
 	binDir, workDir string
+	apiArgs         []string
 	removeWorkDir   bool
 	etcdPorts       [2]int
 	apiPort         int
@@ -83,7 +89,8 @@ func BinDir() string {
 // Start starts etcd and kube-apiserver and prepares the namespace, the
 // ServiceAccount with its Role, and the service-account directory.
 func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
-	c = &Cluster{binDir: opts.BinDir, workDir: opts.WorkDir, ServiceAccount: "elector"}
+	c = &Cluster{binDir: opts.BinDir, workDir: opts.WorkDir, ServiceAccount: "elector",
+		apiArgs: append([]string(nil), opts.APIServerArgs...)}
 	if c.binDir == "" {
 		c.binDir = BinDir()
 	}
@@ -98,9 +105,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		}
 		c.removeWorkDir = true
 	}
+	made := c // the named result is nil by the time an error returns
 	defer func() {
 		if err != nil {
-			c.Stop()
+			made.Stop()
 		}
 	}()
 	ports, err := freePorts(3)
@@ -193,17 +201,18 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 
 func (c *Cluster) startAPIServer(ctx context.Context) error {
 	issuer := "https://kubernetes.default.svc.cluster.local"
-	cmd, err := c.command("kube-apiserver",
-		"--etcd-servers=http://127.0.0.1:"+strconv.Itoa(c.etcdPorts[0]),
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(c.apiPort),
-		"--cert-dir="+c.path("certs"),
-		"--token-auth-file="+c.path("tokens.csv"),
-		"--service-account-issuer="+issuer, "--api-audiences="+issuer,
-		"--service-account-key-file="+c.path("sa.pub"), "--service-account-signing-key-file="+c.path("sa.key"),
+	args := append([]string{
+		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(c.etcdPorts[0]),
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(c.apiPort),
+		"--cert-dir=" + c.path("certs"),
+		"--token-auth-file=" + c.path("tokens.csv"),
+		"--service-account-issuer=" + issuer, "--api-audiences=" + issuer,
+		"--service-account-key-file=" + c.path("sa.pub"), "--service-account-signing-key-file=" + c.path("sa.key"),
 		"--authorization-mode=RBAC",
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--endpoint-reconciler-type=none",
-		"--v=1")
+		"--v=1"}, c.apiArgs...)
+	cmd, err := c.command("kube-apiserver", args...)
 	if err != nil {
 		return err
 	}
@@ -304,11 +313,30 @@ func stop(cmd *exec.Cmd) {
 // RestartAPIServer stops kube-apiserver and starts it again on the same
 // port and data.
 func (c *Cluster) RestartAPIServer(ctx context.Context) error {
+	c.StopAPIServer()
+	return c.StartAPIServer(ctx)
+}
+
+// StopAPIServer stops kube-apiserver (SIGTERM, then SIGKILL after 10 s),
+// leaving etcd running: requests to Host are then refused until
+// StartAPIServer. Stopping a stopped server does nothing.
+func (c *Cluster) StopAPIServer() {
 	c.mu.Lock()
 	api := c.api
 	c.api = nil
 	c.mu.Unlock()
 	stop(api)
+}
+
+// StartAPIServer starts a kube-apiserver stopped by StopAPIServer again, on
+// the same port and data, and waits until it is ready.
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
+	c.mu.Lock()
+	running := c.api != nil
+	c.mu.Unlock()
+	if running {
+		return errors.New("harness: kube-apiserver is running")
+	}
 	return c.startAPIServer(ctx)
 }
 

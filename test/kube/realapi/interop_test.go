@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubelect/kubelect/election"
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/test/kube/harness"
 )
 
 // member is one candidate of a mixed fleet: this library's or client-go's.
@@ -33,9 +34,12 @@ type member struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	startAt  atomic.Pointer[time.Time]
+	stopAt   atomic.Pointer[time.Time] // when client-go ended its leadership (its context's end)
 }
 
 func (m *member) started() { now := time.Now(); m.startAt.Store(&now) }
+
+func (m *member) stopped() { now := time.Now(); m.stopAt.Store(&now) }
 
 func (m *member) stop() { m.cancel(); <-m.done }
 
@@ -62,32 +66,42 @@ func ours(t *testing.T, name, id string) *member {
 }
 
 func clientGo(t *testing.T, name, id string) *member {
+	return clientGoOn(t, cluster, name, id, false)
+}
+
+// clientGoOn is a client-go v0.37.2 candidate on the Lease name of cluster
+// c; coordinated sets its Coordinated option (coordinated leader election:
+// it never takes a lease itself, renews one that names it, and stops
+// renewing once spec.preferredHolder is set).
+func clientGoOn(t *testing.T, c *harness.Cluster, name, id string, coordinated bool) *member {
 	m := &member{id: id, done: make(chan struct{})}
-	token, err := os.ReadFile(filepath.Join(cluster.ServiceAccountDir, "token"))
+	token, err := os.ReadFile(filepath.Join(c.ServiceAccountDir, "token"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := &rest.Config{
-		Host: cluster.Host, BearerToken: string(token),
-		TLSClientConfig: rest.TLSClientConfig{CAFile: cluster.CAFile},
+		Host: c.Host, BearerToken: string(token),
+		TLSClientConfig: rest.TLSClientConfig{CAFile: c.CAFile},
 		WrapTransport:   func(rt http.RoundTripper) http.RoundTripper { return cuttable{rt, &m.cut} },
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lock, err := cgrl.New(cgrl.LeasesResourceLock, cluster.Namespace, name, cs.CoreV1(), cs.CoordinationV1(), cgrl.ResourceLockConfig{Identity: id})
+	lock, err := cgrl.New(cgrl.LeasesResourceLock, c.Namespace, name, cs.CoreV1(), cs.CoordinationV1(), cgrl.ResourceLockConfig{Identity: id})
 	if err != nil {
 		t.Fatal(err)
 	}
 	le, err := cgle.NewLeaderElector(cgle.LeaderElectionConfig{
 		Lock: lock, LeaseDuration: lease, RenewDeadline: renew, RetryPeriod: retry, ReleaseOnCancel: true,
+		Coordinated: coordinated,
 		Callbacks: cgle.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
 				m.started()
 				m.leading.Store(true)
 				<-ctx.Done() // client-go cancels it when leadership is lost
 				m.leading.Store(false)
+				m.stopped()
 			},
 			OnStoppedLeading: func() {},
 		},
