@@ -149,7 +149,9 @@ func transferTrial(t *testing.T, c *harness.Cluster, gated bool) {
 	checkCleared(t, getLease(t, admin, ns, name), b.id, gated)
 
 	// Let b renew a few times, then end the run.
-	if !waitFor(5*time.Second, func() bool { return versions.count(func(o *k8sapi.Object) bool { h, _ := field(o, "spec", "holderIdentity"); return h == b.id }) >= 4 }) {
+	if !waitFor(5*time.Second, func() bool {
+		return versions.count(func(o *k8sapi.Object) bool { h, _ := field(o, "spec", "holderIdentity"); return h == b.id }) >= 4
+	}) {
 		t.Errorf("%s made fewer than 3 renewals in 5s", b.id)
 	}
 	b.stop()
