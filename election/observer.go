@@ -1,0 +1,660 @@
+package election
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/k8sapi"
+)
+
+// ErrObserverRunning is returned by Observer.Run while another call of Run
+// on the same Observer has not returned.
+var ErrObserverRunning = errors.New("election: observer already running")
+
+// ObserverConfig configures an Observer. Only Lock is required.
+type ObserverConfig struct {
+	// Lock is the lock object to follow. Give the observer a lock of its
+	// own, not one a LeaderElector uses: a lock keeps the object it last
+	// read for its next update, and the observer's reads would change what
+	// the elector's updates are conditional on. The lock's identity is
+	// never written (resourcelock.New wants one; any name will do).
+	Lock rl.Interface
+
+	// RetryPeriod is the interval between two reads while the lock is
+	// polled: when it cannot be watched (MultiLock), when the server does
+	// not allow the watch, and while a failed watch waits to be reopened.
+	// Each interval gets up to JitterFactor of it added at random, as the
+	// elector's do. A failed read is retried after the same interval, or
+	// the server's Retry-After. Zero means DefaultRetryPeriod.
+	RetryPeriod time.Duration
+	// LeaseDuration is the lease counted for a record that names none: one
+	// that does not decode, or a lock seen deleted before any of its
+	// records was seen. Set it to the candidates' LeaseDuration. Zero
+	// means DefaultLeaseDuration.
+	LeaseDuration time.Duration
+	// RequestTimeout bounds each read. Zero means max(1s, RetryPeriod).
+	RequestTimeout time.Duration
+
+	// OnChange, when set, is called with each change the observer sees
+	// (each new Version), from one goroutine, in order. A slow OnChange
+	// holds up later calls, never the observer: when more than 256
+	// changes wait for it, the oldest are dropped (Version shows the gap).
+	// No call is made after Run has returned; changes not yet delivered
+	// then are dropped.
+	OnChange func(Observation)
+
+	// Logger receives the observer's log lines. Nil means slog.Default().
+	Logger *slog.Logger
+	// Clock is the source of time. Nil means the real clock.
+	Clock Clock
+}
+
+// Observation is what an Observer has seen of its lock. The record's fields
+// are as the holder wrote them; ObservedAt, Expiry and LastContact are
+// times of the observer's own clock.
+type Observation struct {
+	// Version counts the changes the observer has seen: it grows by one
+	// at each, and is 0 until the lock has first been read. A change is a
+	// new record (new bytes: a renewal is one), the object appearing or
+	// going, or the lease running out unrenewed (Expired). Versions of
+	// different Observers are unrelated.
+	Version uint64
+
+	// Exists reports whether the lock object exists. When it does not
+	// but existed, the record fields keep the last record seen: the
+	// electors count a deleted lock as its last record, unchanged since
+	// it went, so its holder keeps its lease (and, if it still leads,
+	// recreates the lock at once).
+	Exists bool
+	// Holder is the identity in the record: empty when the lock has been
+	// released (or never existed), resourcelock.UnknownLeader when the
+	// record does not decode or a MultiLock's two records disagree.
+	Holder string
+	// Term is the record's leaderTransitions: each new leadership writes
+	// a higher one.
+	Term int
+	// AcquireTime and RenewTime are as written in the record, by the
+	// holder's clock: compare them with no local time.
+	AcquireTime, RenewTime time.Time
+	// LeaseDuration is the lease the record asks for (at most
+	// MaxLeaseDuration), the config's LeaseDuration for a record that
+	// names none, and 0 when no record has been seen.
+	LeaseDuration time.Duration
+	// ObservedAt is when, by the observer's clock, the record's bytes last
+	// changed, or the object was seen gone. An observer counts a record it
+	// has just started to follow as new.
+	ObservedAt time.Time
+	// Expiry is ObservedAt plus LeaseDuration: when the holder's lease
+	// runs out unless the record changes, timed as the candidates time it.
+	Expiry time.Time
+	// Expired is set by the change the observer makes when Expiry passes
+	// without a change of the record (and a holder, named or unknown, was
+	// in it): the holder stopped renewing, or this observer stopped
+	// hearing from the API server (see LastError).
+	Expired bool
+
+	// LastContact is when the API server last answered: a read, a watch
+	// event, or a watch that the server ended normally. A watch that
+	// delivers nothing leaves it as it was for up to
+	// resourcelock.WatchTimeout. It is not a change: Version does not
+	// count it.
+	LastContact time.Time
+	// LastError is the error of the last read or watch that failed, nil
+	// once a later one succeeded. It is not a change: Version does not
+	// count it.
+	LastError error
+}
+
+// Leading reports whether, at now by the observer's clock, the record names
+// a holder (not empty, not resourcelock.UnknownLeader) whose lease has not
+// run out. It is what a candidate would conclude, no more: see Observer for
+// what it does not promise.
+func (ob Observation) Leading(now time.Time) bool {
+	return ob.Holder != "" && ob.Holder != rl.UnknownLeader && now.Before(ob.Expiry)
+}
+
+// Observer follows one lock and tells who holds it, in which term, and
+// when that changes, without ever writing to the lock: it only reads and
+// watches, so it needs only the get and watch verbs (without watch, it
+// polls). Services that route to the leader, dashboards and health checks
+// use it. Run follows the lock; Current, Changed and Wait read what it saw
+// from any goroutine. Its methods are safe for concurrent use.
+//
+// An Observer sees the lock, not the leader. What it reports is the last
+// record written, as the watch or the last read delivered it:
+//   - The observed holder may no longer act: a leader stops at its
+//     RenewDeadline, before its lease runs out, and one that is paused,
+//     cut off from the API server or crashed leaves no trace in the lock
+//     until its lease has run out. Leading(now) means only that the
+//     lease has not run out as this observer times it; the candidates
+//     time it on their own clocks, from when they saw the record change
+//     (perhaps a little earlier), so a new leader may take the lock
+//     shortly before Expiry.
+//   - A new leader shows only once its write reaches the observer: one
+//     watch event later, or up to one polling interval when polling. A
+//     polling observer can miss short-lived records altogether.
+//   - Expiry and Expired are timed from when this observer saw the
+//     record change, by its own clock, as the candidates time a lease; an
+//     observer cut off from the API server sees every lease expire.
+//
+// So routing to the observed holder is a hint, not a fence. The leader
+// itself must check its leadership (LeaderElector.IsLeader, Term), and
+// writes that must not come from two leaders should carry the term to a
+// system that rejects lower ones.
+type Observer struct {
+	config      ObserverConfig // validated, defaults filled in
+	log         *slog.Logger
+	running     atomic.Bool
+	deliverWake chan struct{} // buffered(1): OnChange has changes waiting
+
+	mu        sync.Mutex
+	current   Observation             // guarded by mu
+	record    rl.LeaderElectionRecord // guarded by mu: the last record seen, kept when the lock goes
+	hasRecord bool                    // guarded by mu: record is one the lock held (or stands for one)
+	raw       []byte                  // guarded by mu: record's bytes, to detect a change
+	changed   chan struct{}           // guarded by mu: closed at the next change
+	events    uint64                  // guarded by mu: counts watch events; a read that overlapped one is dropped
+	queue     []Observation           // guarded by mu: changes waiting for OnChange
+	loggedErr string                  // guarded by mu: the last error logged, to log each once
+	loggedRaw []byte                  // guarded by mu: the last undecodable record logged
+}
+
+// NewObserver makes an Observer from cfg. The error wraps ErrInvalidConfig
+// when cfg is not valid. Call Run to follow the lock.
+func NewObserver(cfg ObserverConfig) (*Observer, error) {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: observer: "+format, append([]any{ErrInvalidConfig}, args...)...)
+	}
+	switch {
+	case cfg.Lock == nil:
+		return nil, invalid("Lock must not be nil")
+	case cfg.RetryPeriod < 0:
+		return nil, invalid("RetryPeriod must not be negative, got %v", cfg.RetryPeriod)
+	case cfg.LeaseDuration < 0:
+		return nil, invalid("LeaseDuration must not be negative, got %v", cfg.LeaseDuration)
+	case cfg.LeaseDuration > MaxLeaseDuration:
+		return nil, invalid("LeaseDuration (%v) must not be longer than MaxLeaseDuration (%v)", cfg.LeaseDuration, MaxLeaseDuration)
+	case cfg.RequestTimeout < 0:
+		return nil, invalid("RequestTimeout must not be negative, got %v", cfg.RequestTimeout)
+	}
+	if cfg.RetryPeriod == 0 {
+		cfg.RetryPeriod = DefaultRetryPeriod
+	}
+	if cfg.LeaseDuration == 0 {
+		cfg.LeaseDuration = DefaultLeaseDuration
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = max(time.Second, cfg.RetryPeriod)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	return &Observer{
+		config:      cfg,
+		log:         cfg.Logger.With("lock", cfg.Lock.Describe(), "observer", true),
+		deliverWake: make(chan struct{}, 1),
+		changed:     make(chan struct{}),
+	}, nil
+}
+
+// Current returns the latest observation.
+func (o *Observer) Current() Observation {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.current
+}
+
+// Changed returns a channel that is closed at the next change: a broadcast
+// to every caller that holds it. Read Current after taking the channel, not
+// before, or a change in between goes unnoticed.
+func (o *Observer) Changed() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.changed
+}
+
+// Wait returns the current observation as soon as its Version is not known:
+// at once when it already differs, else at the next change. It suits long
+// polling: a client passes the Version it has (0 for none) and gets an
+// answer when there is news; a Version from another Observer (a restarted
+// server) is answered at once. When ctx ends first, Wait returns the
+// current observation and ctx's error. Wait waits for changes even while
+// Run is not running.
+func (o *Observer) Wait(ctx context.Context, known uint64) (Observation, error) {
+	for {
+		o.mu.Lock()
+		cur, changed := o.current, o.changed
+		o.mu.Unlock()
+		if cur.Version != known {
+			return cur, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return cur, ctx.Err()
+		}
+	}
+}
+
+// observerFollow is the state of the observer's watch, shared between the
+// goroutine that watches and Run's loop.
+type observerFollow struct {
+	live atomic.Bool   // the watch delivers events: no need to poll
+	wake chan struct{} // buffered(1): an event arrived, or live changed
+}
+
+func (f *observerFollow) signal() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run follows the lock until ctx ends, then returns ctx's error. It reads
+// the lock once, then watches it when the lock is a
+// resourcelock.RecordWatcher: a watch that ends is reopened at once, one
+// that ended soon after it opened is reopened after a backoff that doubles
+// from RetryPeriod up to 30s or 8·RetryPeriod (or the server's Retry-After),
+// and one the server forbids is given up for polling. The observer reads
+// the lock every RetryPeriod, with jitter, whenever no watch delivers (a
+// lock without a watch, a forbidden watch, a watch being reopened or not
+// yet delivering). A failed read is retried as long after; Current shows
+// the error in LastError meanwhile.
+//
+// Run never writes to the lock. It returns when its goroutines have ended,
+// an OnChange call in progress included. Run may be called again after it
+// returned; the observation goes on from where it was. A call while
+// another is running returns ErrObserverRunning.
+func (o *Observer) Run(ctx context.Context) error {
+	if !o.running.CompareAndSwap(false, true) {
+		return ErrObserverRunning
+	}
+	defer o.running.Store(false)
+	inner, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+		o.mu.Lock()
+		o.queue = nil
+		o.mu.Unlock()
+	}()
+	if o.config.OnChange != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.deliver(inner)
+		}()
+	}
+
+	clock := o.config.Clock
+	nextPoll := o.poll(inner)
+	f := &observerFollow{wake: make(chan struct{}, 1)}
+	if w, ok := o.config.Lock.(rl.RecordWatcher); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.follow(inner, w, f)
+		}()
+	}
+	wasLive := false
+	for {
+		if inner.Err() != nil {
+			return ctx.Err()
+		}
+		now := clock.Now()
+		live := f.live.Load()
+		if wasLive && !live {
+			// The watch ended: give its successor a polling interval to
+			// deliver (a resumed watch replays what it missed at once)
+			// before reading; a read that overlaps a watch event anyway
+			// is dropped (see poll).
+			if d := now.Add(o.jitter(o.config.RetryPeriod)); d.After(nextPoll) {
+				nextPoll = d
+			}
+		}
+		wasLive = live
+		if !live && !now.Before(nextPoll) {
+			nextPoll = o.poll(inner)
+			continue
+		}
+		due, ok := o.expire(now)
+		if !live && (!ok || nextPoll.Before(due)) {
+			due, ok = nextPoll, true
+		}
+		var t Timer
+		var fired <-chan time.Time
+		if ok {
+			t = clock.NewTimer(due.Sub(now))
+			fired = t.C()
+		}
+		select {
+		case <-inner.Done():
+		case <-fired:
+		case <-f.wake:
+		}
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+// poll reads the lock once and returns when the next read is due.
+func (o *Observer) poll(ctx context.Context) time.Time {
+	o.mu.Lock()
+	events := o.events
+	o.mu.Unlock()
+	rctx, cancel := o.withTimeout(ctx)
+	rec, raw, err := o.config.Lock.Get(rctx)
+	now := o.config.Clock.Now()
+	if err != nil && !k8sapi.IsNotFound(err) && !(errors.Is(err, rl.ErrInvalidRecord) && rec != nil) {
+		err = o.requestError(rctx, "read the lock", err)
+		cancel()
+		if ctx.Err() == nil {
+			o.failed(err, true)
+		}
+		d := o.jitter(o.config.RetryPeriod)
+		if ra, ok := k8sapi.RetryAfter(err); ok {
+			d = max(d, min(ra, o.maxBackoff()))
+		}
+		return now.Add(d)
+	}
+	cancel()
+	if err != nil && !errors.Is(err, rl.ErrInvalidRecord) {
+		rec, raw = nil, nil // not found
+	}
+	o.mu.Lock()
+	// A watch event that arrived while the read was in flight may be newer
+	// than what the read returned: the watch has the last word.
+	changed := o.events == events && o.observeLocked(rec, raw, now, false)
+	o.contactLocked(now)
+	o.mu.Unlock()
+	if changed {
+		o.noteUnknown(rec, raw)
+	}
+	return now.Add(o.jitter(o.config.RetryPeriod))
+}
+
+// Limits of the observer's watch; they match the elector's.
+const (
+	// observerWatchIdle is how long a watch may deliver nothing before it
+	// is taken to be stuck and restarted: the server ends a healthy one
+	// sooner.
+	observerWatchIdle = rl.WatchTimeout + rl.WatchTimeout/10
+	// observerMaxBackoff is the longest wait before a new watch or read
+	// (unless 8·RetryPeriod is longer).
+	observerMaxBackoff = 30 * time.Second
+	// observerMaxQueue is how many changes may wait for OnChange.
+	observerMaxQueue = 256
+	// observerMaxLogged is how much of a record a log line carries.
+	observerMaxLogged = 256
+)
+
+// follow watches the lock until ctx ends or the server forbids the watch,
+// and applies every record it sees.
+func (o *Observer) follow(ctx context.Context, w rl.RecordWatcher, f *observerFollow) {
+	clock := o.config.Clock
+	backoff := o.config.RetryPeriod
+	for {
+		start := clock.Now()
+		wctx, cancel := context.WithCancel(ctx)
+		idle := clock.AfterFunc(observerWatchIdle, cancel)
+		err := w.WatchRecord(wctx, func(rec *rl.LeaderElectionRecord, raw []byte) {
+			idle.Stop()
+			idle = clock.AfterFunc(observerWatchIdle, cancel)
+			now := clock.Now()
+			o.mu.Lock()
+			o.events++
+			changed := o.observeLocked(rec, raw, now, rec == nil)
+			o.contactLocked(now)
+			o.mu.Unlock()
+			f.live.Store(true)
+			f.signal()
+			if changed {
+				o.noteUnknown(rec, raw)
+			}
+		})
+		idle.Stop()
+		stuck := wctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		f.live.Store(false)
+		f.signal()
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case stuck:
+			o.log.Debug("election: observer's watch delivered nothing for too long; watching again", "idle", observerWatchIdle)
+		case errors.Is(err, io.EOF):
+			o.mu.Lock()
+			o.contactLocked(clock.Now())
+			o.mu.Unlock()
+		case k8sapi.IsForbidden(err):
+			o.failed(fmt.Errorf("election: observer: watch the lock: %w", err), false)
+			o.log.Warn("election: observer may not watch the lock; polling it every RetryPeriod instead", "err", err)
+			return
+		default:
+			o.failed(fmt.Errorf("election: observer: watch the lock: %w", err), true)
+		}
+		if clock.Now().Sub(start) >= o.config.RetryPeriod {
+			backoff = o.config.RetryPeriod
+			continue
+		}
+		wait := o.jitter(backoff)
+		if ra, ok := k8sapi.RetryAfter(err); ok {
+			wait = max(wait, min(ra, o.maxBackoff()))
+		}
+		o.log.Debug("election: observer's watch ended at once; watching again after a backoff", "err", err, "backoff", wait)
+		t := clock.NewTimer(wait)
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		backoff = min(2*backoff, o.maxBackoff())
+	}
+}
+
+// observeLocked applies what a read or the watch showed at now: rec, or nil
+// when the object does not exist (deleted: the watch saw it go). It reports
+// whether that was a change.
+func (o *Observer) observeLocked(rec *rl.LeaderElectionRecord, raw []byte, now time.Time, deleted bool) bool {
+	seen := o.current.Version > 0
+	if rec == nil {
+		switch {
+		case !seen && deleted:
+			// The lock existed, held by someone this observer cannot name.
+			o.record, o.hasRecord = rl.LeaderElectionRecord{HolderIdentity: rl.UnknownLeader}, true
+		case !seen:
+		case !o.current.Exists:
+			return false
+		}
+		o.raw = nil
+		o.setLocked(false, now)
+		return true
+	}
+	if seen && o.current.Exists && bytes.Equal(raw, o.raw) && (raw != nil || observerSameRecord(*rec, o.record)) {
+		return false
+	}
+	o.record, o.hasRecord = *rec, true
+	o.raw = append(o.raw[:0:0], raw...)
+	o.setLocked(true, now)
+	return true
+}
+
+// setLocked makes the observation of record as seen at now a change.
+func (o *Observer) setLocked(exists bool, now time.Time) {
+	r := o.record
+	var lease time.Duration
+	if o.hasRecord {
+		lease = o.leaseOf(r)
+	}
+	c := &o.current
+	c.Exists = exists
+	c.Holder = r.HolderIdentity
+	c.Term = r.LeaderTransitions
+	c.AcquireTime, c.RenewTime = r.AcquireTime.Time, r.RenewTime.Time
+	c.LeaseDuration = lease
+	c.ObservedAt, c.Expiry = now, now.Add(lease)
+	c.Expired = false
+	o.changeLocked()
+}
+
+// expire marks the observation expired when its lease has run out at now;
+// otherwise it returns when it will, if it is held at all.
+func (o *Observer) expire(now time.Time) (time.Time, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c := &o.current
+	if c.Version == 0 || c.Holder == "" || c.Expired {
+		return time.Time{}, false
+	}
+	if now.Before(c.Expiry) {
+		return c.Expiry, true
+	}
+	c.Expired = true
+	o.changeLocked()
+	return time.Time{}, false
+}
+
+// changeLocked counts a change, wakes its waiters and queues it for
+// OnChange.
+func (o *Observer) changeLocked() {
+	o.current.Version++
+	close(o.changed)
+	o.changed = make(chan struct{})
+	if o.config.OnChange == nil {
+		return
+	}
+	if len(o.queue) >= observerMaxQueue {
+		o.queue = o.queue[1:]
+	}
+	o.queue = append(o.queue, o.current)
+	select {
+	case o.deliverWake <- struct{}{}:
+	default:
+	}
+}
+
+// deliver calls OnChange with the queued changes, in order, until ctx ends.
+func (o *Observer) deliver(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.deliverWake:
+		}
+		for ctx.Err() == nil {
+			o.mu.Lock()
+			if len(o.queue) == 0 {
+				o.mu.Unlock()
+				break
+			}
+			next := o.queue[0]
+			o.queue = o.queue[1:]
+			o.mu.Unlock()
+			o.config.OnChange(next)
+		}
+	}
+}
+
+// contactLocked records an answer of the API server at now.
+func (o *Observer) contactLocked(now time.Time) {
+	o.current.LastContact = now
+	o.current.LastError = nil
+	o.loggedErr = ""
+}
+
+// failed records a failed request and, when log is set, logs it unless it
+// was the last error logged.
+func (o *Observer) failed(err error, log bool) {
+	o.mu.Lock()
+	o.current.LastError = err
+	msg := err.Error()
+	logged := msg == o.loggedErr
+	if log {
+		o.loggedErr = msg
+	}
+	o.mu.Unlock()
+	if log && !logged {
+		o.log.Warn("election: observer: a request for the lock failed", "err", err)
+	}
+}
+
+// noteUnknown logs, once for each, a record that does not decode.
+func (o *Observer) noteUnknown(rec *rl.LeaderElectionRecord, raw []byte) {
+	if rec == nil || rec.HolderIdentity != rl.UnknownLeader {
+		return
+	}
+	o.mu.Lock()
+	logged := raw != nil && bytes.Equal(raw, o.loggedRaw)
+	o.loggedRaw = append(o.loggedRaw[:0:0], raw...)
+	o.mu.Unlock()
+	if !logged {
+		o.log.Warn("election: observer: the lock's holder is unknown (a record that does not decode, or records that disagree)",
+			"record", string(raw[:min(len(raw), observerMaxLogged)]))
+	}
+}
+
+// leaseOf is the lease rec asks for: its own, the config's when it names
+// none, and at most MaxLeaseDuration.
+func (o *Observer) leaseOf(rec rl.LeaderElectionRecord) time.Duration {
+	switch s := rec.LeaseDurationSeconds; {
+	case s <= 0:
+		return o.config.LeaseDuration
+	case s > int(MaxLeaseDuration/time.Second):
+		return MaxLeaseDuration
+	default:
+		return time.Duration(s) * time.Second
+	}
+}
+
+// jitter is d plus a random part of up to JitterFactor·d.
+func (o *Observer) jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Float64()*JitterFactor*float64(d))
+}
+
+// maxBackoff is the longest wait before a new watch, or a read the server
+// asked to delay.
+func (o *Observer) maxBackoff() time.Duration {
+	return max(8*o.config.RetryPeriod, observerMaxBackoff)
+}
+
+// withTimeout bounds one read by RequestTimeout on the observer's clock; the
+// context's cause is then context.DeadlineExceeded.
+func (o *Observer) withTimeout(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	t := o.config.Clock.AfterFunc(o.config.RequestTimeout, func() { cancel(context.DeadlineExceeded) })
+	return ctx, func() {
+		t.Stop()
+		cancel(context.Canceled)
+	}
+}
+
+// requestError wraps the error of a read; one cut short by RequestTimeout
+// says so.
+func (o *Observer) requestError(ctx context.Context, what string, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, context.DeadlineExceeded) && errors.Is(err, context.Canceled) {
+		return fmt.Errorf("election: observer: %s: no answer within %v: %w", what, o.config.RequestTimeout, cause)
+	}
+	return fmt.Errorf("election: observer: %s: %w", what, err)
+}
+
+// sameRecord reports whether a and b hold the same values.
+func observerSameRecord(a, b rl.LeaderElectionRecord) bool {
+	return a.HolderIdentity == b.HolderIdentity && a.LeaseDurationSeconds == b.LeaseDurationSeconds &&
+		a.LeaderTransitions == b.LeaderTransitions && a.AcquireTime.Equal(b.AcquireTime.Time) && a.RenewTime.Equal(b.RenewTime.Time)
+}
