@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -751,5 +752,58 @@ func TestTransferRedirected(t *testing.T) {
 			t.Errorf("c took over %v after the redirect, want at once", took)
 		}
 		tl.assertNoOverlap(t)
+	})
+}
+
+// TestStaleReadAfterWatchedRelease: a candidate's first read is answered
+// with the leader's record, but the answer arrives after its watch showed
+// the leader's release. The stale answer must not put the old record back
+// (which would make the candidate wait a whole lease): it takes the lock
+// at once.
+func TestStaleReadAfterWatchedRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		tl := newTimeline()
+		cfg := timedConfig(t, leaseLock(t, srv, "a"), tl)
+		cfg.ReleaseOnCancel = true
+		a, err := election.NewLeaderElector(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actx, acancel := context.WithCancel(context.Background())
+		adone := make(chan struct{})
+		go func() { defer close(adone); a.RunContext(actx) }()
+		synctest.Wait()
+
+		released := make(chan struct{})
+		var held atomic.Bool
+		client := clientVia(t, srv, func(next http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				resp, err := next.RoundTrip(r)
+				if r.Method == http.MethodGet && r.URL.Query().Get("watch") == "" && held.CompareAndSwap(false, true) {
+					<-released // the answer (a's record) arrives after the release
+				}
+				return resp, err
+			})
+		})
+		lock, err := rl.New(rl.LeasesResourceLock, namespace, lockName, client, rl.ResourceLockConfig{Identity: "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := elect(t, tl, lock, nil)
+		synctest.Wait() // b's watch shows a's record; its read is held
+		acancel()
+		<-adone
+		synctest.Wait() // b's watch shows the release
+		releasedAt := time.Now()
+		close(released)
+		synctest.Wait()
+		time.Sleep(retryPeriod)
+		if !b.IsLeader() {
+			t.Fatalf("b does not lead %v after a released", time.Since(releasedAt))
+		}
+		if took := tl.startOf("b").Sub(releasedAt); took > time.Millisecond {
+			t.Errorf("b led %v after the release, want at once", took)
+		}
 	})
 }

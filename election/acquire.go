@@ -142,7 +142,7 @@ func (le *LeaderElector) nextTry(watching bool, backoffUntil time.Time) time.Dur
 func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, error) {
 	ctx, cancel := le.withTimeout(parent, le.config.RequestTimeout)
 	defer cancel()
-	rec, raw, err := le.lockGet(ctx)
+	rec, raw, err := le.readFresh(ctx)
 	now := le.config.Clock.Now()
 	create := false
 	switch {
@@ -207,6 +207,24 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 		return nil, le.requestError(ctx, "take the lock", err)
 	}
 	return le.startLeading(desired)
+}
+
+// readFresh reads the lock. When the watch delivered a record while the
+// read was under way, the read's answer may be older than what the watch
+// showed (a release, say), so it reads once more.
+func (le *LeaderElector) readFresh(ctx context.Context) (*rl.LeaderElectionRecord, []byte, error) {
+	for try := 0; ; try++ {
+		le.mu.Lock()
+		seq := le.watchSeq
+		le.mu.Unlock()
+		rec, raw, err := le.lockGet(ctx)
+		le.mu.Lock()
+		raced := le.watchSeq != seq
+		le.mu.Unlock()
+		if !raced || try == 1 || ctx.Err() != nil {
+			return rec, raw, err
+		}
+	}
 }
 
 // freeLocked reports whether the observed lock may be taken at once: it

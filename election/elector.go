@@ -45,6 +45,7 @@ type LeaderElector struct {
 	gone         bool                    // guarded by mu: the lock was deleted after observed was seen
 	maxTerm      int                     // guarded by mu: the highest leaderTransitions seen on the lock
 	loggedRaw    []byte                  // guarded by mu: the last odd record logged, to log each once
+	watchSeq     uint64                  // guarded by mu: counts the records the watch delivered
 
 	// This elector's own writes and leadership. Term and IsLeader read only
 	// these, never the observed record.

@@ -76,6 +76,7 @@ func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *foll
 			idle = le.config.Clock.AfterFunc(watchIdle, cancel)
 			now := le.config.Clock.Now()
 			le.mu.Lock()
+			le.watchSeq++
 			leading := le.leading
 			// A record of this leadership (a renewal's echo, however
 			// late) is not news; a deletion or any other record is.
