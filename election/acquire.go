@@ -209,9 +209,9 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 	return le.startLeading(desired)
 }
 
-// readFresh reads the lock. When the watch delivered a record while the
-// read was under way, the read's answer may be older than what the watch
-// showed (a release, say), so it reads once more.
+// readFresh reads the lock. When the watch delivered another record while
+// the read was under way, the read's answer may be older than what the
+// watch showed (a release, say), so it reads once more.
 func (le *LeaderElector) readFresh(ctx context.Context) (*rl.LeaderElectionRecord, []byte, error) {
 	for try := 0; ; try++ {
 		le.mu.Lock()
@@ -219,7 +219,11 @@ func (le *LeaderElector) readFresh(ctx context.Context) (*rl.LeaderElectionRecor
 		le.mu.Unlock()
 		rec, raw, err := le.lockGet(ctx)
 		le.mu.Lock()
-		raced := le.watchSeq != seq
+		// The watch showing what the read returned (its first event, say)
+		// is no race.
+		same := (rec != nil && le.watchRaw != nil && bytes.Equal(raw, le.watchRaw)) ||
+			(k8sapi.IsNotFound(err) && le.watchRaw == nil)
+		raced := le.watchSeq != seq && !same
 		le.mu.Unlock()
 		if !raced || try == 1 || ctx.Err() != nil {
 			return rec, raw, err

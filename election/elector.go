@@ -46,6 +46,7 @@ type LeaderElector struct {
 	maxTerm      int                     // guarded by mu: the highest leaderTransitions seen on the lock
 	loggedRaw    []byte                  // guarded by mu: the last odd record logged, to log each once
 	watchSeq     uint64                  // guarded by mu: counts the records the watch delivered
+	watchRaw     []byte                  // guarded by mu: the bytes of the last one; nil for a deletion
 
 	// This elector's own writes and leadership. Term and IsLeader read only
 	// these, never the observed record.

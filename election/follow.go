@@ -77,6 +77,13 @@ func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *foll
 			now := le.config.Clock.Now()
 			le.mu.Lock()
 			le.watchSeq++
+			le.watchRaw = nil
+			if rec != nil {
+				le.watchRaw = append(raw[:0:0], raw...)
+				if raw == nil {
+					le.watchRaw = []byte{}
+				}
+			}
 			leading := le.leading
 			// A record of this leadership (a renewal's echo, however
 			// late) is not news; a deletion or any other record is.
