@@ -40,8 +40,11 @@ type Client struct {
 
 // New validates cfg and returns a client: Host must be an http(s) URL,
 // plain http only to a loopback host unless AllowInsecureHTTP is set, the
-// CA and client certificate must load, and a BearerTokenFile must be
-// readable (unless BearerToken is there to fall back on).
+// CA and client certificate must load, a BearerTokenFile must be readable
+// (unless BearerToken is there to fall back on), and at most one way of
+// getting the token (BearerToken/BearerTokenFile or TokenSource) and of
+// getting the client certificate (the files or data, or
+// GetClientCertificate) may be set.
 func New(cfg Config) (*Client, error) {
 	base, err := cfg.parseHost()
 	if err != nil {
@@ -61,24 +64,31 @@ func New(cfg Config) (*Client, error) {
 		}
 		return slog.Default()
 	}
-	tokens, err := newTokenSource(cfg.BearerToken, cfg.BearerTokenFile, logger)
+	tokens, err := newTokenSource(cfg.BearerToken, cfg.BearerTokenFile, cfg.TokenSource, logger)
 	if err != nil {
 		return nil, err
 	}
+	auth := &bearerAuth{tokens: tokens}
 	var rt http.RoundTripper = cfg.Transport
 	if rt == nil {
-		rt = newTransport(tc)
+		var conns *connTracker
+		if cfg.GetClientCertificate != nil {
+			conns = newConnTracker()
+			auth.certsRefused = conns.closeAll
+		}
+		rt = newTransport(tc, conns)
 	}
 	if cfg.WrapTransport != nil {
 		if rt = cfg.WrapTransport(rt); rt == nil {
 			return nil, errors.New("k8sapi: config: WrapTransport returned nil")
 		}
 	}
+	auth.next = rt
 	c := &Client{
 		base:   base.String(),
 		tokens: tokens,
 		http: &http.Client{
-			Transport: &bearerAuth{tokens: tokens, next: rt},
+			Transport: auth,
 			// The token is added below the client, so a redirect would carry
 			// it to wherever the redirect points. The API server does not
 			// redirect these requests: a 3xx is returned as an error.

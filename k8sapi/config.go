@@ -26,14 +26,31 @@ type Config struct {
 	// re-read periodically (bound service-account tokens rotate).
 	BearerToken     string
 	BearerTokenFile string
+	// TokenSource, when set, supplies the token of each request instead
+	// (a kubeconfig's exec credential plugin): it is asked again after a
+	// 401. Set either TokenSource or BearerToken/BearerTokenFile.
+	TokenSource TokenSource
 	// CAFile or CAData (PEM) is the cluster CA that the server certificate
 	// must chain to. With neither, the system roots are used. With both,
 	// either may sign the server's certificate.
 	CAFile string
 	CAData []byte
+	// TLSServerName, when set, is the name that the server's certificate
+	// must be valid for, and the name sent in the TLS handshake (SNI),
+	// instead of Host's host name: kubeconfig's tls-server-name, for a
+	// server reached by an address that its certificate does not name.
+	TLSServerName string
 	// Optional client certificate (files or PEM bytes).
 	CertFile, KeyFile string
 	CertData, KeyData []byte
+	// GetClientCertificate, when set, supplies the client certificate at
+	// each TLS handshake instead (as the crypto/tls field of that name),
+	// for a certificate that changes (a kubeconfig's exec credential
+	// plugin). A connection keeps the certificate of its handshake, so a
+	// 401 answer closes every connection of the client: the next request
+	// dials, and the handshake asks again. Like the other TLS settings, it
+	// is not used when Transport is set.
+	GetClientCertificate func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 	// Namespace is the pod's namespace when the config came from
 	// InClusterConfig; informational.
 	Namespace string
@@ -183,7 +200,7 @@ func isLoopback(host string) bool {
 // configured CA (or the system roots), TLS 1.2 at least, and the client
 // certificate when there is one.
 func (cfg *Config) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLSServerName}
 	if cfg.CAFile != "" || len(cfg.CAData) > 0 {
 		pool := x509.NewCertPool()
 		if cfg.CAFile != "" {
@@ -201,6 +218,13 @@ func (cfg *Config) tlsConfig() (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	certPEM, keyPEM := cfg.CertData, cfg.KeyData
+	if cfg.GetClientCertificate != nil {
+		if cfg.CertFile != "" || cfg.KeyFile != "" || len(certPEM) > 0 || len(keyPEM) > 0 {
+			return nil, errors.New("k8sapi: config: set GetClientCertificate or a client certificate (CertFile/CertData, KeyFile/KeyData), not both")
+		}
+		tc.GetClientCertificate = cfg.GetClientCertificate
+		return tc, nil
+	}
 	if cfg.CertFile != "" {
 		if len(certPEM) > 0 {
 			return nil, errors.New("k8sapi: config: set CertFile or CertData, not both")
@@ -247,6 +271,9 @@ func (cfg *Config) validate() error {
 	}
 	if strings.ContainsAny(cfg.UserAgent, "\r\n") {
 		return errors.New("k8sapi: config: UserAgent has a line break")
+	}
+	if n := cfg.TLSServerName; strings.ContainsAny(n, "/ \t\r\n") || (strings.Contains(n, ":") && net.ParseIP(n) == nil) {
+		return fmt.Errorf("k8sapi: config: TLSServerName %q is not a host name (no scheme, port or path)", cfg.TLSServerName)
 	}
 	return nil
 }

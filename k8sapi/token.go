@@ -1,6 +1,8 @@
 package k8sapi
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,11 +17,14 @@ import (
 // minute is ample.
 const tokenRefreshInterval = time.Minute
 
-// tokenSource hands out the bearer token: a fixed one, or one read from a
-// file that is re-read lazily once the refresh interval has passed. A
-// failed or empty read keeps the last good token.
+// tokenSource hands out the bearer token: a fixed one, one read from a
+// file that is re-read lazily once the refresh interval has passed (a
+// failed or empty read keeps the last good token), or the ones a
+// TokenSource returns (see tokensource.go). It remembers the recent tokens
+// so that text from the network can be redacted.
 type tokenSource struct {
-	file     string // "" for a fixed token
+	file     string      // "" for a fixed token
+	src      TokenSource // nil unless Config.TokenSource is set
 	interval time.Duration
 	now      func() time.Time // replaced by tests
 	logger   func() *slog.Logger
@@ -31,7 +36,13 @@ type tokenSource struct {
 	failed bool       // the last read failed (logged once per failure streak)
 }
 
-func newTokenSource(token, file string, logger func() *slog.Logger) (*tokenSource, error) {
+func newTokenSource(token, file string, src TokenSource, logger func() *slog.Logger) (*tokenSource, error) {
+	if src != nil {
+		if token != "" || file != "" {
+			return nil, errors.New("k8sapi: config: set TokenSource or BearerToken/BearerTokenFile, not both")
+		}
+		return &tokenSource{src: src, now: time.Now, logger: logger}, nil
+	}
 	if err := checkToken(token); err != nil {
 		return nil, fmt.Errorf("k8sapi: config: BearerToken: %w", err)
 	}
@@ -52,8 +63,8 @@ func newTokenSource(token, file string, logger func() *slog.Logger) (*tokenSourc
 	return ts, nil
 }
 
-// Token returns the token to send, reading the file again when the
-// refresh interval has passed.
+// Token returns the fixed token or the file's, reading the file again
+// when the refresh interval has passed. With a TokenSource, use get.
 func (ts *tokenSource) Token() string {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -63,11 +74,14 @@ func (ts *tokenSource) Token() string {
 	return ts.token
 }
 
-// Refresh reads the file at once, after the server refused sent, and
-// reports whether the token to send now differs from sent. Another
-// request may already have read the new token; then there is nothing to
-// read.
-func (ts *tokenSource) Refresh(sent string) (string, bool) {
+// refresh is called after the server refused sent (401). It reports the
+// token to send now and whether it differs from sent, so that the request
+// is worth sending again. A token file is read again at once, unless
+// another request already read a new token.
+func (ts *tokenSource) refresh(ctx context.Context, sent string) (string, bool) {
+	if ts.src != nil {
+		return ts.refreshSource(ctx, sent)
+	}
 	if ts.file == "" {
 		return sent, false
 	}

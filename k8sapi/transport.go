@@ -1,10 +1,13 @@
 package k8sapi
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -19,14 +22,16 @@ const (
 
 // newTransport returns the transport for tc: proxies from the environment
 // (as kubectl and client-go honour them), HTTP/2 when the server offers it,
-// keep-alives, and bounded dial, handshake and idle times.
-func newTransport(tc *tls.Config) *http.Transport {
+// keep-alives, and bounded dial, handshake and idle times. With conns, the
+// connections it dials are tracked, so that they can all be closed.
+func newTransport(tc *tls.Config, conns *connTracker) *http.Transport {
+	dialer := &net.Dialer{
+		Timeout:   dialTimeout,
+		KeepAlive: keepAlive,
+	}
 	t := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   dialTimeout,
-			KeepAlive: keepAlive,
-		}).DialContext,
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
 		TLSClientConfig:       tc,
 		TLSHandshakeTimeout:   tlsHandshakeTimeout,
 		ForceAttemptHTTP2:     true,
@@ -35,26 +40,48 @@ func newTransport(tc *tls.Config) *http.Transport {
 		IdleConnTimeout:       idleConnTimeout,
 		ExpectContinueTimeout: time.Second,
 	}
+	if conns != nil {
+		t.DialContext = conns.dialContext(dialer.DialContext)
+	}
 	configureHTTP2(t)
 	return t
 }
 
 // bearerAuth is the RoundTripper that authenticates: it adds the bearer
 // token to each request and, when the server answers 401 and the token
-// file holds a newer token, sends the request once more with it. It reads
-// no other status; everything else is for the client above it.
+// source (the file, or a TokenSource) has a newer token, sends the request
+// once more with it. With certsRefused, a 401 also closes every
+// connection, so that the next handshake asks Config.GetClientCertificate
+// again. It reads no other status; everything else is for the client
+// above it.
 type bearerAuth struct {
-	tokens *tokenSource
-	next   http.RoundTripper
+	tokens       *tokenSource
+	next         http.RoundTripper
+	certsRefused func() // nil unless the client certificate can change
 }
 
 func (a *bearerAuth) RoundTrip(req *http.Request) (*http.Response, error) {
-	tok := a.tokens.Token()
+	tok, err := a.tokens.get(req.Context())
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close() // RoundTrip closes the body, even on errors
+		}
+		return nil, err
+	}
 	resp, err := a.next.RoundTrip(withToken(req, tok))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	fresh, changed := a.tokens.Refresh(tok)
+	if a.certsRefused != nil {
+		// The connection that carried the refused certificate goes too:
+		// keep the answer in memory first.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		a.certsRefused()
+	}
+	fresh, changed := a.tokens.refresh(req.Context(), tok)
 	if !changed || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
 		return resp, nil
 	}
@@ -81,4 +108,56 @@ func withToken(req *http.Request, tok string) *http.Request {
 		r.Header.Set("Authorization", "Bearer "+tok)
 	}
 	return r
+}
+
+// connTracker keeps the connections a transport dialed, so that closeAll
+// can end them when the client certificate changes: a TLS connection keeps
+// the certificate of its handshake for as long as it lives.
+type connTracker struct {
+	mu    sync.Mutex                // guards conns
+	conns map[*trackedConn]struct{} // open connections
+}
+
+func newConnTracker() *connTracker {
+	return &connTracker{conns: make(map[*trackedConn]struct{})}
+}
+
+// dialContext wraps dial so that the connections it makes are tracked.
+func (t *connTracker) dialContext(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c, tracker: t}
+		t.mu.Lock()
+		t.conns[tc] = struct{}{}
+		t.mu.Unlock()
+		return tc, nil
+	}
+}
+
+// closeAll closes every open connection. Requests in flight on them fail,
+// watches end; the transport dials anew for the next ones.
+func (t *connTracker) closeAll() {
+	t.mu.Lock()
+	conns := t.conns
+	t.conns = make(map[*trackedConn]struct{})
+	t.mu.Unlock()
+	for c := range conns {
+		c.Conn.Close()
+	}
+}
+
+// trackedConn is a connection that leaves its tracker when closed.
+type trackedConn struct {
+	net.Conn
+	tracker *connTracker
+}
+
+func (c *trackedConn) Close() error {
+	c.tracker.mu.Lock()
+	delete(c.tracker.conns, c)
+	c.tracker.mu.Unlock()
+	return c.Conn.Close()
 }
