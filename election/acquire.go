@@ -233,12 +233,16 @@ func (le *LeaderElector) readFresh(ctx context.Context) (*rl.LeaderElectionRecor
 
 // freeLocked reports whether the observed lock may be taken at once: it
 // has never been seen, or its last record (even if the object is gone since)
-// is a release (for this candidate) or one this elector wrote.
+// is a release (for this candidate) or one this elector wrote (unless it
+// handed that leadership over).
 func (le *LeaderElector) freeLocked() bool {
 	if !le.seen {
 		return true
 	}
-	return le.releasedForMeLocked() || le.ownLocked(le.observed)
+	// After a handover, this elector's own last record is not its to take
+	// back: it is the lease the preferred holder waits out when the
+	// leader could not release it.
+	return le.releasedForMeLocked() || (le.ownLocked(le.observed) && le.transferTo == "")
 }
 
 // releasedForMeLocked reports whether the observed record is a release

@@ -582,7 +582,7 @@ func transferScenarios() []scenario {
 				return []string{fmt.Sprintf("%d handover releases with a callback past ReleaseGrace, want 0", r.Handovers)}
 			}
 			if len(r.Transfers) == 1 && r.Transfers[0].Next == "holder" {
-				r.Notes = append(r.Notes, "the old leader took its own lock back, before its lease ran out, after a transfer request it could not release for")
+				return []string{"the old leader took its own lock back after a transfer request it could not release for, and the named candidate never led"}
 			}
 			return nil
 		}})
