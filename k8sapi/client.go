@@ -70,13 +70,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	auth := &bearerAuth{tokens: tokens}
 	var rt http.RoundTripper = cfg.Transport
+	if rt == nil && cfg.GetClientCertificate != nil {
+		renewing := newRenewingTransport(tc)
+		auth.certsRefused = renewing.renew
+		rt = renewing
+	}
 	if rt == nil {
-		var conns *connTracker
-		if cfg.GetClientCertificate != nil {
-			conns = newConnTracker()
-			auth.certsRefused = conns.closeAll
-		}
-		rt = newTransport(tc, conns)
+		rt = newTransport(tc, nil)
 	}
 	if cfg.WrapTransport != nil {
 		if rt = cfg.WrapTransport(rt); rt == nil {

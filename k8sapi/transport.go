@@ -50,9 +50,9 @@ func newTransport(tc *tls.Config, conns *connTracker) *http.Transport {
 // bearerAuth is the RoundTripper that authenticates: it adds the bearer
 // token to each request and, when the server answers 401 and the token
 // source (the file, or a TokenSource) has a newer token, sends the request
-// once more with it. With certsRefused, a 401 also closes every
-// connection, so that the next handshake asks Config.GetClientCertificate
-// again. It reads no other status; everything else is for the client
+// once more with it. With certsRefused, a 401 also renews the transport
+// (renewingTransport), so that the next handshake asks
+// Config.GetClientCertificate again. It reads no other status; everything else is for the client
 // above it.
 type bearerAuth struct {
 	tokens       *tokenSource
@@ -72,16 +72,17 @@ func (a *bearerAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
+	fresh, changed := a.tokens.refresh(req.Context(), tok)
 	if a.certsRefused != nil {
 		// The connection that carried the refused certificate goes too:
-		// keep the answer in memory first.
+		// keep the answer in memory first. The token source has been told
+		// first, so that a handshake from now on gets the new certificate.
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(b))
 		resp.ContentLength = int64(len(b))
 		a.certsRefused()
 	}
-	fresh, changed := a.tokens.refresh(req.Context(), tok)
 	if !changed || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
 		return resp, nil
 	}
@@ -110,9 +111,49 @@ func withToken(req *http.Request, tok string) *http.Request {
 	return r
 }
 
+// renewingTransport is the built transport of a client whose client
+// certificate can change (Config.GetClientCertificate). A TLS connection
+// keeps the certificate of its handshake for as long as it lives, so when
+// the server refuses one (401), renew replaces the transport with a new
+// one, whose connections make new handshakes, and closes every connection
+// of the old one: requests in flight on them fail, watches end.
+type renewingTransport struct {
+	tc *tls.Config
+
+	mu    sync.Mutex      // guards cur and conns
+	cur   *http.Transport // carries new requests
+	conns *connTracker    // the connections cur dialed
+}
+
+func newRenewingTransport(tc *tls.Config) *renewingTransport {
+	r := &renewingTransport{tc: tc}
+	r.conns = newConnTracker()
+	r.cur = newTransport(tc, r.conns)
+	return r
+}
+
+func (r *renewingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	t := r.cur
+	r.mu.Unlock()
+	return t.RoundTrip(req)
+}
+
+// renew puts a new transport in place and closes the old one's
+// connections.
+func (r *renewingTransport) renew() {
+	conns := newConnTracker()
+	t := newTransport(r.tc, conns)
+	r.mu.Lock()
+	old, oldConns := r.cur, r.conns
+	r.cur, r.conns = t, conns
+	r.mu.Unlock()
+	old.CloseIdleConnections()
+	oldConns.closeAll()
+}
+
 // connTracker keeps the connections a transport dialed, so that closeAll
-// can end them when the client certificate changes: a TLS connection keeps
-// the certificate of its handshake for as long as it lives.
+// can end them all, busy ones too.
 type connTracker struct {
 	mu    sync.Mutex                // guards conns
 	conns map[*trackedConn]struct{} // open connections
