@@ -52,7 +52,8 @@ type Config struct {
 	// is not used when Transport is set.
 	GetClientCertificate func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 	// Namespace is the pod's namespace when the config came from
-	// InClusterConfig; informational.
+	// InClusterConfig, or the context's when it came from a kubeconfig
+	// (github.com/kubelect/kubelect/kubeconfig); informational.
 	Namespace string
 	// UserAgent is sent on every request. Empty means "kubelect/<version>
 	// (<os>/<arch>)".
