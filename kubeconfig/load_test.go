@@ -180,7 +180,7 @@ func TestMerge(t *testing.T) {
 	list := func(paths ...string) string { return strings.Join(paths, string(os.PathListSeparator)) }
 	for _, tc := range []struct {
 		name, kubeconfig, context string
-		host, token, ns, sni     string
+		host, token, ns, sni      string
 	}{
 		{"current from the first", list(missing, first, second, "", first), "", "https://only-first.example", "first-token-value-1", "default", ""},
 		{"first file's entries win whole", list(first, second), "shared", "https://first.example:6443", "first-token-value-1", "first-ns", ""},
