@@ -71,12 +71,11 @@ func New(cfg Config) (*Client, error) {
 	auth := &bearerAuth{tokens: tokens}
 	var rt http.RoundTripper = cfg.Transport
 	if rt == nil && cfg.GetClientCertificate != nil {
-		renewing := newRenewingTransport(tc)
-		auth.certsRefused = renewing.renew
-		rt = renewing
+		auth.certs = newRenewingTransport(tc)
+		rt = auth.certs
 	}
 	if rt == nil {
-		rt = newTransport(tc, nil)
+		rt = newTransport(tc)
 	}
 	if cfg.WrapTransport != nil {
 		if rt = cfg.WrapTransport(rt); rt == nil {

@@ -46,9 +46,10 @@ type Config struct {
 	// GetClientCertificate, when set, supplies the client certificate at
 	// each TLS handshake instead (as the crypto/tls field of that name),
 	// for a certificate that changes (a kubeconfig's exec credential
-	// plugin). A connection keeps the certificate of its handshake, so a
-	// 401 answer closes every connection of the client: the next request
-	// dials, and the handshake asks again. Like the other TLS settings, it
+	// plugin). A connection keeps the certificate of its handshake, so
+	// after a 401 answer the client dials new connections, whose
+	// handshakes ask again, and sends a request that was in flight on an
+	// old one and met a 401 too once more. Like the other TLS settings, it
 	// is not used when Transport is set.
 	GetClientCertificate func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 	// Namespace is the pod's namespace when the config came from

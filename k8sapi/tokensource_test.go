@@ -467,3 +467,130 @@ func (s *cachedSource) Refused(tok string) {
 		s.token = ""
 	}
 }
+
+// TestGetClientCertificateConcurrent401: many requests in flight on a
+// refused certificate all get their 401 at once. The transport is renewed
+// once, and no request fails because another's renewal closed the
+// connection under it: each ends with an answer.
+func TestGetClientCertificateConcurrent401(t *testing.T) {
+	const n = 8
+	var mu sync.Mutex // guards bad and calls
+	bad, calls := 0, 0
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS.PeerCertificates[0].Subject.CommonName == "bad" {
+			mu.Lock()
+			bad++
+			if bad == n {
+				close(release) // all n are in flight: answer them together
+			}
+			mu.Unlock()
+			<-release
+			writeStatus(w, 401, "Unauthorized", "Unauthorized")
+			return
+		}
+		fmt.Fprint(w, `{"kind":"Lease","metadata":{"name":"l","namespace":"ns"}}`)
+	}))
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = discardLogger()
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	badCert, goodCert := clientCert(t, "bad"), clientCert(t, "good")
+	getCert := func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if bad < n {
+			return badCert, nil
+		}
+		return goodCert, nil
+	}
+	c, err := k8sapi.New(k8sapi.Config{Host: srv.URL, CAData: caPEM(srv), GetClientCertificate: getCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Get(context.Background(), k8sapi.Leases, "ns", "l")
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil && !k8sapi.IsUnauthorized(err) {
+			t.Errorf("request failed without an answer: %v", err)
+		}
+	}
+	if _, err := c.Get(context.Background(), k8sapi.Leases, "ns", "l"); err != nil {
+		t.Errorf("after the 401s: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls > 2*n+1 { // up to one dial per request, twice
+		t.Errorf("GetClientCertificate called %d times for %d requests", calls, n)
+	}
+}
+
+// TestGetClientCertificateInFlight401: two requests are in flight on a
+// refused certificate. The first one's 401 renews the transport; the
+// second one's 401, which comes after, is not a reason to renew it again:
+// the request is sent once more through the new transport, with the new
+// certificate, and succeeds.
+func TestGetClientCertificateInFlight401(t *testing.T) {
+	arrivals := make(chan chan struct{}, 2)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS.PeerCertificates[0].Subject.CommonName == "bad" {
+			release := make(chan struct{})
+			arrivals <- release
+			<-release
+			writeStatus(w, 401, "Unauthorized", "Unauthorized")
+			return
+		}
+		fmt.Fprint(w, `{"kind":"Lease","metadata":{"name":"l","namespace":"ns"}}`)
+	}))
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = discardLogger()
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	var mu sync.Mutex // guards good
+	good := false
+	badCert, goodCert := clientCert(t, "bad"), clientCert(t, "good")
+	getCert := func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if good {
+			return goodCert, nil
+		}
+		return badCert, nil
+	}
+	c, err := k8sapi.New(k8sapi.Config{Host: srv.URL, CAData: caPEM(srv), GetClientCertificate: getCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			_, err := c.Get(context.Background(), k8sapi.Leases, "ns", "l")
+			results <- err
+		}()
+	}
+	first, second := <-arrivals, <-arrivals
+	mu.Lock()
+	good = true // the certificate source has a new one from now on
+	mu.Unlock()
+	close(first)
+	if err := <-results; !k8sapi.IsUnauthorized(err) {
+		t.Errorf("first request: %v, want its 401", err)
+	}
+	close(second)
+	if err := <-results; err != nil {
+		t.Errorf("second request: %v, want it sent again with the new certificate", err)
+	}
+}

@@ -2,7 +2,6 @@ package k8sapi
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -22,26 +21,21 @@ const (
 
 // newTransport returns the transport for tc: proxies from the environment
 // (as kubectl and client-go honour them), HTTP/2 when the server offers it,
-// keep-alives, and bounded dial, handshake and idle times. With conns, the
-// connections it dials are tracked, so that they can all be closed.
-func newTransport(tc *tls.Config, conns *connTracker) *http.Transport {
-	dialer := &net.Dialer{
-		Timeout:   dialTimeout,
-		KeepAlive: keepAlive,
-	}
+// keep-alives, and bounded dial, handshake and idle times.
+func newTransport(tc *tls.Config) *http.Transport {
 	t := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       tc,
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   dialTimeout,
+			KeepAlive: keepAlive,
+		}).DialContext,
+		TLSClientConfig:       tc.Clone(), // the transport changes its NextProtos
 		TLSHandshakeTimeout:   tlsHandshakeTimeout,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          100,
 		MaxIdleConnsPerHost:   25,
 		IdleConnTimeout:       idleConnTimeout,
 		ExpectContinueTimeout: time.Second,
-	}
-	if conns != nil {
-		t.DialContext = conns.dialContext(dialer.DialContext)
 	}
 	configureHTTP2(t)
 	return t
@@ -50,14 +44,13 @@ func newTransport(tc *tls.Config, conns *connTracker) *http.Transport {
 // bearerAuth is the RoundTripper that authenticates: it adds the bearer
 // token to each request and, when the server answers 401 and the token
 // source (the file, or a TokenSource) has a newer token, sends the request
-// once more with it. With certsRefused, a 401 also renews the transport
-// (renewingTransport), so that the next handshake asks
-// Config.GetClientCertificate again. It reads no other status; everything else is for the client
-// above it.
+// once more with it. With certs, a 401 also renews the transport, so that
+// the next handshake asks Config.GetClientCertificate again. It reads no
+// other status; everything else is for the client above it.
 type bearerAuth struct {
-	tokens       *tokenSource
-	next         http.RoundTripper
-	certsRefused func() // nil unless the client certificate can change
+	tokens *tokenSource
+	next   http.RoundTripper
+	certs  *renewingTransport // nil unless the client certificate can change
 }
 
 func (a *bearerAuth) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -68,22 +61,39 @@ func (a *bearerAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+	var gen uint64
+	if a.certs != nil {
+		gen = a.certs.generation()
+	}
 	resp, err := a.next.RoundTrip(withToken(req, tok))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	fresh, changed := a.tokens.refresh(req.Context(), tok)
-	if a.certsRefused != nil {
-		// The connection that carried the refused certificate goes too:
-		// keep the answer in memory first. The token source has been told
-		// first, so that a handshake from now on gets the new certificate.
+	var fresh string
+	var again bool
+	switch {
+	case a.certs != nil && a.certs.generation() != gen:
+		// Another request met a 401 while this one was out, and the
+		// transport was renewed: the source already knows. Send this one
+		// once more through the new transport.
+		if fresh, err = a.tokens.get(req.Context()); err == nil {
+			again = true
+		}
+	default:
+		fresh, again = a.tokens.refresh(req.Context(), tok)
+	}
+	if a.certs != nil {
+		// The token source has been told, so that a handshake from now on
+		// gets the new certificate: the transport whose connections carry
+		// the refused one is replaced. The connection of this answer goes
+		// too: keep the answer in memory first.
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(b))
 		resp.ContentLength = int64(len(b))
-		a.certsRefused()
+		a.certs.renew(gen)
 	}
-	if !changed || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+	if !again || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
 		return resp, nil
 	}
 	retry := withToken(req, fresh)
@@ -114,22 +124,21 @@ func withToken(req *http.Request, tok string) *http.Request {
 // renewingTransport is the built transport of a client whose client
 // certificate can change (Config.GetClientCertificate). A TLS connection
 // keeps the certificate of its handshake for as long as it lives, so when
-// the server refuses one (401), renew replaces the transport with a new
-// one, whose connections make new handshakes, and closes every connection
-// of the old one: requests in flight on them fail, watches end.
+// the server refuses one (401), renew puts a new transport in place, whose
+// connections make new handshakes. The old one's idle connections are
+// closed; busy ones finish what they carry (a request that then meets a
+// 401 is sent again through the new transport) and are closed once they
+// have been idle for idleConnTimeout.
 type renewingTransport struct {
 	tc *tls.Config
 
-	mu    sync.Mutex      // guards cur and conns
-	cur   *http.Transport // carries new requests
-	conns *connTracker    // the connections cur dialed
+	mu  sync.Mutex      // guards cur and gen
+	cur *http.Transport // carries new requests
+	gen uint64          // how many times cur was replaced
 }
 
 func newRenewingTransport(tc *tls.Config) *renewingTransport {
-	r := &renewingTransport{tc: tc}
-	r.conns = newConnTracker()
-	r.cur = newTransport(tc, r.conns)
-	return r
+	return &renewingTransport{tc: tc, cur: newTransport(tc)}
 }
 
 func (r *renewingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -139,66 +148,25 @@ func (r *renewingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return t.RoundTrip(req)
 }
 
-// renew puts a new transport in place and closes the old one's
-// connections.
-func (r *renewingTransport) renew() {
-	conns := newConnTracker()
-	t := newTransport(r.tc, conns)
+// generation tells which transport carries new requests.
+func (r *renewingTransport) generation() uint64 {
 	r.mu.Lock()
-	old, oldConns := r.cur, r.conns
-	r.cur, r.conns = t, conns
+	defer r.mu.Unlock()
+	return r.gen
+}
+
+// renew puts a new transport in place of generation gen. When gen was
+// replaced already (by another request's 401), the new one is kept: its
+// connections may carry the new certificate.
+func (r *renewingTransport) renew(gen uint64) {
+	r.mu.Lock()
+	if r.gen != gen {
+		r.mu.Unlock()
+		return
+	}
+	old := r.cur
+	r.cur = newTransport(r.tc)
+	r.gen++
 	r.mu.Unlock()
 	old.CloseIdleConnections()
-	oldConns.closeAll()
-}
-
-// connTracker keeps the connections a transport dialed, so that closeAll
-// can end them all, busy ones too.
-type connTracker struct {
-	mu    sync.Mutex                // guards conns
-	conns map[*trackedConn]struct{} // open connections
-}
-
-func newConnTracker() *connTracker {
-	return &connTracker{conns: make(map[*trackedConn]struct{})}
-}
-
-// dialContext wraps dial so that the connections it makes are tracked.
-func (t *connTracker) dialContext(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		tc := &trackedConn{Conn: c, tracker: t}
-		t.mu.Lock()
-		t.conns[tc] = struct{}{}
-		t.mu.Unlock()
-		return tc, nil
-	}
-}
-
-// closeAll closes every open connection. Requests in flight on them fail,
-// watches end; the transport dials anew for the next ones.
-func (t *connTracker) closeAll() {
-	t.mu.Lock()
-	conns := t.conns
-	t.conns = make(map[*trackedConn]struct{})
-	t.mu.Unlock()
-	for c := range conns {
-		c.Conn.Close()
-	}
-}
-
-// trackedConn is a connection that leaves its tracker when closed.
-type trackedConn struct {
-	net.Conn
-	tracker *connTracker
-}
-
-func (c *trackedConn) Close() error {
-	c.tracker.mu.Lock()
-	delete(c.tracker.conns, c)
-	c.tracker.mu.Unlock()
-	return c.Conn.Close()
 }
