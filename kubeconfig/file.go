@@ -2,7 +2,6 @@ package kubeconfig
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -115,7 +114,7 @@ const maxFileBytes = 16 << 20
 func readFile(path string) (*file, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err // *fs.PathError: names the file
+		return nil, fmt.Errorf("kubeconfig: %w", err) // *fs.PathError: names the file
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
@@ -270,6 +269,3 @@ func (m *merged) where() string {
 	}
 	return strings.Join(m.files, ", ")
 }
-
-// errNoFiles is returned by readFiles when none of the files exist.
-var errNoFiles = errors.New("none of the files exist")

@@ -82,7 +82,7 @@ func Load(opts Options) (*k8sapi.Config, error) {
 			continue // kubectl skips the files of KUBECONFIG that do not exist
 		}
 		if err != nil {
-			return nil, fmt.Errorf("kubeconfig: %w", err)
+			return nil, err
 		}
 		read = append(read, path)
 		files = append(files, f)
