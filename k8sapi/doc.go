@@ -33,9 +33,11 @@
 //   - Warning headers (such as "v1 Endpoints is deprecated") are surfaced
 //     once per distinct text, not once per request.
 //
-// Limits: no list, patch, server-side apply, discovery, protobuf, exec
-// credential plugins or kubeconfig files; watches cover one object by
-// name. Redirects are not followed (a 3xx is an error), so the token is
+// Limits: no list, patch, server-side apply, discovery or protobuf;
+// watches cover one object by name. Kubeconfig files and exec credential
+// plugins are read by the module github.com/kubelect/kubelect/kubeconfig,
+// which builds a Config (TokenSource, TLSServerName, GetClientCertificate
+// are what it needs from this package). Redirects are not followed (a 3xx is an error), so the token is
 // only ever sent to Config.Host. Certificates and the CA are read once, in
 // New.
 package k8sapi
