@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kubelect/kubelect/k8sapi"
+	"github.com/kubelect/kubelect/kubeconfig"
+)
+
+// Exit codes, as "kubelect help" documents them.
+const (
+	exitOK      = 0 // done
+	exitError   = 1 // a runtime error: the API server, the lock, the network
+	exitUsage   = 2 // a bad command line: unknown flag, missing --name, bad timings
+	exitTimeout = 3 // transfer: the new leader did not show within --timeout
+)
+
+// app is the command with its surroundings, which tests replace.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	hostname       func() (string, error)
+	// loadConfig returns how to reach the API server; tests point it at
+	// the in-process API server instead of a kubeconfig.
+	loadConfig func(kubeconfig.Options) (*k8sapi.Config, error)
+	now        func() time.Time
+}
+
+func newApp() *app {
+	return &app{
+		stdout:     os.Stdout,
+		stderr:     os.Stderr,
+		getenv:     os.Getenv,
+		hostname:   os.Hostname,
+		loadConfig: kubeconfig.InClusterOrLoad,
+		now:        time.Now,
+	}
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	help    string // the text of "kubelect NAME --help" before the flags
+	run     func(a *app, ctx context.Context, fs *flag.FlagSet, args []string) error
+}
+
+var commands []*command // filled by init in each subcommand's file, sorted below
+
+func findCommand(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// usageError is a bad command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// exitError carries an exit code other than 1 for a runtime error.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// run runs the command line args (without the program name) and returns the
+// exit code.
+func (a *app) run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		a.printHelp(a.stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && name == "help" {
+			c := findCommand(args[1])
+			if c == nil {
+				fmt.Fprintf(a.stderr, "kubelect help: unknown command %q; run 'kubelect help'\n", args[1])
+				return exitUsage
+			}
+			a.printCommandHelp(a.stdout, c)
+			return exitOK
+		}
+		a.printHelp(a.stdout)
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintln(a.stdout, "kubelect", version())
+		return exitOK
+	}
+	c := findCommand(name)
+	if c == nil {
+		fmt.Fprintf(a.stderr, "kubelect: unknown command %q; run 'kubelect help'\n", name)
+		return exitUsage
+	}
+	fs := flag.NewFlagSet("kubelect "+c.name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {}
+	err := c.run(a, ctx, fs, args[1:])
+	var ue *usageError
+	var ce *codedError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		a.printCommandHelp(a.stdout, c)
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(a.stderr, "kubelect %s: %s\n", c.name, ue.msg)
+		fmt.Fprintf(a.stderr, "Run 'kubelect %s --help' for usage.\n", c.name)
+		return exitUsage
+	case errors.Is(err, errFlagParse):
+		// flag has printed the error.
+		fmt.Fprintf(a.stderr, "Run 'kubelect %s --help' for usage.\n", c.name)
+		return exitUsage
+	case errors.As(err, &ce):
+		fmt.Fprintf(a.stderr, "kubelect %s: %v\n", c.name, ce.err)
+		return ce.code
+	default:
+		fmt.Fprintf(a.stderr, "kubelect %s: %v\n", c.name, err)
+		return exitError
+	}
+}
+
+var errFlagParse = errors.New("bad flags")
+
+// parse parses args into fs and refuses positional arguments.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errFlagParse
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (flags come as --name=value)", fs.Arg(0))
+	}
+	return nil
+}
+
+func version() string { return "devel" }
+
+const mainHelp = `kubelect: Kubernetes leader election for any program.
+
+Usage:
+  kubelect COMMAND [flags]
+
+Commands:
+%s
+  help [COMMAND]  this text, or a command's flags and examples
+  version         print the version
+
+Every command takes the lock flags (--name, --namespace, --lock-kind), the
+timings (--lease-duration, --renew-deadline, --retry-period), the identity
+(--identity), the API server flags (--kubeconfig, --context) and the log
+flags (--log-format, --log-level). Run "kubelect help COMMAND" for them.
+
+Reaching the API server: in a pod, the pod's service account (unless
+--kubeconfig, $KUBECONFIG or --context names a kubeconfig); elsewhere,
+--kubeconfig, else $KUBECONFIG, else ~/.kube/config, as kubectl reads them.
+The namespace defaults to the kubeconfig context's, or the pod's.
+
+Logs are written to standard error (text, or JSON with --log-format=json);
+results to standard output.
+
+Exit codes:
+  0  success
+  1  runtime error: the API server could not be reached or refused, the lock
+     could not be read, a credential plugin failed
+  2  usage error: unknown command or flag, a missing or invalid flag value,
+     timings that cannot work, a lock kind the command cannot use
+  3  kubelect transfer: the new leader did not show within --timeout (the
+     request stays in place until a candidate clears it)
+
+Example:
+  kubelect status -n my-namespace --name my-controller -w
+`
+
+func (a *app) printHelp(w io.Writer) {
+	var b strings.Builder
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-15s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, mainHelp, strings.TrimSuffix(b.String(), "\n"))
+}
+
+func (a *app) printCommandHelp(w io.Writer, c *command) {
+	fs := flag.NewFlagSet("kubelect "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	// Register the flags by running the command on --help, which parses
+	// nothing else.
+	_ = c.run(a, context.Background(), fs, []string{"--help"})
+	fmt.Fprint(w, c.help)
+	fmt.Fprintln(w, "\nFlags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
