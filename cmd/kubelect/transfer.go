@@ -10,6 +10,9 @@ import (
 	rl "github.com/kubelect/kubelect/election/resourcelock"
 )
 
+// firstReadTimeout bounds the first read of the lock, before any request.
+const firstReadTimeout = 30 * time.Second
+
 var transferCommand = &command{
 	name:    "transfer",
 	summary: "hand leadership over to a chosen candidate (Lease locks)",
@@ -44,7 +47,7 @@ func (a *app) transfer(ctx context.Context, fs *flag.FlagSet, args []string) err
 	c.register(fs)
 	to := fs.String("to", "", "the identity of the candidate to hand over to (required)")
 	withdraw := fs.Bool("cancel", false, "withdraw a pending request instead")
-	timeout := fs.Duration("timeout", 0, "how long to wait for the new leader (default: --lease-duration plus two --retry-period)")
+	timeout := fs.Duration("timeout", 0, "how long to wait for the new leader once the request is made (default: --lease-duration plus two --retry-period)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -87,11 +90,14 @@ func (a *app) transfer(ctx context.Context, fs *flag.FlagSet, args []string) err
 	go func() { done <- obs.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	wait, cancelWait := context.WithTimeout(ctx, *timeout)
-	defer cancelWait()
-	ob, err := obs.Wait(wait, 0)
+	first, cancelFirst := context.WithTimeout(ctx, firstReadTimeout)
+	ob, err := obs.Wait(first, 0)
+	cancelFirst()
 	if err != nil {
-		return a.transferWaitError(ctx, e.lockDesc, *to, *timeout, ob.Holder, ob.LastError)
+		if ctx.Err() != nil {
+			return errors.New("interrupted before any request was made")
+		}
+		return fmt.Errorf("no answer about %s within %s: %v", e.lockDesc, firstReadTimeout, ob.LastError)
 	}
 	if ob.Exists && ob.Holder == *to && ob.Leading(a.now()) {
 		fmt.Fprintf(a.stdout, "%s already leads %s (term %d)\n", *to, e.lockDesc, ob.Term)
@@ -107,6 +113,8 @@ func (a *app) transfer(ctx context.Context, fs *flag.FlagSet, args []string) err
 		}
 		return err
 	}
+	wait, cancelWait := context.WithTimeout(ctx, *timeout)
+	defer cancelWait()
 	e.log.Info("asked for a transfer", "lock", e.lockDesc, "from", ob.Holder, "to", *to, "term", ob.Term)
 	for !(ob.Exists && ob.Holder == *to && ob.Leading(a.now())) {
 		ob, err = obs.Wait(wait, ob.Version)
