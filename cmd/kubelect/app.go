@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ type app struct {
 	// the in-process API server instead of a kubeconfig.
 	loadConfig func(kubeconfig.Options) (*k8sapi.Config, error)
 	now        func() time.Time
+	listen     func(network, addr string) (net.Listener, error)
 }
 
 func newApp() *app {
@@ -41,6 +43,7 @@ func newApp() *app {
 		hostname:   os.Hostname,
 		loadConfig: kubeconfig.InClusterOrLoad,
 		now:        time.Now,
+		listen:     net.Listen,
 	}
 }
 

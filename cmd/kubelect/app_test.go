@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +94,9 @@ func newTestEnv(t *testing.T) *testEnv {
 			return &cfg, nil
 		},
 		now: time.Now,
+		listen: func(string, string) (net.Listener, error) {
+			return net.Listen("tcp", "127.0.0.1:0")
+		},
 	}
 	return te
 }

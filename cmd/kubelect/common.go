@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	commands = []*command{statusCommand, transferCommand}
+	commands = []*command{serveCommand, statusCommand, transferCommand}
 }
 
 // commonFlags are the flags every command takes.

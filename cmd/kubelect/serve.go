@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/kubelect/kubelect/election"
+)
+
+// longPollLimit bounds a "GET /?wait=1" that sees no change.
+const longPollLimit = 30 * time.Second
+
+var serveCommand = &command{
+	name:    "serve",
+	summary: "the sidecar: stand for a lock and answer who leads over HTTP",
+	help: `Usage: kubelect serve --name NAME [-n NAMESPACE] [--listen ADDR] [--observe-only] [flags]
+
+Stand for the lock as --identity (default $POD_NAME) for as long as it runs,
+standing again after each leadership ends, and serve over HTTP:
+
+  GET /         the lock as JSON, compatible with the old leader-elector
+                sidecar: {"name": HOLDER, "term": N, "acquired": ...,
+                "renewed": ..., "leaseExpiry": ..., "version": N, ...}
+                ("leaseExpiry" by this machine's clock). With
+                ?wait=1&version=N it answers when the version is not N, at
+                the next change, or after 30s unchanged (long polling).
+  GET /healthz  liveness: 503 when the renew loop or the leading callback is
+                stuck
+  GET /readyz   readiness: 503 when every try to reach the lock has failed
+                for a minute
+  GET /metrics  the kubelect_* metrics in the Prometheus text format
+
+With --observe-only it never writes to the lock (needs only get and watch):
+/healthz always answers 200, /readyz 503 until the lock has been read and
+while reads fail, and /metrics has no election metrics.
+
+On SIGTERM or SIGINT it releases the lock if it leads, so that another
+candidate takes over at once, and stops.
+
+Examples:
+  kubelect serve --name my-app --listen :4040
+  curl -s 'localhost:4040/?wait=1&version=3'
+`,
+	run: (*app).serve,
+}
+
+// leaderJSON is the answer of "GET /".
+type leaderJSON struct {
+	Name                 string     `json:"name"`
+	Term                 int        `json:"term"`
+	Acquired             *time.Time `json:"acquired,omitempty"`
+	Renewed              *time.Time `json:"renewed,omitempty"`
+	LeaseDurationSeconds float64    `json:"leaseDurationSeconds"`
+	LeaseExpiry          *time.Time `json:"leaseExpiry,omitempty"`
+	State                string     `json:"state"`
+	Version              uint64     `json:"version"`
+}
+
+func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	var c commonFlags
+	c.register(fs)
+	listen := fs.String("listen", ":8080", "the address to serve HTTP on")
+	observeOnly := fs.Bool("observe-only", false, "only observe the lock; never stand for it")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	e, err := a.setup(&c)
+	if err != nil {
+		return err
+	}
+	obs, err := e.observer(&c, nil)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		ob := obs.Current()
+		if r.URL.Query().Get("wait") != "" {
+			known, err := strconv.ParseUint(r.URL.Query().Get("version"), 10, 64)
+			if err != nil && r.URL.Query().Get("version") != "" {
+				http.Error(w, "version: not a number", http.StatusBadRequest)
+				return
+			}
+			wctx, cancel := context.WithTimeout(r.Context(), longPollLimit)
+			ob, _ = obs.Wait(wctx, known)
+			cancel()
+		}
+		v := leaderJSON{Name: ob.Holder, Term: ob.Term, Acquired: timePtr(ob.AcquireTime), Renewed: timePtr(ob.RenewTime),
+			LeaseDurationSeconds: ob.LeaseDuration.Seconds(), State: observationState(ob), Version: ob.Version}
+		if ob.Holder != "" {
+			v.LeaseExpiry = timePtr(ob.Expiry)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	})
+	metrics := newPromMetrics(e.namespace + "/" + c.name)
+	var le *election.LeaderElector
+	if *observeOnly {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+			ob := obs.Current()
+			switch {
+			case ob.LastError != nil:
+				http.Error(w, ob.LastError.Error(), http.StatusServiceUnavailable)
+			case ob.Version == 0:
+				http.Error(w, "the lock has not been read yet", http.StatusServiceUnavailable)
+			default:
+				fmt.Fprintln(w, "ok")
+			}
+		})
+	} else {
+		lock, err := e.lock(&c)
+		if err != nil {
+			return err
+		}
+		le, err = election.NewLeaderElector(election.LeaderElectionConfig{
+			Lock:          lock,
+			LeaseDuration: c.leaseDuration,
+			RenewDeadline: c.renewDeadline,
+			RetryPeriod:   c.retryPeriod,
+			Callbacks: election.LeaderCallbacks{
+				OnStartedLeading: func(stop <-chan struct{}) { <-stop },
+				OnStoppedLeading: func() {},
+			},
+			ReleaseOnCancel: true,
+			Metrics:         metrics.hooks(),
+			Name:            c.name,
+			Logger:          e.log,
+		})
+		if err != nil {
+			return usagef("%v", err)
+		}
+		mux.Handle("GET /healthz", le.LivenessHandler(3*c.retryPeriod))
+		mux.Handle("GET /readyz", le.ReadinessHandler(time.Minute))
+	}
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		if le != nil {
+			metrics.write(w)
+		}
+	})
+
+	ln, err := a.listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 3)
+	go func() { done <- obs.Run(ctx) }()
+	running := 1
+	if le != nil {
+		running++
+		go func() { done <- le.Stand(ctx) }()
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	e.log.Info("serving", "addr", ln.Addr().String(), "lock", e.lockDesc, "identity", e.identity, "observeOnly", *observeOnly)
+
+	select {
+	case <-ctx.Done():
+		err = nil
+	case err = <-serveErr:
+	}
+	cancel()
+	shutdown, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelShutdown()
+	srv.Shutdown(shutdown)
+	for ; running > 0; running-- {
+		<-done // Stand returns once it has released the lock
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

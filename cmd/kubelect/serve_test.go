@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// startServe runs "kubelect serve args..." until the test ends and returns
+// its base URL.
+func startServe(t *testing.T, te *testEnv, args ...string) string {
+	t.Helper()
+	addr := make(chan string, 1)
+	te.app.listen = func(string, string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err == nil {
+			addr <- ln.Addr().String()
+		}
+		return ln, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() { code <- te.app.run(ctx, append([]string{"serve"}, args...)) }()
+	t.Cleanup(func() {
+		cancel()
+		if c := <-code; c != exitOK {
+			t.Errorf("serve exit %d; stderr: %s", c, te.stderr)
+		}
+	})
+	select {
+	case a := <-addr:
+		return "http://" + a
+	case c := <-code:
+		t.Fatalf("serve exit %d; stderr: %s", c, te.stderr)
+		return ""
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// leader long-polls "/" until host leads.
+func waitLeader(t *testing.T, base, holder string) leaderJSON {
+	t.Helper()
+	var v leaderJSON
+	for range 100 {
+		code, body := get(t, base+"/?wait=1&version="+jsonUint(v.Version))
+		if code != 200 {
+			t.Fatalf("GET /: %d %s", code, body)
+		}
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		if v.Name == holder && v.State == "held" {
+			return v
+		}
+	}
+	t.Fatalf("%s never leads; last %+v", holder, v)
+	return v
+}
+
+func jsonUint(n uint64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestServe(t *testing.T) {
+	te := newTestEnv(t)
+	base := startServe(t, te, "--name=my-lock", "--identity=pod-a", "--log-level=error")
+	v := waitLeader(t, base, "pod-a")
+	if v.Term != 0 || v.Acquired == nil || v.Renewed == nil || v.LeaseExpiry == nil || v.LeaseDurationSeconds != 15 || v.Version == 0 {
+		t.Errorf("GET /: %+v", v)
+	}
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok"} {
+		if code, body := get(t, base+path); code != 200 || strings.TrimSpace(body) != want {
+			t.Errorf("GET %s: %d %q", path, code, body)
+		}
+	}
+	code, body := get(t, base+"/metrics")
+	for _, want := range []string{
+		"kubelect_leader{lock=\"team-a/my-lock\"} 1\n",
+		"kubelect_acquire_attempts_total{lock=\"team-a/my-lock\",outcome=\"acquired\"} 1\n",
+		"kubelect_request_duration_seconds_count{lock=\"team-a/my-lock\",op=\"create\"} 1\n",
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET /metrics: %d, lacks %q:\n%s", code, want, body)
+		}
+	}
+	if code, _ := get(t, base+"/?wait=1&version=x"); code != 400 {
+		t.Errorf("bad version: %d", code)
+	}
+}
+
+func TestServeObserveOnly(t *testing.T) {
+	te := newTestEnv(t)
+	base := startServe(t, te, "--name=my-lock", "--observe-only", "--log-level=error")
+	var v leaderJSON
+	code, body := get(t, base+"/?wait=1&version=0")
+	if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil || v.State != "absent" || v.Name != "" || v.Version != 1 {
+		t.Fatalf("GET /: %d %s", code, body)
+	}
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Errorf("GET /readyz: %d", code)
+	}
+	// It never writes: the lock is still absent.
+	if _, ok := te.srv.Get("coordination.k8s.io", "leases", "team-a", "my-lock"); ok {
+		t.Error("observe-only created the lock")
+	}
+}
