@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
 	"time"
 
+	"github.com/kubelect/kubelect/election"
 	"github.com/kubelect/kubelect/k8sapi"
 	"github.com/kubelect/kubelect/kubeconfig"
 )
@@ -33,6 +35,15 @@ type app struct {
 	loadConfig func(kubeconfig.Options) (*k8sapi.Config, error)
 	now        func() time.Time
 	listen     func(network, addr string) (net.Listener, error)
+
+	// For run: CMD's standard input and the environment it inherits; the
+	// signals kubelect passes on (nil: none); the clock of the elector and
+	// of the kill timer (nil: the real one).
+	stdin      io.Reader
+	environ    func() []string
+	notify     func(c chan<- os.Signal, sig ...os.Signal)
+	stopNotify func(c chan<- os.Signal)
+	clock      election.Clock
 }
 
 func newApp() *app {
@@ -44,6 +55,10 @@ func newApp() *app {
 		loadConfig: kubeconfig.InClusterOrLoad,
 		now:        time.Now,
 		listen:     net.Listen,
+		stdin:      os.Stdin,
+		environ:    os.Environ,
+		notify:     signal.Notify,
+		stopNotify: signal.Stop,
 	}
 }
 
@@ -192,9 +207,13 @@ Exit codes:
      timings that cannot work, a lock kind the command cannot use
   3  kubelect transfer: the new leader did not show within --timeout (the
      request stays in place until a candidate clears it)
+  kubelect run exits with CMD's exit code (128+N for signal N) when CMD
+  exited, 126 or 127 when CMD could not be started or found: see
+  "kubelect help run"
 
-Example:
+Examples:
   kubelect status -n my-namespace --name my-controller -w
+  kubelect run -n my-namespace --name my-job -- /usr/local/bin/my-job
 `
 
 func (a *app) printHelp(w io.Writer) {

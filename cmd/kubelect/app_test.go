@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +98,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		listen: func(string, string) (net.Listener, error) {
 			return net.Listen("tcp", "127.0.0.1:0")
 		},
+		environ: os.Environ,
 	}
 	return te
 }

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	commands = []*command{serveCommand, statusCommand, transferCommand}
+	commands = []*command{runCommand, serveCommand, statusCommand, transferCommand}
 }
 
 // commonFlags are the flags every command takes.

@@ -1,0 +1,470 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kubelect/kubelect/election"
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/k8sapi"
+	"github.com/kubelect/kubelect/k8sapi/testapiserver"
+	"github.com/kubelect/kubelect/kubeconfig"
+)
+
+// TestMain plays a CMD when $KUBELECT_TEST_CHILD is set: "hup" prints
+// "up" once it catches SIGHUP, then "hup" at SIGHUP and exits 5; "log"
+// appends "$KUBELECT_IDENTITY start $KUBELECT_TERM" to $F, prints "up",
+// and at SIGTERM appends "$KUBELECT_IDENTITY stop" and exits 0.
+func TestMain(m *testing.M) {
+	switch os.Getenv("KUBELECT_TEST_CHILD") {
+	case "":
+		os.Exit(m.Run())
+	case "hup":
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGHUP)
+		fmt.Println("up")
+		<-c
+		fmt.Println("hup")
+		os.Exit(5)
+	case "log":
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGTERM)
+		appendLine := func(s string) {
+			f, err := os.OpenFile(os.Getenv("F"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+			if err != nil {
+				os.Exit(98)
+			}
+			fmt.Fprintln(f, os.Getenv("KUBELECT_IDENTITY"), s)
+			f.Close()
+		}
+		appendLine("start " + os.Getenv("KUBELECT_TERM"))
+		fmt.Println("up")
+		<-c
+		appendLine("stop")
+		os.Exit(0)
+	}
+	os.Exit(99)
+}
+
+func TestKillAfterBound(t *testing.T) {
+	for _, tc := range []struct {
+		ld, rd      time.Duration
+		max, defalt time.Duration
+	}{
+		// 15s × 0.99/1.01 = 14.7029…s; − 10s − 250ms.
+		{15 * time.Second, 10 * time.Second, 4452970297 * time.Nanosecond, 2220 * time.Millisecond},
+		{60 * time.Second, 40 * time.Second, 18561881188 * time.Nanosecond, 9280 * time.Millisecond},
+		{3 * time.Second, 2 * time.Second, 690594059 * time.Nanosecond, 340 * time.Millisecond},
+	} {
+		if got := maxKillAfter(tc.ld, tc.rd); got != tc.max {
+			t.Errorf("maxKillAfter(%s, %s) = %s, want %s", tc.ld, tc.rd, got, tc.max)
+		}
+		if got := defaultKillAfter(tc.ld, tc.rd); got != tc.defalt {
+			t.Errorf("defaultKillAfter(%s, %s) = %s, want %s", tc.ld, tc.rd, got, tc.defalt)
+		}
+		// The bound's inequality holds at the bound, with the skew against us.
+		ka := maxKillAfter(tc.ld, tc.rd)
+		slow := float64(tc.rd+ka)*(1+maxClockRateSkew) + float64(killReapMargin)
+		if fast := float64(tc.ld) * (1 - maxClockRateSkew); slow > fast+1 {
+			t.Errorf("%s/%s: leader's stop+kill %gns after the renewal, another may take over at %gns", tc.ld, tc.rd, slow, fast)
+		}
+		if got, err := checkKillAfter(nil, tc.ld, tc.rd); err != nil || got != tc.defalt {
+			t.Errorf("checkKillAfter(unset): %s, %v", got, err)
+		}
+		if got, err := checkKillAfter(&ka, tc.ld, tc.rd); err != nil || got != ka {
+			t.Errorf("checkKillAfter(max): %s, %v", got, err)
+		}
+		over := ka + time.Millisecond
+		if _, err := checkKillAfter(&over, tc.ld, tc.rd); err == nil || !strings.Contains(err.Error(), "is not safe") {
+			t.Errorf("checkKillAfter(%s): %v", over, err)
+		}
+	}
+	// 10.4s of lease after a 10s deadline is eaten by the skew margin.
+	if _, err := checkKillAfter(nil, 10400*time.Millisecond, 10*time.Second); err == nil || !strings.Contains(err.Error(), "leaves no time to stop CMD") {
+		t.Errorf("tight timings: %v", err)
+	}
+	neg := -time.Second
+	if _, err := checkKillAfter(&neg, 15*time.Second, 10*time.Second); err == nil {
+		t.Error("negative --kill-after accepted")
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--name=x"}, "no command"},
+		{[]string{"run", "--name=x", "--"}, "no command"},
+		{[]string{"run", "--", "true"}, "--name is required"},
+		{[]string{"run", "--name=x", "--on-exit=again", "--", "true"}, `--on-exit "again"`},
+		{[]string{"run", "--name=x", "--kill-after=5s", "--", "true"}, "--kill-after 5s is not safe"},
+		{[]string{"run", "--name=x", "--kill-after=soon", "--", "true"}, `invalid value "soon"`},
+		{[]string{"run", "--name=x", "--lease-duration=10400ms", "--", "true"}, "leaves no time to stop CMD"},
+	} {
+		te := newTestEnv(t)
+		if code := te.run(tc.args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d; stderr: %s", tc.args, code, exitUsage, te.stderr)
+			continue
+		}
+		if stderr := te.stderr.String(); !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "Run 'kubelect run --help'") {
+			t.Errorf("%v: stderr lacks %q:\n%s", tc.args, tc.want, stderr)
+		}
+		if len(te.loaded) > 0 {
+			t.Errorf("%v: loaded a config", tc.args)
+		}
+	}
+}
+
+// Short timings for the tests on the real clock: the default kill-after
+// is 340ms.
+var fastTimings = []string{"--lease-duration=3s", "--renew-deadline=2s", "--retry-period=200ms"}
+
+// newTestEnvOn is newTestEnv on an existing server.
+func newTestEnvOn(t *testing.T, srv *testapiserver.Server) *testEnv {
+	te := newTestEnv(t)
+	te.srv = srv
+	te.app.loadConfig = func(kubeconfig.Options) (*k8sapi.Config, error) {
+		cfg := srv.Config()
+		cfg.Namespace = "team-a"
+		return &cfg, nil
+	}
+	return te
+}
+
+// started runs "kubelect run args..." in the background; its exit code
+// arrives on the channel. Cancelling the context is SIGTERM to kubelect.
+func (te *testEnv) start(t *testing.T, args ...string) (context.CancelFunc, <-chan int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() { code <- te.app.run(ctx, append([]string{"run"}, args...)) }()
+	t.Cleanup(cancel)
+	return cancel, code
+}
+
+// exit waits for kubelect's exit code, failing after a bound that only a
+// hang reaches.
+func (te *testEnv) exit(t *testing.T, code <-chan int) int {
+	t.Helper()
+	select {
+	case c := <-code:
+		return c
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kubelect run did not exit; stdout:\n%s\nstderr:\n%s", te.stdout, te.stderr)
+		return 0
+	}
+}
+
+// holder reads the lock's holder.
+func (te *testEnv) holder(t *testing.T) (string, int) {
+	t.Helper()
+	rec, _, err := te.lock(t, rl.LeasesResourceLock, "team-a", "my-lock", "reader").Get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.HolderIdentity, rec.LeaderTransitions
+}
+
+// waitLine returns the first line of b containing s.
+func waitLine(t *testing.T, b *syncBuffer, s string) string {
+	t.Helper()
+	for {
+		if l := b.next(t); strings.Contains(l, s) {
+			return l
+		}
+	}
+}
+
+func TestRunExitCodeAndEnv(t *testing.T) {
+	te := newTestEnv(t)
+	_, code := te.start(t, append(fastTimings, "--name=my-lock", "--identity=pod-a", "--",
+		"sh", "-c", `echo "env $KUBELECT_TERM $KUBELECT_IDENTITY $KUBELECT_LOCK"; exit 7`)...)
+	if c := te.exit(t, code); c != 7 {
+		t.Fatalf("exit %d, want CMD's 7; stderr:\n%s", c, te.stderr)
+	}
+	if l := te.stdout.next(t); l != "env 0 pod-a team-a/my-lock" {
+		t.Errorf("CMD's environment: %q", l)
+	}
+	if h, term := te.holder(t); h != "" || term != 0 {
+		t.Errorf("after exit, lock held by %q (term %d); want released", h, term)
+	}
+}
+
+func TestRunCannotStart(t *testing.T) {
+	te := newTestEnv(t)
+	_, code := te.start(t, append(fastTimings, "--name=my-lock", "--", filepath.Join(t.TempDir(), "nonesuch"))...)
+	if c := te.exit(t, code); c != exitNotFound {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", c, exitNotFound, te.stderr)
+	}
+	if h, _ := te.holder(t); h != "" {
+		t.Errorf("lock held by %q; want released", h)
+	}
+}
+
+// signalHook gives the test the channel kubelect's signals arrive on.
+func signalHook(te *testEnv) <-chan chan<- os.Signal {
+	got := make(chan chan<- os.Signal, 1)
+	te.app.notify = func(c chan<- os.Signal, _ ...os.Signal) { got <- c }
+	te.app.stopNotify = func(chan<- os.Signal) {}
+	return got
+}
+
+func TestRunSignals(t *testing.T) {
+	t.Run("SIGHUP is passed on", func(t *testing.T) {
+		te := newTestEnv(t)
+		sigs := signalHook(te)
+		te.app.environ = func() []string { return append(os.Environ(), "KUBELECT_TEST_CHILD=hup") }
+		_, code := te.start(t, append(fastTimings, "--name=my-lock", "--", os.Args[0])...)
+		c := <-sigs
+		waitLine(t, te.stdout, "up")
+		waitLine(t, te.stderr, "CMD started") // kubelect knows CMD's pid
+		c <- syscall.SIGHUP
+		if got := te.exit(t, code); got != 5 {
+			t.Fatalf("exit %d, want CMD's 5; stderr:\n%s", got, te.stderr)
+		}
+		waitLine(t, te.stdout, "hup")
+	})
+	t.Run("SIGINT stops CMD with SIGINT", func(t *testing.T) {
+		te := newTestEnv(t)
+		sigs := signalHook(te)
+		_, code := te.start(t, append(fastTimings, "--name=my-lock", "--", "sh", "-c", `echo up; exec sleep 1000`)...)
+		c := <-sigs
+		waitLine(t, te.stdout, "up")
+		c <- syscall.SIGINT
+		if got := te.exit(t, code); got != 128+int(syscall.SIGINT) {
+			t.Fatalf("exit %d, want 130; stderr:\n%s", got, te.stderr)
+		}
+		if h, _ := te.holder(t); h != "" {
+			t.Errorf("lock held by %q; want released", h)
+		}
+	})
+	t.Run("stopped while not leading", func(t *testing.T) {
+		te := newTestEnv(t)
+		other := te.lock(t, rl.LeasesResourceLock, "team-a", "my-lock", "other")
+		now := time.Now()
+		if err := other.Create(context.Background(), rl.LeaderElectionRecord{HolderIdentity: "other", LeaseDurationSeconds: 3600,
+			AcquireTime: rl.NewTime(now), RenewTime: rl.NewTime(now)}); err != nil {
+			t.Fatal(err)
+		}
+		cancel, code := te.start(t, append(fastTimings, "--name=my-lock", "--", "sh", "-c", `echo started`)...)
+		waitLine(t, te.stderr, "standing")
+		cancel()
+		if got := te.exit(t, code); got != exitOK {
+			t.Fatalf("exit %d, want 0; stderr:\n%s", got, te.stderr)
+		}
+		if out := te.stdout.String(); out != "" {
+			t.Errorf("CMD ran without leading: %q", out)
+		}
+	})
+}
+
+// fakeClock is an election.Clock that moves only when told.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+	added  chan struct{} // closed and replaced when a timer is added
+}
+
+type fakeTimer struct {
+	c     *fakeClock
+	when  time.Time
+	d     time.Duration
+	ch    chan time.Time
+	f     func()
+	fired bool
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), added: make(chan struct{})}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) add(d time.Duration, f func()) *fakeTimer {
+	c.mu.Lock()
+	t := &fakeTimer{c: c, when: c.now.Add(d), d: d, ch: make(chan time.Time, 1), f: f}
+	c.timers = append(c.timers, t)
+	close(c.added)
+	c.added = make(chan struct{})
+	c.mu.Unlock()
+	if d <= 0 {
+		c.Advance(0)
+	}
+	return t
+}
+
+func (c *fakeClock) NewTimer(d time.Duration) election.Timer { return c.add(d, nil) }
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) election.Timer { return c.add(d, f) }
+
+func (t *fakeTimer) C() <-chan time.Time {
+	if t.f != nil {
+		return nil
+	}
+	return t.ch
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.fired
+	t.fired = true
+	return was
+}
+
+// Advance moves the clock by d and fires the timers due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	for _, t := range c.timers {
+		if !t.fired && !t.when.After(c.now) {
+			t.fired = true
+			due = append(due, t)
+		}
+	}
+	now := c.now
+	c.mu.Unlock()
+	for _, t := range due {
+		if t.f != nil {
+			go t.f()
+		} else {
+			t.ch <- now
+		}
+	}
+}
+
+// waitTimer waits until a pending timer of duration d exists.
+func (c *fakeClock) waitTimer(t *testing.T, d time.Duration) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		c.mu.Lock()
+		added := c.added
+		for _, tm := range c.timers {
+			if !tm.fired && tm.d == d {
+				c.mu.Unlock()
+				return
+			}
+		}
+		c.mu.Unlock()
+		select {
+		case <-added:
+		case <-deadline:
+			t.Fatalf("no timer of %s", d)
+		}
+	}
+}
+
+// A CMD that ignores SIGTERM gets SIGKILL when, and only when, the fake
+// clock reaches --kill-after.
+func TestRunKillsStubbornCMD(t *testing.T) {
+	te := newTestEnv(t)
+	clock := newFakeClock()
+	te.app.clock = clock
+	cancel, code := te.start(t, "--name=my-lock", "--kill-after=1500ms", "--",
+		"sh", "-c", `trap '' TERM; echo up; exec sleep 1000`)
+	waitLine(t, te.stdout, "up")
+	cancel()
+	waitLine(t, te.stderr, "leadership ended: stopping CMD")
+	clock.waitTimer(t, 1500*time.Millisecond) // the kill timer runs
+	select {
+	case c := <-code:
+		t.Fatalf("exit %d before the kill time; stderr:\n%s", c, te.stderr)
+	default:
+	}
+	if strings.Contains(te.stderr.String(), "SIGKILL") {
+		t.Fatalf("SIGKILL before the kill time:\n%s", te.stderr)
+	}
+	clock.Advance(1500 * time.Millisecond)
+	if c := te.exit(t, code); c != 128+int(syscall.SIGKILL) {
+		t.Fatalf("exit %d, want 137; stderr:\n%s", c, te.stderr)
+	}
+	if !strings.Contains(te.stderr.String(), "CMD has not exited: SIGKILL") {
+		t.Errorf("no SIGKILL logged:\n%s", te.stderr)
+	}
+	if h, _ := te.holder(t); h != "" {
+		t.Errorf("lock held by %q; want released once CMD is dead", h)
+	}
+}
+
+// When the API server stops answering, the leader's stop closes at its
+// renew deadline and CMD (which ignores SIGTERM) is dead before another
+// candidate could take the lock.
+func TestRunLostKillsInTime(t *testing.T) {
+	te := newTestEnv(t)
+	cancel, code := te.start(t, append(fastTimings, "--name=my-lock", "--",
+		"sh", "-c", `trap '' TERM; echo up; exec sleep 1000`)...)
+	waitLine(t, te.stdout, "up")
+	hang := time.Now() // after the last successful renewal was sent
+	te.srv.SetHang(true)
+	waitLine(t, te.stderr, "CMD exited")
+	dead := time.Since(hang)
+	// Another candidate that saw the last renewal could take over at
+	// LeaseDuration after it, by its clock (1% fast at worst).
+	if limit := time.Duration(float64(3*time.Second) * (1 - maxClockRateSkew)); dead >= limit {
+		t.Errorf("CMD dead %s after the server hung; another candidate may take over at %s", dead, limit)
+	}
+	if !strings.Contains(te.stderr.String(), "SIGKILL") {
+		t.Errorf("no SIGKILL logged:\n%s", te.stderr)
+	}
+	t.Logf("CMD dead %s after the server hung (renew deadline 2s, kill after 340ms)", dead)
+	cancel()
+	te.srv.SetHang(false)
+	if c := te.exit(t, code); c != exitOK {
+		t.Errorf("exit %d after stopping while not leading; stderr:\n%s", c, te.stderr)
+	}
+}
+
+// A planned transfer stops the leader's CMD, and the preferred candidate
+// starts its CMD only after that.
+func TestRunTransfer(t *testing.T) {
+	a := newTestEnv(t)
+	b := newTestEnvOn(t, a.srv)
+	file := filepath.Join(t.TempDir(), "log")
+	child := []string{"--", os.Args[0]}
+	for _, te := range []*testEnv{a, b} {
+		// GORACE: the race detector's exit waits 1s by default.
+		te.app.environ = func() []string {
+			return append(os.Environ(), "F="+file, "KUBELECT_TEST_CHILD=log", "GORACE=atexit_sleep_ms=0")
+		}
+	}
+	cancelA, codeA := a.start(t, append(append(fastTimings, "--name=my-lock", "--identity=pod-a"), child...)...)
+	waitLine(t, a.stdout, "up")
+	cancelB, codeB := b.start(t, append(append(fastTimings, "--name=my-lock", "--identity=pod-b"), child...)...)
+	waitLine(t, b.stderr, "standing")
+	client, err := k8sapi.New(a.srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.RequestTransfer(context.Background(), client, "team-a", "my-lock", "pod-b"); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, b.stdout, "up")
+	b0, _ := os.ReadFile(file)
+	if want := "pod-a start 0\npod-a stop\npod-b start 1\n"; string(b0) != want {
+		t.Errorf("CMD log:\n%s\nwant:\n%s", b0, want)
+	}
+	cancelA()
+	cancelB()
+	if c := a.exit(t, codeA); c != exitOK {
+		t.Errorf("a: exit %d; stderr:\n%s", c, a.stderr)
+	}
+	if c := b.exit(t, codeB); c != 0 {
+		t.Errorf("b: exit %d; stderr:\n%s", c, b.stderr)
+	}
+}
