@@ -12,9 +12,24 @@ import (
 	"syscall"
 )
 
+// stopSignal is the cause of the context's end when kubelect got SIGTERM
+// or SIGINT, so that run passes that very signal on to CMD.
+type stopSignal struct{ sig os.Signal }
+
+func (s *stopSignal) Error() string { return "got " + s.sig.String() }
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	// Caught for the life of the program: a second signal does not kill
+	// kubelect while it stops CMD and releases the lock.
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		for s := range sigs {
+			cancel(&stopSignal{s})
+		}
+	}()
 	code := newApp().run(ctx, os.Args[1:])
-	stop()
+	cancel(nil)
 	os.Exit(code)
 }

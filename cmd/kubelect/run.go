@@ -261,6 +261,10 @@ func (r *runner) lead(ctx context.Context, le *election.LeaderElector, stop <-ch
 	sig := syscall.SIGTERM
 	if ctx.Err() != nil {
 		r.mu.Lock()
+		var ss *stopSignal
+		if errors.As(context.Cause(ctx), &ss) {
+			r.stopSig = ss.sig
+		}
 		if s, ok := r.stopSig.(syscall.Signal); ok {
 			sig = s
 		}
@@ -287,7 +291,7 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 	var c commonFlags
 	c.register(fs)
 	var killAfter optDuration
-	fs.Var(&killAfter, "kill-after", "how long after SIGTERM CMD gets SIGKILL, once leadership ends (default: half the safe bound; 2.22s with the default timings)")
+	fs.Var(&killAfter, "kill-after", "the `duration` from SIGTERM to SIGKILL for CMD once leadership ends; at most lease-duration × 0.99/1.01 − renew-deadline − 250ms (default: half that; 2.22s with the default timings)")
 	onExit := fs.String("on-exit", "exit", "when CMD exits while leading: exit (release the lock and exit with CMD's code) or restand (release and stand again)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

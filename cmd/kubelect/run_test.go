@@ -247,6 +247,21 @@ func TestRunSignals(t *testing.T) {
 			t.Errorf("lock held by %q; want released", h)
 		}
 	})
+	t.Run("a stop caused by SIGINT in the context", func(t *testing.T) {
+		// As main cancels the context on SIGINT.
+		te := newTestEnv(t)
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		code := make(chan int, 1)
+		go func() {
+			code <- te.app.run(ctx, append([]string{"run"}, append(fastTimings, "--name=my-lock", "--", "sh", "-c", `echo up; exec sleep 1000`)...))
+		}()
+		waitLine(t, te.stdout, "up")
+		cancel(&stopSignal{syscall.SIGINT})
+		if got := te.exit(t, code); got != 128+int(syscall.SIGINT) {
+			t.Fatalf("exit %d, want 130; stderr:\n%s", got, te.stderr)
+		}
+	})
 	t.Run("stopped while not leading", func(t *testing.T) {
 		te := newTestEnv(t)
 		other := te.lock(t, rl.LeasesResourceLock, "team-a", "my-lock", "other")
@@ -367,6 +382,27 @@ func (c *fakeClock) waitTimer(t *testing.T, d time.Duration) {
 		case <-deadline:
 			t.Fatalf("no timer of %s", d)
 		}
+	}
+}
+
+// With --on-exit=restand, a CMD that exits makes kubelect release the lock
+// and stand again, in a new term.
+func TestRunRestand(t *testing.T) {
+	te := newTestEnv(t)
+	cancel, code := te.start(t, append(fastTimings, "--name=my-lock", "--on-exit=restand", "--",
+		"sh", "-c", `echo "run $KUBELECT_TERM"`)...)
+	if l := waitLine(t, te.stdout, "run"); l != "run 0" {
+		t.Errorf("first CMD: %q", l)
+	}
+	waitLine(t, te.stderr, "releasing the lock and standing again")
+	if l := waitLine(t, te.stdout, "run"); l != "run 1" {
+		t.Errorf("second CMD: %q, want a new term", l)
+	}
+	cancel()
+	// 0 between two CMDs, or when the running one exits on its own;
+	// 143 when SIGTERM finds a third one running.
+	if c := te.exit(t, code); c != exitOK && c != 128+int(syscall.SIGTERM) {
+		t.Errorf("exit %d; stderr:\n%s", c, te.stderr)
 	}
 }
 
