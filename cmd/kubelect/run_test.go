@@ -504,3 +504,41 @@ func TestRunTransfer(t *testing.T) {
 		t.Errorf("b: exit %d; stderr:\n%s", c, b.stderr)
 	}
 }
+
+// The same on the fake clock: with the server hung from the start, the
+// leader's stop closes at the renew deadline after it sent its acquiring
+// write, CMD gets SIGTERM then, and SIGKILL --kill-after later, when the
+// clock shows less than the lease another candidate waits out.
+func TestRunLostKillsInTimeFakeClock(t *testing.T) {
+	te := newTestEnv(t)
+	clock := newFakeClock()
+	te.app.clock = clock
+	start := clock.Now() // the acquiring write is sent at this time
+	cancel, code := te.start(t, "--name=my-lock", "--",
+		"sh", "-c", `trap '' TERM; echo up; exec sleep 1000`)
+	waitLine(t, te.stdout, "up")
+	te.srv.SetHang(true)
+	defer te.srv.SetHang(false)
+	clock.Advance(10 * time.Second) // the renew deadline
+	waitLine(t, te.stderr, "leadership ended: stopping CMD")
+	ka := defaultKillAfter(15*time.Second, 10*time.Second)
+	clock.waitTimer(t, ka)
+	if strings.Contains(te.stderr.String(), "CMD exited") {
+		t.Fatalf("CMD, which ignores SIGTERM, exited before SIGKILL:\n%s", te.stderr)
+	}
+	clock.Advance(ka)
+	waitLine(t, te.stderr, "CMD exited")
+	if !strings.Contains(te.stderr.String(), "CMD has not exited: SIGKILL") {
+		t.Errorf("no SIGKILL logged:\n%s", te.stderr)
+	}
+	dead := clock.Now().Sub(start)
+	ld := 15 * time.Second
+	if limit := time.Duration(float64(ld)*(1-maxClockRateSkew)/(1+maxClockRateSkew)) - killReapMargin; dead > limit {
+		t.Errorf("CMD killed %s after the last renewal was sent; must be by %s", dead, limit)
+	}
+	cancel()
+	te.srv.SetHang(false)
+	if c := te.exit(t, code); c != exitOK {
+		t.Errorf("exit %d after stopping while not leading; stderr:\n%s", c, te.stderr)
+	}
+}
