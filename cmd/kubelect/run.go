@@ -120,7 +120,9 @@ output and error of kubelect, and in its environment:
 When leadership ends (lost, handed over to a preferred holder by "kubelect
 transfer", or kubelect is asked to stop) kubelect sends SIGTERM to CMD's
 process group and, if CMD has not exited --kill-after later, SIGKILL. When
-CMD has exited, the rest of its group gets SIGKILL too.
+CMD has exited, the rest of its group gets SIGKILL too. (A process that
+leaves the group, with setsid or by daemonizing, is out of reach: run CMD
+in the foreground.)
 
 The kill time: a leader stops leading at the latest --renew-deadline after
 it sent its last successful renewal, and another candidate can take the
@@ -213,6 +215,10 @@ func (r *runner) lead(ctx context.Context, le *election.LeaderElector, stop <-ch
 	cmd.Stdout = r.a.stdout
 	cmd.Stderr = r.a.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// When kubelect's output is not a file, a process CMD left behind may
+	// hold the copying pipe open: do not wait on it for more than this
+	// once CMD has exited (its group then gets SIGKILL).
+	cmd.WaitDelay = 100 * time.Millisecond
 	if err := cmd.Start(); err != nil {
 		code := exitCannotExec
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -540,5 +541,38 @@ func TestRunLostKillsInTimeFakeClock(t *testing.T) {
 	te.srv.SetHang(false)
 	if c := te.exit(t, code); c != exitOK {
 		t.Errorf("exit %d after stopping while not leading; stderr:\n%s", c, te.stderr)
+	}
+}
+
+// When CMD exits, what it left in its process group gets SIGKILL: nothing
+// it started acts on after the lock is released.
+func TestRunKillsCMDsGroup(t *testing.T) {
+	te := newTestEnv(t)
+	_, code := te.start(t, append(fastTimings, "--name=my-lock", "--",
+		"sh", "-c", `trap '' TERM; sleep 1000 & echo "left $!"; exit 4`)...)
+	l := waitLine(t, te.stdout, "left")
+	pid, err := strconv.Atoi(strings.TrimPrefix(l, "left "))
+	if err != nil {
+		t.Fatal(l)
+	}
+	if c := te.exit(t, code); c != 4 {
+		t.Fatalf("exit %d, want CMD's 4; stderr:\n%s", c, te.stderr)
+	}
+	// SIGKILL was sent before kubelect returned; the kernel ends the
+	// process promptly, and its new parent reaps it (or leaves a zombie).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			break // gone
+		}
+		if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(f) > 0 && f[0] == "Z" {
+			break // dead, not yet reaped
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("CMD's background process %d still runs 10s after kubelect exited: %s", pid, stat)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
