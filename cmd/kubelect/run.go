@@ -265,7 +265,11 @@ func (r *runner) lead(ctx context.Context, le *election.LeaderElector, stop <-ch
 	}
 	// ctx ends when kubelect is asked to stop (a signal sets stopSig first).
 	sig := syscall.SIGTERM
-	if ctx.Err() != nil {
+	// Whether kubelect was asked to stop is decided now, when the
+	// leadership ended, not once CMD is dead (a stop asked meanwhile is
+	// no reason to take this CMD's code as kubelect's).
+	asked := ctx.Err() != nil
+	if asked {
 		r.mu.Lock()
 		var ss *stopSignal
 		if errors.As(context.Cause(ctx), &ss) {
@@ -288,7 +292,7 @@ func (r *runner) lead(ctx context.Context, le *election.LeaderElector, stop <-ch
 		<-done
 	}
 	code := finish()
-	if ctx.Err() != nil {
+	if asked {
 		r.setExit(code)
 	}
 }

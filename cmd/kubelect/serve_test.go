@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // startServe runs "kubelect serve args..." until the test ends and returns
@@ -85,12 +86,27 @@ func TestServe(t *testing.T) {
 			t.Errorf("GET %s: %d %q", path, code, body)
 		}
 	}
-	code, body := get(t, base+"/metrics")
-	for _, want := range []string{
+	// The observer behind "/" may see the Lease before the elector's
+	// hooks have reported its acquisition: wait for the metrics, bounded.
+	wants := []string{
 		"kubelect_leader{lock=\"team-a/my-lock\"} 1\n",
 		"kubelect_acquire_attempts_total{lock=\"team-a/my-lock\",outcome=\"acquired\"} 1\n",
 		"kubelect_request_duration_seconds_count{lock=\"team-a/my-lock\",op=\"create\"} 1\n",
-	} {
+	}
+	var code int
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		code, body = get(t, base+"/metrics")
+		missing := code != 200
+		for _, want := range wants {
+			missing = missing || !strings.Contains(body, want)
+		}
+		if !missing || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, want := range wants {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("GET /metrics: %d, lacks %q:\n%s", code, want, body)
 		}
