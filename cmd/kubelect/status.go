@@ -64,10 +64,7 @@ func (a *app) status(ctx context.Context, fs *flag.FlagSet, args []string) error
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- obs.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer runObserver(ctx, obs)()
 
 	first, cancelFirst := context.WithTimeout(ctx, *timeout)
 	ob, err := obs.Wait(first, 0)
@@ -206,4 +203,13 @@ func (p *statusPrinter) print(ob election.Observation) error {
 		return errors.Join(errors.New("writing the status"), err)
 	}
 	return nil
+}
+
+// runObserver runs obs until the returned function is called, which stops
+// it and waits for it to return.
+func runObserver(ctx context.Context, obs *election.Observer) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- obs.Run(ctx) }()
+	return func() { cancel(); <-done }
 }

@@ -85,10 +85,7 @@ func (a *app) transfer(ctx context.Context, fs *flag.FlagSet, args []string) err
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- obs.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer runObserver(ctx, obs)()
 
 	first, cancelFirst := context.WithTimeout(ctx, firstReadTimeout)
 	ob, err := obs.Wait(first, 0)
