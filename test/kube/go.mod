@@ -104,7 +104,6 @@ require (
 	go.uber.org/multierr v1.11.0 // indirect
 	go.uber.org/zap v1.27.1 // indirect
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
-	go.yaml.in/yaml/v3 v3.0.4 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/exp v0.0.0-20260410095643-746e56fc9e2f // indirect
 	golang.org/x/net v0.57.0 // indirect
@@ -125,7 +124,6 @@ require (
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 	k8s.io/api v0.37.2 // indirect
 	k8s.io/apiextensions-apiserver v0.0.0 // indirect
-	k8s.io/apimachinery v0.37.2 // indirect
 	k8s.io/apiserver v0.37.2 // indirect
 	k8s.io/cloud-provider v0.37.2 // indirect
 	k8s.io/cluster-bootstrap v0.0.0 // indirect
@@ -193,6 +191,13 @@ replace (
 
 replace github.com/kubelect/kubelect => ../..
 
-require github.com/kubelect/kubelect/test/kube/harness v0.0.0
+require (
+	github.com/kubelect/kubelect/kubeconfig v0.0.0-00010101000000-000000000000
+	github.com/kubelect/kubelect/test/kube/harness v0.0.0
+	go.yaml.in/yaml/v3 v3.0.6
+	k8s.io/apimachinery v0.37.2
+)
 
 replace github.com/kubelect/kubelect/test/kube/harness => ./harness
+
+replace github.com/kubelect/kubelect/kubeconfig => ../../kubeconfig
