@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -174,7 +175,50 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func version() string { return "devel" }
+// buildVersion, when set at link time (-ldflags "-X
+// main.buildVersion=v1.2.3"), is the version "kubelect version" prints.
+var buildVersion string
+
+// version is buildVersion, else the kubelect module's version from the
+// build information: a release tag for "go install ...@vX.Y.Z", else
+// "(devel)" with the VCS revision and time where Go recorded them; then the
+// Go version.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	if buildVersion != "" {
+		v = buildVersion
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, at, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" && v == "(devel)" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += " " + rev + dirty
+		if at != "" {
+			v += " " + at
+		}
+	}
+	return v + " " + bi.GoVersion
+}
 
 const mainHelp = `kubelect: Kubernetes leader election for any program.
 

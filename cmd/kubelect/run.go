@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -106,7 +108,7 @@ func (o *optDuration) Set(s string) error {
 var runCommand = &command{
 	name:    "run",
 	summary: "the wrapper: run a command only while this candidate leads",
-	help: `Usage: kubelect run --name NAME [-n NAMESPACE] [--kill-after D] [--on-exit exit|restand] [flags] -- CMD ARGS...
+	help: `Usage: kubelect run --name NAME [-n NAMESPACE] [--kill-after D] [--on-exit exit|restand] [--listen ADDR] [flags] -- CMD ARGS...
 
 Stand for the lock as --identity (default $POD_NAME) and run CMD while this
 candidate leads. CMD runs in its own process group, with standard input,
@@ -141,6 +143,15 @@ After a lost or handed-over leadership kubelect stands again. When CMD
 exits while leading, --on-exit=exit (the default) makes kubelect release the
 lock and exit with CMD's exit code; --on-exit=restand releases the lock and
 stands again after --retry-period.
+
+With --listen, it serves for probes and monitoring:
+
+  GET /healthz  liveness: 503 when the renew loop is stuck, or CMD still
+                runs --kill-after + 250ms + 3 × --retry-period after its
+                leadership ended
+  GET /readyz   readiness: 503 when every try to reach the lock has failed
+                for a minute
+  GET /metrics  the kubelect_* metrics in the Prometheus text format
 
 Signals: SIGTERM and SIGINT make kubelect pass the signal to CMD's group
 (SIGKILL after --kill-after), release the lock once CMD has exited, and
@@ -302,6 +313,7 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 	c.register(fs)
 	var killAfter optDuration
 	fs.Var(&killAfter, "kill-after", "the `duration` from SIGTERM to SIGKILL for CMD once leadership ends; at most lease-duration × 0.99/1.01 − renew-deadline − 250ms (default: half that; 2.22s with the default timings)")
+	listen := fs.String("listen", "", "serve /healthz, /readyz and /metrics on this `address` (default: no HTTP server)")
 	onExit := fs.String("on-exit", "exit", "when CMD exits while leading: exit (release the lock and exit with CMD's code) or restand (release and stand again)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -358,6 +370,22 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 			}
 		}
 	}()
+	var cur atomic.Pointer[election.LeaderElector]
+	metrics := newPromMetrics(e.namespace + "/" + c.name)
+	if *listen != "" {
+		mux := http.NewServeMux()
+		// The leading callback runs until CMD is dead: up to killAfter
+		// and the reap margin after its stop closed.
+		electorRoutes(mux, &cur, metrics, ka+killReapMargin+3*c.retryPeriod)
+		wait, err := a.serveHTTP(ctx, e.log, *listen, mux, func(err error) {
+			e.log.Error("HTTP server failed", "err", err)
+		})
+		if err != nil {
+			return err
+		}
+		defer wait()
+		defer stopAll()
+	}
 	e.log.Info("standing", "lock", e.lockDesc, "identity", e.identity, "killAfter", ka, "onExit", *onExit)
 	for {
 		lock, err := e.lock(&c)
@@ -380,6 +408,7 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 				OnStoppedLeading: func() {},
 			},
 			ReleaseOnCancel: true,
+			Metrics:         metrics.hooks(),
 			// CMD is dead within killAfter + killReapMargin of stop closing.
 			ReleaseGrace: ka + killReapMargin + c.retryPeriod,
 			Name:         c.name,
@@ -390,6 +419,7 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 			endTerm()
 			return usagef("%v", err)
 		}
+		cur.Store(le)
 		_ = le.Stand(termCtx)
 		endTerm()
 		r.wg.Wait() // CMD is dead

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -574,5 +576,43 @@ func TestRunKillsCMDsGroup(t *testing.T) {
 			t.Fatalf("CMD's background process %d still runs 10s after kubelect exited: %s", pid, stat)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRunListen(t *testing.T) {
+	te := newTestEnv(t)
+	addr := make(chan string, 1)
+	te.app.listen = func(string, string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err == nil {
+			addr <- ln.Addr().String()
+		}
+		return ln, err
+	}
+	stop, code := te.start(t, append(fastTimings, "--name=my-lock", "--identity=pod-a", "--listen=:0", "--",
+		"sh", "-c", `echo up; exec sleep 1000`)...)
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case c := <-code:
+		t.Fatalf("exit %d; stderr:\n%s", c, te.stderr)
+	}
+	waitLine(t, te.stdout, "up")
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok"} {
+		if code, body := get(t, base+path); code != 200 || strings.TrimSpace(body) != want {
+			t.Errorf("GET %s: %d %q", path, code, body)
+		}
+	}
+	// CMD runs once the elector has reported leading.
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "kubelect_leader{lock=\"team-a/my-lock\"} 1\n") {
+		t.Errorf("GET /metrics: %d:\n%s", code, body)
+	}
+	stop()
+	if c := te.exit(t, code); c != 128+15 {
+		t.Errorf("exit %d, want 143 (CMD killed by SIGTERM)", c)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("the HTTP server still answers after kubelect run returned")
 	}
 }

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/kubelect/kubelect/election"
@@ -114,6 +114,9 @@ func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error 
 				fmt.Fprintln(w, "ok")
 			}
 		})
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		})
 	} else {
 		lock, err := e.lock(&c)
 		if err != nil {
@@ -136,23 +139,18 @@ func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error 
 		if err != nil {
 			return usagef("%v", err)
 		}
-		mux.Handle("GET /healthz", le.LivenessHandler(3*c.retryPeriod))
-		mux.Handle("GET /readyz", le.ReadinessHandler(time.Minute))
+		var cur atomic.Pointer[election.LeaderElector]
+		cur.Store(le)
+		electorRoutes(mux, &cur, metrics, 3*c.retryPeriod)
 	}
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		if le != nil {
-			metrics.write(w)
-		}
-	})
 
-	ln, err := a.listen("tcp", *listen)
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wait, err := a.serveHTTP(ctx, e.log, *listen, mux, cancel)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	done := make(chan error, 3)
 	go func() { done <- obs.Run(ctx) }()
 	running := 1
@@ -160,24 +158,16 @@ func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error 
 		running++
 		go func() { done <- le.Stand(ctx) }()
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	e.log.Info("serving", "addr", ln.Addr().String(), "lock", e.lockDesc, "identity", e.identity, "observeOnly", *observeOnly)
-
-	select {
-	case <-ctx.Done():
-		err = nil
-	case err = <-serveErr:
+	e.log.Info("serving", "lock", e.lockDesc, "identity", e.identity, "observeOnly", *observeOnly)
+	<-ctx.Done()
+	err = nil // asked to stop
+	if parent.Err() == nil {
+		err = context.Cause(ctx) // the HTTP server failed
 	}
-	cancel()
-	shutdown, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancelShutdown()
-	srv.Shutdown(shutdown)
+	cancel(nil)
+	wait()
 	for ; running > 0; running-- {
 		<-done // Stand returns once it has released the lock
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
 	}
 	return err
 }
