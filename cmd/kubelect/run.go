@@ -153,6 +153,9 @@ With --listen, it serves for probes and monitoring:
                 for a minute
   GET /metrics  the kubelect_* metrics in the Prometheus text format
 
+As a container's PID 1, kubelect inherits the processes that CMD leaves
+behind and reaps them when they exit (--reap, on by default as PID 1).
+
 Signals: SIGTERM and SIGINT make kubelect pass the signal to CMD's group
 (SIGKILL after --kill-after), release the lock once CMD has exited, and
 exit with CMD's exit code. SIGHUP is passed to CMD's group.
@@ -182,6 +185,7 @@ type runner struct {
 	env       []string // CMD's environment, but the term
 	killAfter time.Duration
 	restand   bool
+	reap      *reaper            // nil unless kubelect reaps orphans
 	stopAll   context.CancelFunc // asks kubelect to stop
 
 	mu      sync.Mutex
@@ -230,7 +234,13 @@ func (r *runner) lead(ctx context.Context, le *election.LeaderElector, stop <-ch
 	// hold the copying pipe open: do not wait on it for more than this
 	// once CMD has exited (its group then gets SIGKILL).
 	cmd.WaitDelay = 100 * time.Millisecond
-	if err := cmd.Start(); err != nil {
+	err := r.reap.start(func() (int, error) {
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
+	})
+	if err != nil {
 		code := exitCannotExec
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			code = exitNotFound
@@ -250,7 +260,7 @@ func (r *runner) lead(ctx context.Context, le *election.LeaderElector, stop <-ch
 	r.mu.Unlock()
 	r.log.Info("CMD started", "pid", pid, "term", term)
 	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	go func() { _ = cmd.Wait(); r.reap.waited(); close(done) }()
 	finish := func() int {
 		signalGroup(pid, syscall.SIGKILL) // what is left of its group
 		r.mu.Lock()
@@ -313,6 +323,7 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 	c.register(fs)
 	var killAfter optDuration
 	fs.Var(&killAfter, "kill-after", "the `duration` from SIGTERM to SIGKILL for CMD once leadership ends; at most lease-duration × 0.99/1.01 − renew-deadline − 250ms (default: half that; 2.22s with the default timings)")
+	reap := fs.Bool("reap", reapByDefault(), "reap the zombies of the processes CMD leaves behind, as a container's init must (default: on when kubelect runs as PID 1)")
 	listen := fs.String("listen", "", "serve /healthz, /readyz and /metrics on this `address` (default: no HTTP server)")
 	onExit := fs.String("on-exit", "exit", "when CMD exits while leading: exit (release the lock and exit with CMD's code) or restand (release and stand again)")
 	if err := fs.Parse(args); err != nil {
@@ -370,6 +381,9 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 			}
 		}
 	}()
+	if *reap {
+		r.reap = startReaper(ctx)
+	}
 	var cur atomic.Pointer[election.LeaderElector]
 	metrics := newPromMetrics(e.namespace + "/" + c.name)
 	if *listen != "" {
