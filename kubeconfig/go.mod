@@ -6,5 +6,3 @@ require (
 	github.com/kubelect/kubelect v0.0.0-00010101000000-000000000000
 	go.yaml.in/yaml/v3 v3.0.6
 )
-
-replace github.com/kubelect/kubelect => ../

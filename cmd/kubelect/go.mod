@@ -8,7 +8,3 @@ require (
 )
 
 require go.yaml.in/yaml/v3 v3.0.6 // indirect
-
-replace github.com/kubelect/kubelect => ../..
-
-replace github.com/kubelect/kubelect/kubeconfig => ../../kubeconfig
