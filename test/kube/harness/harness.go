@@ -1,7 +1,9 @@
 // Package harness starts a real kube-apiserver and etcd on 127.0.0.1 for
 // tests, with a namespace, a ServiceAccount whose Role grants what leader
 // election needs, and a pod-like service-account directory, so that
-// k8sapi.InClusterConfig works unchanged.
+// k8sapi.InClusterConfig works unchanged. Besides tokens, kube-apiserver
+// accepts client certificates signed by the harness's client CA
+// (Cluster.ClientCertificate issues them).
 //
 // The binaries come from build.sh (kube-apiserver v1.37.2 and etcd v3.7.0
 // built from the Go module proxy). Processes die with the test process.
@@ -10,15 +12,19 @@ package harness
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -65,6 +71,9 @@ type Cluster struct {
 	CAFile string
 	// AdminToken authenticates as a cluster admin.
 	AdminToken string
+	// ClientCAFile is the CA that kube-apiserver trusts for client
+	// certificates (--client-ca-file): ClientCertificate signs with it.
+	ClientCAFile string
 
 	binDir, workDir string
 	apiArgs         []string
@@ -72,6 +81,8 @@ type Cluster struct {
 	etcdPorts       [2]int
 	apiPort         int
 	admin           *http.Client
+	clientCA        *x509.Certificate
+	clientCAKey     *ecdsa.PrivateKey
 
 	mu        sync.Mutex
 	etcd, api *exec.Cmd // guarded by mu
@@ -121,6 +132,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	c.ServiceHost, c.ServicePort = "127.0.0.1", strconv.Itoa(c.apiPort)
 	c.CAFile = filepath.Join(c.workDir, "certs", "apiserver.crt")
 	c.AdminToken = randomToken()
+	c.ClientCAFile = c.path("client-ca.crt")
 	if err := c.writeFiles(); err != nil {
 		return nil, err
 	}
@@ -138,8 +150,13 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 
 func (c *Cluster) path(name string) string { return filepath.Join(c.workDir, name) }
 
-// writeFiles writes the token file and the service-account signing key.
+// writeFiles writes the token file, the service-account signing key and
+// the client CA's certificate (its key stays in memory).
 func (c *Cluster) writeFiles() error {
+	clientCA, err := c.newClientCA()
+	if err != nil {
+		return err
+	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return fmt.Errorf("harness: service-account key: %w", err)
@@ -157,6 +174,9 @@ func (c *Cluster) writeFiles() error {
 		if err := os.WriteFile(c.path(name), b, 0o600); err != nil {
 			return fmt.Errorf("harness: %w", err)
 		}
+	}
+	if err := os.WriteFile(c.ClientCAFile, clientCA, 0o600); err != nil {
+		return fmt.Errorf("harness: %w", err)
 	}
 	return nil
 }
@@ -206,6 +226,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(c.apiPort),
 		"--cert-dir=" + c.path("certs"),
 		"--token-auth-file=" + c.path("tokens.csv"),
+		"--client-ca-file=" + c.ClientCAFile,
 		"--service-account-issuer=" + issuer, "--api-audiences=" + issuer,
 		"--service-account-key-file=" + c.path("sa.pub"), "--service-account-signing-key-file=" + c.path("sa.key"),
 		"--authorization-mode=RBAC",
@@ -392,6 +413,73 @@ func (c *Cluster) Metrics(ctx context.Context) (string, error) {
 		err = fmt.Errorf("harness: /metrics: %d", code)
 	}
 	return string(b), err
+}
+
+// newClientCA makes the client CA (ECDSA P-256) and returns its
+// certificate as PEM.
+func (c *Cluster) newClientCA() ([]byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("harness: client CA key: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serialNumber(),
+		Subject:               pkix.Name{CommonName: "kubelect-harness-client-ca"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("harness: client CA: %w", err)
+	}
+	if c.clientCA, err = x509.ParseCertificate(der); err != nil {
+		return nil, fmt.Errorf("harness: client CA: %w", err)
+	}
+	c.clientCAKey = key
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
+
+// ClientCertificate issues a client certificate signed by the client CA
+// (ClientCAFile), valid for a day: kube-apiserver takes its common name
+// user as the user name and its organizations groups as the groups. It
+// returns the certificate and its ECDSA P-256 key (PKCS #8), as PEM.
+func (c *Cluster) ClientCertificate(user string, groups ...string) (certPEM, keyPEM []byte, err error) {
+	if c.clientCA == nil {
+		return nil, nil, errors.New("harness: no client CA")
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("harness: client key: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serialNumber(),
+		Subject:      pkix.Name{CommonName: user, Organization: groups},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.clientCA, &key.PublicKey, c.clientCAKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("harness: client certificate for %q: %w", user, err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("harness: client key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// serialNumber is a random 128-bit certificate serial number.
+func serialNumber() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	return n
 }
 
 func freePorts(n int) ([]int, error) {
