@@ -85,7 +85,8 @@ type contextSection struct {
 	Namespace string `json:"namespace,omitempty"`
 }
 
-// marshalKubeconfig lays kc out as kubectl does: kubectl keeps the lists
+// marshalKubeconfig lays kc out as kubectl v1.37.2 does (no "preferences",
+// which kubectl before 1.34 or so wrote as {}): kubectl keeps the lists
 // as maps (so they come out sorted by name) and writes YAML through JSON
 // (so keys come out sorted, empty lists as null), with two-space indents
 // and list items at their key's level.
@@ -100,7 +101,6 @@ func marshalKubeconfig(kc kubeconfigFile) ([]byte, error) {
 	b, err := json.Marshal(map[string]any{
 		"apiVersion":      "v1",
 		"kind":            "Config",
-		"preferences":     map[string]any{},
 		"clusters":        kc.Clusters,
 		"users":           kc.Users,
 		"contexts":        kc.Contexts,

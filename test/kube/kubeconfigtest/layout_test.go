@@ -6,15 +6,22 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/kubelect/kubelect/test/kube/harness"
 )
 
 // The files the tests write are laid out as kubectl lays them out: the
 // same configuration made with `kubectl config` comes out byte for byte
-// the same. Skipped when kubectl is not installed; needs no server.
+// the same. It uses the kubectl that build.sh builds (v1.37.2, like
+// kube-apiserver); on the real tier that kubectl must be there, elsewhere
+// the test is skipped when there is none. Needs no server.
 func TestLayoutMatchesKubectl(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl is not installed")
+	kubectl := filepath.Join(harness.BinDir(), "kubectl")
+	if _, err := os.Stat(kubectl); err != nil {
+		if os.Getenv("KUBELECT_REAL_API") == "1" {
+			t.Fatalf("kubectl not built (run test/kube/build.sh): %v", err)
+		}
+		t.Skip("kubectl is not built: run test/kube/build.sh")
 	}
 	dir := t.TempDir()
 	ca := newCA(t)
