@@ -19,8 +19,9 @@ COPY . .
 
 # The module and build caches are cache mounts: "go mod download" cannot
 # prefetch cmd/kubelect's modules on their own (it asks the proxy for the
-# replaced github.com/kubelect/kubelect pseudo-version), and the build
-# downloads what it needs anyway.
+# untagged github.com/kubelect/kubelect version that go.mod requires, which
+# only cmd/kubelect/go.work stands in for), and the build downloads what it
+# needs anyway.
 FROM source AS build-kubelect
 ARG TARGETARCH
 ARG VERSION=v0.1.0
