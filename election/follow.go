@@ -12,20 +12,40 @@ import (
 
 // follower watches the lock for a candidate: while it does not lead, every
 // record it sees is observed; while it leads, a deletion or a record this
-// elector did not write is urgent.
+// elector did not write is urgent. It watches the lock object on its own
+// (a goroutine and a stream of its own) or, when other locks of the
+// process share its client, namespace and kind, through the shared watch
+// of their collection (see sharedwatch.go): then it has no goroutine.
 type follower struct {
 	changed chan struct{} // buffered(1): a record was observed
 	urgent  chan struct{} // buffered(1): the leader should renew now
 	live    atomic.Bool   // the watch is established
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	le     *LeaderElector
+	ctx    context.Context  // the run's, ended by cancel
+	w      rl.RecordWatcher // the lock, for a watch of its own
+	hub    *watchHub        // nil when the lock cannot share a watch
+	name   string           // the lock object's name, for the hub
+	decode func(*k8sapi.Object) (*rl.LeaderElectionRecord, []byte, error)
+
+	// Guarded by hub.mu.
+	shared  bool               // served by the hub's stream
+	stopped bool               // stop has begun: no new goroutine
+	kick    context.CancelFunc // ends the own watch under way, so that it moves to the hub
+	kicked  bool               // kick was called since the own watch last checked
 }
 
 // watching reports whether the follower currently sees every change.
 func (f *follower) watching() bool { return f != nil && f.live.Load() }
 
-// stop ends the watch and waits for its goroutine.
+// stop ends the watch and waits for its goroutine; no record is observed
+// after it returns.
 func (f *follower) stop() {
+	if f.hub != nil {
+		f.hub.leave(f)
+	}
 	if f.cancel != nil {
 		f.cancel()
 	}
@@ -35,18 +55,32 @@ func (f *follower) stop() {
 // startFollowing watches the lock when it can be watched; the follower it
 // returns never signals otherwise.
 func (le *LeaderElector) startFollowing(ctx context.Context) *follower {
-	f := &follower{changed: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
+	f := &follower{changed: make(chan struct{}, 1), urgent: make(chan struct{}, 1), le: le}
 	w, ok := le.config.Lock.(rl.RecordWatcher)
 	if !ok {
 		return f
 	}
-	ctx, f.cancel = context.WithCancel(ctx)
+	f.w = w
+	f.ctx, f.cancel = context.WithCancel(ctx)
+	if s, ok := w.(rl.SharedRecordWatcher); ok {
+		if t, err := s.WatchTarget(); err == nil {
+			f.name, f.decode = t.Name, s.DecodeRecord
+			f.hub = joinHub(t, le.config.Clock, f) // nil when the clock cannot be a key
+		}
+	}
+	if f.hub == nil || !f.hub.share(f) {
+		f.startOwn()
+	}
+	return f
+}
+
+// startOwn starts the follower's own watch.
+func (f *follower) startOwn() {
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
-		le.follow(ctx, w, f)
+		f.le.follow(f.ctx, f.w, f)
 	}()
-	return f
 }
 
 // maxWatchBackoff is the longest wait before a new watch (unless
@@ -64,49 +98,23 @@ const watchIdle = rl.WatchTimeout + rl.WatchTimeout/10
 // from RetryPeriod up to 30s or 8·RetryPeriod, or as long as Retry-After
 // asks, while the candidate polls. A watch that delivers
 // nothing for watchIdle is restarted. When the server forbids the watch it
-// gives up: the candidate polls instead.
+// gives up: the candidate polls instead. When the lock's watch can be
+// shared with other locks of the process, the goroutine hands the lock
+// over to the shared watch and returns.
 func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *follower) {
 	backoff := le.config.RetryPeriod
 	for {
 		start := le.config.Clock.Now()
 		wctx, cancel := context.WithCancel(ctx)
+		if f.hub != nil && !f.hub.ownWatch(f, cancel) {
+			cancel()
+			return // the shared watch follows the lock from now on
+		}
 		idle := le.config.Clock.AfterFunc(watchIdle, cancel)
 		err := w.WatchRecord(wctx, func(rec *rl.LeaderElectionRecord, raw []byte) {
 			idle.Stop()
 			idle = le.config.Clock.AfterFunc(watchIdle, cancel)
-			now := le.config.Clock.Now()
-			le.mu.Lock()
-			le.watchSeq++
-			le.watchRaw = nil
-			if rec != nil {
-				le.watchRaw = append(raw[:0:0], raw...)
-				if raw == nil {
-					le.watchRaw = []byte{}
-				}
-			}
-			leading := le.leading
-			// A record of this leadership (a renewal's echo, however
-			// late) is not news; a deletion or any other record is.
-			urgent := leading && (rec == nil || rec.HolderIdentity != le.config.Lock.Identity() || rec.LeaderTransitions != le.term)
-			switch {
-			case leading && !urgent:
-				urgent = le.transferRequestedLocked(*rec)
-			case leading:
-			case rec == nil:
-				le.goneLocked(now, true)
-			default:
-				le.observeLocked(rec, raw, now)
-			}
-			le.mu.Unlock()
-			f.live.Store(true)
-			signal := f.changed
-			if urgent {
-				signal = f.urgent
-			}
-			select {
-			case signal <- struct{}{}:
-			default:
-			}
+			le.watched(f, rec, raw)
 		})
 		idle.Stop()
 		cancel()
@@ -114,13 +122,14 @@ func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *foll
 		if ctx.Err() != nil {
 			return
 		}
+		if f.hub != nil && f.hub.takeKick(f) {
+			continue // to the shared watch, at the top of the loop
+		}
 		if k8sapi.IsForbidden(err) {
 			le.log.Warn("election: may not watch the lock; polling it every RetryPeriod instead", "err", err)
 			return
 		}
-		if m := le.config.Metrics; m != nil && m.WatchRestart != nil {
-			m.WatchRestart(err)
-		}
+		le.watchRestarted(err)
 		if le.config.Clock.Now().Sub(start) >= le.config.RetryPeriod {
 			backoff = le.config.RetryPeriod
 			le.log.Debug("election: watch of the lock ended; watching again", "err", err)
@@ -131,9 +140,66 @@ func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *foll
 			wait = max(wait, min(ra, maxWatchBackoff))
 		}
 		le.log.Debug("election: watch of the lock ended at once; watching again after a backoff", "err", err, "backoff", wait)
-		if !le.sleep(ctx, wait) {
+		// A kick (the shared watch can take over) ends the wait too.
+		sctx, scancel := context.WithCancel(ctx)
+		if f.hub != nil && !f.hub.ownWatch(f, scancel) {
+			scancel()
 			return
 		}
+		slept := le.sleep(sctx, wait)
+		scancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if !slept && f.hub != nil && f.hub.takeKick(f) {
+			continue
+		}
 		backoff = min(2*backoff, max(8*le.config.RetryPeriod, maxWatchBackoff))
+	}
+}
+
+// watchRestarted reports a watch that ended to Metrics.
+func (le *LeaderElector) watchRestarted(err error) {
+	if m := le.config.Metrics; m != nil && m.WatchRestart != nil {
+		m.WatchRestart(err)
+	}
+}
+
+// watched records what the watch delivered now: rec, or nil for a
+// deletion. A follower observes it; for the leader, a deletion or a record
+// of another leadership is urgent. It never blocks.
+func (le *LeaderElector) watched(f *follower, rec *rl.LeaderElectionRecord, raw []byte) {
+	now := le.config.Clock.Now()
+	le.mu.Lock()
+	le.watchSeq++
+	le.watchRaw = nil
+	if rec != nil {
+		le.watchRaw = append(raw[:0:0], raw...)
+		if raw == nil {
+			le.watchRaw = []byte{}
+		}
+	}
+	leading := le.leading
+	// A record of this leadership (a renewal's echo, however
+	// late) is not news; a deletion or any other record is.
+	urgent := leading && (rec == nil || rec.HolderIdentity != le.config.Lock.Identity() || rec.LeaderTransitions != le.term)
+	switch {
+	case leading && !urgent:
+		urgent = le.transferRequestedLocked(*rec)
+	case leading:
+	case rec == nil:
+		le.goneLocked(now, true)
+	default:
+		le.observeLocked(rec, raw, now)
+	}
+	le.mu.Unlock()
+	f.live.Store(true)
+	signal := f.changed
+	if urgent {
+		signal = f.urgent
+	}
+	select {
+	case signal <- struct{}{}:
+	default:
 	}
 }

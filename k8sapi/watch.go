@@ -52,12 +52,32 @@ func (c *Client) Watch(ctx context.Context, r Resource, namespace, name string, 
 	if err := checkNames("watch", namespace, name); err != nil {
 		return nil, err
 	}
+	return c.watch(ctx, r, namespace, name, opts)
+}
+
+// WatchAll opens a watch on every object of r in namespace: one stream
+// that several followers of objects in the same namespace can share
+// (events carry the object, so its name). It needs the "watch" verb on
+// the resource without a resourceNames restriction; a Role that names
+// the objects allows Watch of each of them, and refuses this with 403.
+// The rest is as for Watch.
+func (c *Client) WatchAll(ctx context.Context, r Resource, namespace string, opts WatchOptions) (*Watcher, error) {
+	if err := checkName("watch", "namespace", namespace); err != nil {
+		return nil, err
+	}
+	return c.watch(ctx, r, namespace, "", opts)
+}
+
+// watch opens the watch of Watch, or of WatchAll when name is empty.
+func (c *Client) watch(ctx context.Context, r Resource, namespace, name string, opts WatchOptions) (*Watcher, error) {
 	if opts.TimeoutSeconds < 0 {
 		return nil, fmt.Errorf("k8sapi: watch: negative TimeoutSeconds %d", opts.TimeoutSeconds)
 	}
 	q := url.Values{}
 	q.Set("watch", "1")
-	q.Set("fieldSelector", "metadata.name="+name)
+	if name != "" {
+		q.Set("fieldSelector", "metadata.name="+name)
+	}
 	if opts.ResourceVersion != "" {
 		q.Set("resourceVersion", opts.ResourceVersion)
 	}
