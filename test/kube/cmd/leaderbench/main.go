@@ -6,6 +6,14 @@
 //	test/kube/build.sh && cd test/kube && go run ./cmd/leaderbench -out ../..
 //
 // -smoke runs a few short trials, so that CI keeps the program working.
+//
+// -curve and -coldstart run, instead, the trade-off curve (failover after
+// SIGKILL against API-server requests at several settings, candidates as
+// processes) and the cold start (process start to OnStartedLeading), print
+// their sections of BENCHMARKS.md, and with -out write tradeoff.svg:
+//
+//	go run ./cmd/leaderbench -curve -coldstart -out ../..
+//	go run ./cmd/leaderbench -curve -coldstart -smoke   # what CI runs
 package main
 
 import (
@@ -33,8 +41,37 @@ func main() {
 	steady := flag.Duration("steady", time.Minute, "steady-state window for request counts")
 	smoke := flag.Bool("smoke", false, "a few short trials (CI)")
 	out := flag.String("out", "", "directory to write BENCHMARKS.md and benchmarks.svg into (default: print only)")
+	curve := flag.Bool("curve", false, "measure the trade-off curve (failover after SIGKILL against requests) instead")
+	coldstart := flag.Bool("coldstart", false, "measure cold start (process start to OnStartedLeading) instead")
+	curveTrials := flag.Int("curve-trials", 100, "failover trials per implementation and setting (-curve)")
+	fleets := flag.Int("fleets", 10, "fleets of 3 candidates at once per implementation, each on its own Lease (-curve)")
+	window := flag.Duration("curve-window", 30*time.Second, "steady-state window for the request rate of each setting (-curve)")
+	settingsFlag := flag.String("settings", "30/20/4,15/10/2,8/5/1,4/2/0.5,2/1/0.25", "the curve's LeaseDuration/RenewDeadline/RetryPeriod in seconds, comma-separated (-curve)")
+	coldTrials := flag.Int("cold-trials", 100, "cold starts per implementation and kind of lock (-coldstart)")
+	coldTraces := flag.String("cold-traces", "", "file to write every cold start's trace to, as JSON lines (-coldstart)")
 	flag.Parse()
 	klog.SetLogger(logr.Discard()) // client-go's log lines would bury the report
+	if *curve || *coldstart {
+		ss, err := parseSettings(*settingsFlag)
+		if err != nil {
+			log.Fatal(err)
+		}
+		o := curveOptions{settings: ss, trials: *curveTrials, fleets: *fleets, window: *window, quiet: time.Minute}
+		if *smoke {
+			o = curveOptions{settings: ss[max(0, len(ss)-2):], trials: 2, fleets: 2, window: 3 * time.Second, quiet: 3 * time.Second}
+			*coldTrials = 5
+		}
+		if !*curve {
+			o.settings = nil
+		}
+		if !*coldstart {
+			*coldTrials = 0
+		}
+		if err := runProcs(o, *coldTrials, *coldTraces, *out); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if *smoke {
 		*trials, *steady, static = 2, 10*time.Second, false
 	}
