@@ -92,12 +92,14 @@ func runChild(role string, n int, prefix string, t timing) error {
 		}
 		return k
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for ready() < n {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d electors %s after 5 minutes", ready(), n, role)
-		}
+	// On an overloaded machine some electors may never get there: the
+	// figures then say how many did (ready), rather than none at all.
+	deadline := time.Now().Add(3 * time.Minute)
+	for ready() < n && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
+	}
+	if k := ready(); k < n {
+		fmt.Fprintf(os.Stderr, "manylocks child: only %d of %d electors %s after 3 minutes; measuring anyway\n", k, n, role)
 	}
 	out := json.NewEncoder(os.Stdout)
 	report := func() error {

@@ -38,7 +38,7 @@ func main() {
 	smoke := flag.Bool("smoke", false, "N=1 and 10 with short windows (CI)")
 	settle := flag.Duration("settle", 15*time.Second, "wait after all electors are in place, before a window")
 	window := flag.Duration("window", time.Minute, "window over which the API server's cost is counted")
-	timing := flag.String("timing", "30s/20s/5s", "LeaseDuration/RenewDeadline/RetryPeriod of every elector")
+	timing := flag.String("timing", "60s/40s/10s", "LeaseDuration/RenewDeadline/RetryPeriod of every elector")
 	flag.Parse()
 	t, err := parseTiming(*timing)
 	if err != nil {

@@ -22,7 +22,7 @@ func report(w io.Writer, base stats, rows []row, settle, window time.Duration, t
 		timingFlag, settle, window, host, runtime.NumCPU(), runtime.Version(), strings.TrimSpace(string(load)))
 	fmt.Fprintf(w, "The N=0 process (client made, one request sent): VmRSS %d KiB, RssAnon %d KiB, heap %d KiB, stacks %d KiB, %d goroutines, %d connections.\n\n",
 		base.VmRSS, base.RssAnon, base.HeapInuse, base.StackInuse, base.Goroutines, base.Conns)
-	fmt.Fprintln(w, "| role | N | VmRSS KiB | RssAnon KiB | heap+stack KiB | goroutines | TCP conns | VmRSS/election KiB | RssAnon/election KiB | heap+stack/election KiB | goroutines/election |")
+	fmt.Fprintln(w, "| role | N (in place) | VmRSS KiB | RssAnon KiB | heap+stack KiB | goroutines | TCP conns | VmRSS/election KiB | RssAnon/election KiB | heap+stack/election KiB | goroutines/election |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, role := range []string{"leader", "follower"} {
 		for _, r := range rows {
@@ -31,7 +31,7 @@ func report(w io.Writer, base stats, rows []row, settle, window time.Duration, t
 				s = r.follower
 			}
 			per := func(v, b int) string { return fmt.Sprintf("%.1f", float64(v-b)/float64(r.n)) }
-			fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s |\n", role, r.n,
+			fmt.Fprintf(w, "| %s | %d (%d) | %d | %d | %d | %d | %d | %s | %s | %s | %s |\n", role, r.n, s.Ready,
 				s.VmRSS, s.RssAnon, s.HeapInuse+s.StackInuse, s.Goroutines, s.Conns,
 				per(s.VmRSS, base.VmRSS), per(s.RssAnon, base.RssAnon),
 				per(s.HeapInuse+s.StackInuse, base.HeapInuse+base.StackInuse), per(s.Goroutines, base.Goroutines))
