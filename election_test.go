@@ -189,9 +189,10 @@ func TestHandoverWithRelease(t *testing.T) {
 		next := f.waitNewLeader(t, old.id)
 		took := f.tl.startOf(next.id).Sub(stoppedAt)
 		// The followers see the release on their watch and take the lock
-		// at once: no fake time passes on the in-process server.
-		if took != 0 {
-			t.Errorf("handover after release took %v, want 0 (taken as soon as seen)", took)
+		// after their herd delay: at most s·ln(128) with s = 1ms, as the
+		// in-process server answers in no fake time.
+		if took > 5*time.Millisecond {
+			t.Errorf("handover after release took %v, want ≤ 5ms (taken as soon as seen, after the herd delay)", took)
 		}
 		rec := leaseRecord(t, srv)
 		if rec.HolderIdentity == "" || rec.HolderIdentity == old.id {

@@ -555,6 +555,8 @@ func TestMetricsHooks(t *testing.T) {
 		mb.mu.Unlock()
 		acancel()
 		<-adone
+		// b takes the released lock after its herd delay (under 5ms here).
+		time.Sleep(5 * time.Millisecond)
 		synctest.Wait()
 		ma.mu.Lock()
 		if fmt.Sprint(ma.leading) != "[true 0 false 0]" {

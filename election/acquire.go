@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -110,26 +111,83 @@ func (le *LeaderElector) jittered(d time.Duration) time.Duration {
 }
 
 // nextTry is how long a follower waits before its next try, and never less
-// than until backoffUntil. When it watches the lock it waits until the
-// observed lease expires (plus a jitter of at most 20ms, so that followers
-// do not all write at once), or not at all for a released lock; otherwise
-// it polls every RetryPeriod with jitter.
+// than until backoffUntil. When it watches the lock it tries when the
+// observed lease expires, or at once for a released lock, in both cases
+// after its herd delay (below); a lock released for it by name, or its own
+// record, it takes at once. Otherwise it polls every RetryPeriod with
+// jitter.
 func (le *LeaderElector) nextTry(watching bool, backoffUntil time.Time) time.Duration {
 	now := le.config.Clock.Now()
 	d := le.jittered(le.config.RetryPeriod)
 	if watching {
 		le.mu.Lock()
 		free, expiry := le.freeLocked(), le.expiryLocked()
+		var spread time.Duration
+		if le.seen && !le.namedOrOwnLocked() {
+			spread = le.herdDelayLocked()
+		}
 		le.mu.Unlock()
 		switch {
 		case free:
-			d = 0
+			d = spread
 		default:
-			jitter := time.Duration(rand.Float64() * float64(min(le.config.RetryPeriod/10, 20*time.Millisecond)))
-			d = max(0, expiry.Sub(now)) + jitter
+			d = max(0, expiry.Sub(now)) + spread
 		}
 	}
 	return max(d, backoffUntil.Sub(now))
+}
+
+// namedOrOwnLocked reports whether the observed record is one this
+// candidate takes without contention: a release that names it as the
+// preferred holder, or its own record.
+func (le *LeaderElector) namedOrOwnLocked() bool {
+	id := le.config.Lock.Identity()
+	return (le.observed.HolderIdentity == "" && le.observed.PreferredHolder == id) || le.ownLocked(le.observed)
+}
+
+// The herd delay. When a lease expires or is released, every watching
+// follower learns it at the same moment; if all wrote then, N followers
+// would send N writes of which N−1 conflict. Instead each waits
+//
+//	max(0, W + s·ln U),  U uniform in (0, 1],  W = s·ln(herdScale)
+//
+// where s is about the time one try takes to be seen by the others (two
+// request round trips, from this candidate's own requests). The earliest
+// of N such delays falls about s·ln(N) before W, and near it the others
+// fire at a rate of about 1/s whatever N is: the followers that try before
+// the winner's write shows on their watch (and cancels their wait) are a
+// small constant number, not N, for N up to herdScale (and grow slowly
+// beyond). The cost is at most W added to a takeover (s·ln(herdScale/N)
+// on average), a few tens of milliseconds on a fast network. Safety does
+// not depend on it: every write is conditional on the resourceVersion.
+const herdScale = 128
+
+// Bounds of s: at least minHerdSpread, at most RetryPeriod/8; before any
+// request has been timed, defaultHerdRTT stands in for the round trip.
+const (
+	minHerdSpread  = time.Millisecond
+	defaultHerdRTT = 5 * time.Millisecond
+)
+
+// herdSpreadLocked is s.
+func (le *LeaderElector) herdSpreadLocked() time.Duration {
+	rtt := le.rtt
+	if !le.rttSet {
+		rtt = defaultHerdRTT
+	}
+	return min(max(2*rtt, minHerdSpread), max(le.config.RetryPeriod/8, minHerdSpread))
+}
+
+// herdDelayLocked is this follower's delay for the lease or release it now
+// observes: drawn once per observed record, so that the watch delivering
+// other events meanwhile does not draw again.
+func (le *LeaderElector) herdDelayLocked() time.Duration {
+	if !le.herdDrawn || !le.herdFor.Equal(le.observedTime) {
+		le.herdU = 1 - rand.Float64() // in (0, 1]
+		le.herdFor, le.herdDrawn = le.observedTime, true
+	}
+	s := float64(le.herdSpreadLocked())
+	return time.Duration(max(0, s*math.Log(herdScale)+s*math.Log(le.herdU)))
 }
 
 // tryAcquire makes one try to take the lock; on success this candidate

@@ -172,6 +172,11 @@ func (le *LeaderElector) requestDone(ctx context.Context, op string, start time.
 	}
 	if err == nil || answered {
 		le.mu.Lock()
+		if d := max(0, now.Sub(start)); !le.rttSet {
+			le.rtt, le.rttSet = d, true
+		} else {
+			le.rtt = (3*le.rtt + d) / 4
+		}
 		le.health.lastContact = now
 		le.mu.Unlock()
 	}
