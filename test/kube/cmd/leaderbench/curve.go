@@ -97,10 +97,15 @@ func failoverTrials(im *procImpl, env []string, logs *os.File, s settings, opts 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Staggered, so that the fleets do not all start at once (on a
+			// loaded machine, tens of processes starting together time out
+			// in their TLS handshakes).
+			time.Sleep(time.Duration(w) * 400 * time.Millisecond)
 			for slot.Add(1) <= int64(opts.trials) {
 				for tries := 0; ; tries++ {
 					name := fmt.Sprintf("curve-%s-%d-%d", im.short, s.retry.Milliseconds(), attempt.Add(1))
 					d, ok, err := failoverTrial(im, env, logs, s, name)
+					log.Printf("trial %s %s %s: %v (counted %v)", im.short, s.label(), name, d, ok || err != nil)
 					mu.Lock()
 					switch {
 					case err != nil:
@@ -124,8 +129,9 @@ func failoverTrials(im *procImpl, env []string, logs *os.File, s settings, opts 
 }
 
 // failoverTrial starts three candidates on a fresh Lease, waits for a
-// leader, lets the fleet settle for 1 s + RetryPeriod + a random part of
-// RetryPeriod (so that the kill falls at a uniform phase of the renewals),
+// leader, lets the fleet settle for 2 s + 2·RetryPeriod + a random part of
+// RetryPeriod (the followers watch or poll by then, even on a loaded
+// machine, and the kill falls at a uniform phase of the renewals),
 // kills the leader with SIGKILL and returns the time from the kill to the
 // next OnStartedLeading. ok is false when the leadership changed before
 // the kill (the trial does not count). When no new leader comes within
@@ -140,7 +146,7 @@ func failoverTrial(im *procImpl, env []string, logs *os.File, s settings, name s
 	if err != nil {
 		return 0, false, err
 	}
-	settle := time.Second + s.retry + rand.N(s.retry)
+	settle := 2*time.Second + 2*s.retry + rand.N(s.retry)
 	select {
 	case <-f.leads:
 		return 0, false, nil
@@ -171,6 +177,7 @@ func steadyRate(ctx context.Context, cl *harness.Cluster, im *procImpl, env []st
 		}
 	}()
 	for i := 0; i < opts.fleets; i++ {
+		time.Sleep(200 * time.Millisecond) // staggered, as the trials are
 		f, err := startFleet(im, env, logs, s, fmt.Sprintf("steady-%s-%d-%d", im.short, s.retry.Milliseconds(), i), 3)
 		if err != nil {
 			return err

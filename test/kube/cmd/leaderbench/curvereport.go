@@ -45,7 +45,7 @@ func curveMarkdown(r *curveResult, svgName, command, mach string) string {
 	fmt.Fprintf(&b, "Measured %s by `%s` against kube-apiserver v1.37.2 + etcd v3.7.0 on 127.0.0.1, both implementations in one run; it took %v. %s\n\n",
 		time.Now().UTC().Format("2006-01-02"), command, r.took.Round(time.Second), mach)
 	fmt.Fprintf(&b, "Each fleet is 3 candidates, each a process of its own (`cmd/candidate-kubelect`, `cmd/candidate-clientgo`: in-cluster config, a Lease lock, the default logger), on a Lease of its own. "+
-		"Failover: a fleet starts on a fresh Lease; when one leads, after 1 s + RetryPeriod + a uniformly random part of RetryPeriod (so that the kill falls at any phase of the renewals) the parent sends it SIGKILL; "+
+		"Failover: a fleet starts on a fresh Lease; when one leads, after 2 s + 2·RetryPeriod + a uniformly random part of RetryPeriod (the followers watch or poll by then, and the kill falls at any phase of the renewals) the parent sends it SIGKILL; "+
 		"the figure is the time from the kill to the next OnStartedLeading, by the successor's own clock (one machine, one CLOCK_REALTIME). "+
 		"%d trials per implementation and setting, %d fleets of each implementation at once; percentiles by nearest rank%s. "+
 		"Requests: `apiserver_request_total` on the leases resource over a %v window in which %d steady fleets of one implementation run alone, divided by %d, less the server's own lease traffic (%.1f/min, measured in a quiet %v first); "+

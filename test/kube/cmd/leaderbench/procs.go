@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kubelect/kubelect/test/kube/cmd/internal/benchcand"
@@ -77,6 +78,7 @@ func procEnv(cl *harness.Cluster) []string {
 func spawn(im *procImpl, env []string, stderr *os.File, leads chan<- leadEvent, who int, args ...string) (*proc, int64, error) {
 	cmd := exec.Command(im.bin, args...)
 	cmd.Stderr = stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // they die with leaderbench
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, 0, err
