@@ -68,6 +68,7 @@ func main() {
 					cancel()
 				}
 				<-lctx.Done()
+				rec.Stop()
 			},
 			OnStoppedLeading: func() {},
 		},

@@ -50,6 +50,7 @@ func main() {
 					cancel()
 				}
 				<-stop
+				rec.Stop()
 			},
 			OnStoppedLeading: func() {},
 		},

@@ -123,8 +123,14 @@ func failoverDist(p *curvePoint) string {
 	if p.timedOut > 0 {
 		notes = append(notes, fmt.Sprintf("%d without a new leader in time", p.timedOut))
 	}
+	if p.noLeader > 0 {
+		notes = append(notes, fmt.Sprintf("%d run again: no first leader", p.noLeader))
+	}
 	if p.disturbed > 0 {
-		notes = append(notes, fmt.Sprintf("%d run again: the leader changed before the kill", p.disturbed))
+		notes = append(notes, fmt.Sprintf("%d run again: the leadership ended or changed before the kill", p.disturbed))
+	}
+	if p.steadyNoLeader > 0 {
+		notes = append(notes, fmt.Sprintf("%d steady fleets with no leader before the window", p.steadyNoLeader))
 	}
 	if p.changes > 0 {
 		notes = append(notes, fmt.Sprintf("%d leader changes in the steady window", p.changes))

@@ -48,15 +48,30 @@ func main() {
 	window := flag.Duration("curve-window", 30*time.Second, "steady-state window for the request rate of each setting (-curve)")
 	settingsFlag := flag.String("settings", "30/20/4,15/10/2,8/5/1,4/2/0.5,2/1/0.25", "the curve's LeaseDuration/RenewDeadline/RetryPeriod in seconds, comma-separated (-curve)")
 	coldTrials := flag.Int("cold-trials", 100, "cold starts per implementation and kind of lock (-coldstart)")
+	replotLog := flag.String("replot", "", "a -curve run's log (standard error): print the curve's section and, with -out, draw tradeoff.svg again from it, for -settings, without measuring")
 	coldTraces := flag.String("cold-traces", "", "file to write every cold start's trace to, as JSON lines (-coldstart)")
 	flag.Parse()
 	klog.SetLogger(logr.Discard()) // client-go's log lines would bury the report
-	if *curve || *coldstart {
+	if *curve || *coldstart || *replotLog != "" {
 		ss, err := parseSettings(*settingsFlag)
 		if err != nil {
 			log.Fatal(err)
 		}
 		o := curveOptions{settings: ss, trials: *curveTrials, fleets: *fleets, window: *window, quiet: time.Minute}
+		if *replotLog != "" {
+			r, err := replot(*replotLog, ss, o)
+			if err != nil {
+				log.Fatal(err)
+			}
+			n := len(r.points[0][0].failover)
+			fmt.Println(curveMarkdown(r, "tradeoff.svg", "go run ./cmd/leaderbench "+strings.Join(os.Args[1:], " "), "(replotted from "+*replotLog+")"))
+			if *out != "" {
+				if err := os.WriteFile(filepath.Join(*out, "tradeoff.svg"), []byte(tradeoffChart(seriesOf(r), p99Name(n))), 0o644); err != nil {
+					log.Fatal(err)
+				}
+			}
+			return
+		}
 		if *smoke {
 			o = curveOptions{settings: ss[max(0, len(ss)-2):], trials: 2, fleets: 2, window: 3 * time.Second, quiet: 3 * time.Second}
 			*coldTrials = 5

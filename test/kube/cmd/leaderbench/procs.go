@@ -47,11 +47,13 @@ func buildCandidates(dir string) error {
 	return nil
 }
 
-// leadEvent is a candidate's "lead" line: which candidate, and when it
-// ran OnStartedLeading by its own clock (the machine's CLOCK_REALTIME).
+// leadEvent is a candidate's "lead" line (or "stop" line, stop set):
+// which candidate, and when it ran OnStartedLeading (or its leadership
+// ended) by its own clock (the machine's CLOCK_REALTIME).
 type leadEvent struct {
-	who int
-	at  int64
+	who  int
+	at   int64
+	stop bool
 }
 
 // proc is one candidate process.
@@ -96,9 +98,9 @@ func spawn(im *procImpl, env []string, stderr *os.File, leads chan<- leadEvent, 
 		for sc.Scan() {
 			kind, rest, _ := strings.Cut(sc.Text(), " ")
 			switch kind {
-			case "lead":
+			case "lead", "stop":
 				if at, err := strconv.ParseInt(rest, 10, 64); err == nil && leads != nil {
-					leads <- leadEvent{who, at}
+					leads <- leadEvent{who, at, kind == "stop"}
 				}
 			case "trace":
 				p.trace = rest
@@ -158,13 +160,19 @@ func (f *fleetProcs) killAll() {
 	wg.Wait()
 }
 
-// next waits for the next lead line, at most d.
+// next waits for the next lead line, at most d, skipping stop lines.
 func (f *fleetProcs) next(d time.Duration) (leadEvent, error) {
-	select {
-	case ev := <-f.leads:
-		return ev, nil
-	case <-time.After(d):
-		return leadEvent{}, errors.New("leaderbench: no leader in time")
+	deadline := time.After(d)
+	for {
+		select {
+		case ev := <-f.leads:
+			if ev.stop {
+				continue
+			}
+			return ev, nil
+		case <-deadline:
+			return leadEvent{}, errors.New("leaderbench: no leader in time")
+		}
 	}
 }
 

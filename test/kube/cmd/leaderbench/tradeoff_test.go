@@ -184,3 +184,35 @@ func TestParseSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestReplot(t *testing.T) {
+	log := `2026/11/26 07:33:29 curve: the server's own lease requests: 6.0/min
+2026/11/26 07:34:15 trial kubelect 4/2/0.5 s curve-kubelect-500-3: 3.9s (counted true)
+2026/11/26 07:34:16 trial kubelect 4/2/0.5 s curve-kubelect-500-4: 0s (counted false)
+2026/11/26 07:34:17 trial clientgo 4/2/0.5 s curve-clientgo-500-1: 4.5s (counted true)
+2026/11/26 07:34:18 trial kubelect 2/1/0.25 s curve-kubelect-250-1: 453.26ms (counted true)
+2026/11/26 07:34:19 trial clientgo 2/1/0.25 s curve-clientgo-250-1: 2.1s (counted true)
+2026/11/26 07:34:19 trial clientgo 1/0.5/0.125 s curve-clientgo-125-1: 1.1s (counted true)
+2026/11/26 07:35:12 curve kubelect 4/2/0.5 s: failover p50 3900 ms p99 3900 ms max 3900 ms (1 trials, 0 timed out, 1 run again); 120.6 requests/min per fleet (0 leadership changes)
+2026/11/26 07:35:55 curve client-go v0.37.2 4/2/0.5 s: failover p50 4500 ms p99 4500 ms max 4500 ms (1 trials, 0 timed out, 0 run again); 262.8 requests/min per fleet (2 leadership changes)
+`
+	path := t.TempDir() + "/log"
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keep, _ := parseSettings("4/2/0.5,2/1/0.25")
+	r, err := replot(path, keep, curveOptions{settings: keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, c := r.points[0][0], r.points[1][0]
+	if r.quiet != 6 || len(k.failover) != 1 || k.failover[0] != 3900*time.Millisecond || k.disturbed != 1 || k.perMin != 120.6 {
+		t.Errorf("kubelect 4/2/0.5 = %+v (quiet %v)", k, r.quiet)
+	}
+	if len(c.failover) != 1 || c.perMin != 262.8 || c.changes != 2 {
+		t.Errorf("client-go 4/2/0.5 = %+v", c)
+	}
+	if got := r.points[0][1].failover; len(got) != 1 || got[0] != 453260*time.Microsecond {
+		t.Errorf("kubelect 2/1/0.25 trials = %v", got)
+	}
+}

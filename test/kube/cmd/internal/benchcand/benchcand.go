@@ -7,6 +7,7 @@
 //
 //	lead UNIXNANO          when OnStartedLeading runs
 //	trace JSON             right after it, with -once: the Trace
+//	stop UNIXNANO          when that leadership ends
 //
 // With -once it then stops (releasing the lock) and exits: that is one
 // cold start. Without it, it stays a candidate until it is killed.
@@ -164,3 +165,6 @@ func (r *Recorder) Wrap(next http.RoundTripper) http.RoundTripper {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Stop prints the stop line: the leadership that Lead announced ended.
+func (r *Recorder) Stop() { fmt.Printf("stop %d\n", time.Now().UnixNano()) }
