@@ -15,6 +15,15 @@ done
 # A short run of the side-by-side benchmark, so that it cannot rot; the
 # full run is: go run ./cmd/leaderbench -out ../..  (writes BENCHMARKS.md)
 go run ./cmd/leaderbench -smoke > /dev/null
+# Smoke runs of the scale measurements (BENCHMARKS.md has the full ones):
+# the trade-off curve and cold start, herds of 3 and 10, and 1 and 10
+# elections sharing one client. Full runs:
+#   go run ./cmd/leaderbench -curve -coldstart -out ../..   (writes tradeoff.svg)
+#   go run ./cmd/herdbench -out FILE
+#   go run ./cmd/manylocks
+go run ./cmd/leaderbench -curve -coldstart -smoke > /dev/null
+go run ./cmd/herdbench -smoke > /dev/null
+go run ./cmd/manylocks -smoke > /dev/null
 # The chaos campaign, CI-sized (one round of each fault for kubelect, two
 # for client-go, candidates as processes behind fault proxies): kubelect's
 # invariants are asserted, client-go's figures reported. The full campaign:
