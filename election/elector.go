@@ -47,7 +47,7 @@ type LeaderElector struct {
 	loggedRaw    []byte                  // guarded by mu: the last odd record logged, to log each once
 	watchSeq     uint64                  // guarded by mu: counts the records the watch delivered
 	watchRaw     []byte                  // guarded by mu: the bytes of the last one; nil for a deletion
-	rtt          time.Duration           // guarded by mu: moving average of answered requests' durations
+	rtt          time.Duration           // guarded by mu: the shortest answered request (at most maxHerdRTT)
 	rttSet       bool                    // guarded by mu: rtt has a sample
 	herdU        float64                 // guarded by mu: the draw of the herd delay for herdFor
 	herdFor      time.Time               // guarded by mu: the observedTime herdU was drawn for

@@ -159,6 +159,10 @@ func (le *LeaderElector) lockUpdate(ctx context.Context, rec rl.LeaderElectionRe
 	return err
 }
 
+// maxHerdRTT bounds the round trip the herd delay is scaled by: its delay
+// is then at most 2·maxHerdRTT·ln(herdScale) ≈ 97ms.
+const maxHerdRTT = 10 * time.Millisecond
+
 // requestDone reports a request that started at start and ended with err;
 // answered means the server answered as it may in an election (the error
 // is no failure to reach or use the API): the last contact.
@@ -172,10 +176,12 @@ func (le *LeaderElector) requestDone(ctx context.Context, op string, start time.
 	}
 	if err == nil || answered {
 		le.mu.Lock()
-		if d := max(0, now.Sub(start)); !le.rttSet {
+		// The herd delay's time scale: the shortest round trip seen (not
+		// the first, which includes the TLS handshake, nor an average that
+		// a loaded moment inflates), and never more than maxHerdRTT, so
+		// that a slow start costs no takeover more than a few tens of ms.
+		if d := min(max(0, now.Sub(start)), maxHerdRTT); !le.rttSet || d < le.rtt {
 			le.rtt, le.rttSet = d, true
-		} else {
-			le.rtt = (3*le.rtt + d) / 4
 		}
 		le.health.lastContact = now
 		le.mu.Unlock()
