@@ -19,6 +19,10 @@ import (
 // body, or one watch event, exceeds Config.MaxResponseBytes.
 var ErrResponseTooLarge = errors.New("k8sapi: response too large")
 
+// presizeMax bounds the buffer that readBody sets aside for an answer
+// from the length it declares.
+const presizeMax = 64 << 10
+
 // maxErrorBodyBytes bounds how much of a non-2xx body is read to decode a
 // Status from it.
 const maxErrorBodyBytes = 64 << 10
@@ -189,7 +193,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, c.statusError(resp, method, path)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
+	b, err := readBody(resp.Body, resp.ContentLength, c.maxBytes)
 	if err != nil {
 		return nil, c.wrap(method, path, fmt.Errorf("read response: %w", err))
 	}
@@ -198,6 +202,34 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 			ErrResponseTooLarge, method, path, c.maxBytes)
 	}
 	return b, nil
+}
+
+// readBody reads r to its end, or to one byte past limit. size is the
+// length the answer declared (-1 when unknown): a body within the limit is
+// read into one buffer of its size, where io.ReadAll would start small and
+// grow, copying, several times over. A declared size is trusted up to
+// presizeMax only, so that an answer cannot make the client set aside
+// more than that before it sends the bytes.
+func readBody(r io.Reader, size, limit int64) ([]byte, error) {
+	n := int64(512)
+	if size >= 0 && size <= limit {
+		n = min(size, presizeMax) + 1 // the read that finds the end needs room too
+	}
+	b := make([]byte, 0, n)
+	r = io.LimitReader(r, limit+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // a body longer than it said, or unsaid
+		}
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // send sends one request and surfaces its warnings. The caller closes the

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,8 +23,18 @@ const (
 
 // newTransport returns the transport for tc: proxies from the environment
 // (as kubectl and client-go honour them), HTTP/2 when the server offers it,
-// keep-alives, and bounded dial, handshake and idle times.
-func newTransport(tc *tls.Config) *http.Transport {
+// keep-alives, bounded dial, handshake and idle times, and no
+// compression.
+//
+// Compression is off because what this package reads is one object, or a
+// watch of one, at a time. kube-apiserver compresses the watch an elector
+// opens (from its current state, no resourceVersion) when asked to, and
+// each end then keeps a compressor's state (tens of kilobytes here, more
+// on the server) for the whole life of the watch, to shrink events of a
+// few hundred bytes that are flushed one by one; objects this small are
+// not compressed anyway. It also makes Config.MaxResponseBytes bound the
+// bytes that cross the wire.
+func newTransport(tc *tls.Config) *sharedTransport {
 	t := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
@@ -32,14 +44,96 @@ func newTransport(tc *tls.Config) *http.Transport {
 		TLSClientConfig:       tc.Clone(), // the transport changes its NextProtos
 		TLSHandshakeTimeout:   tlsHandshakeTimeout,
 		ForceAttemptHTTP2:     true,
+		DisableCompression:    true,
 		MaxIdleConns:          100,
 		MaxIdleConnsPerHost:   25,
 		IdleConnTimeout:       idleConnTimeout,
 		ExpectContinueTimeout: time.Second,
 	}
 	configureHTTP2(t)
-	return t
+	return newSharedTransport(t)
 }
+
+// sharedTransport is the built transport, which sends the requests made
+// before it has had any connection one at a time, until one of them has
+// one, so that they all share it.
+//
+// An HTTP/2 connection carries every request of the client, but
+// http.Transport learns that a connection speaks HTTP/2 only once its
+// handshake is over: each request sent while the first connection is
+// being made dials one of its own, and all but one of those connections
+// are closed as soon as their handshakes end. An elector sends two
+// requests at once as it starts (the read of its lock and its watch), and
+// a program with many locks sends many: each extra handshake costs both
+// ends memory and work for a connection that is thrown away. A request
+// waits only until the request ahead of it has a connection, or has
+// failed to get one (then it tries itself), and at most gateWait, and
+// only for as long as its context allows; once a connection has been
+// made, requests go straight to the transport, as they would without the
+// gate.
+type sharedTransport struct {
+	t         *http.Transport
+	rt        http.RoundTripper // t, or in tests a fake
+	wait      time.Duration     // gateWait, or in tests less
+	gate      chan struct{}     // holds a token while a request makes the first connection
+	connected atomic.Bool       // a request has had a connection: the gate is open for good
+}
+
+// gateWait bounds how long a request waits for the connection of the one
+// ahead of it: a TLS handshake takes a few round trips, milliseconds in a
+// cluster. A connection that takes longer is stuck (a server unreachable
+// as the program starts): the request then dials one of its own, as it
+// would without the gate, so that it is not held back for as long as the
+// stuck dial lasts when the server comes back.
+const gateWait = time.Second
+
+func newSharedTransport(t *http.Transport) *sharedTransport {
+	return &sharedTransport{t: t, rt: t, wait: gateWait, gate: make(chan struct{}, 1)}
+}
+
+// RoundTrip sends req, after the first connection is made (see
+// sharedTransport).
+func (s *sharedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if s.connected.Load() {
+		return s.rt.RoundTrip(req)
+	}
+	timer := time.NewTimer(s.wait)
+	select {
+	case s.gate <- struct{}{}:
+		timer.Stop()
+	case <-timer.C:
+		return s.rt.RoundTrip(req) // the one ahead is stuck: do not wait on it
+	case <-req.Context().Done():
+		timer.Stop()
+		if req.Body != nil {
+			req.Body.Close() // RoundTrip closes the body, even on errors
+		}
+		return nil, req.Context().Err()
+	}
+	if s.connected.Load() {
+		<-s.gate
+		return s.rt.RoundTrip(req)
+	}
+	var once sync.Once
+	pass := func(connected bool) {
+		once.Do(func() {
+			if connected {
+				s.connected.Store(true)
+			}
+			<-s.gate
+		})
+	}
+	// GotConn comes once the connection is made and, when it speaks
+	// HTTP/2, is in the transport's pool, where the requests let through
+	// find it.
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { pass(true) }}
+	resp, err := s.rt.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	pass(err == nil) // an answer came over a connection; an error without GotConn had none
+	return resp, err
+}
+
+// CloseIdleConnections closes the transport's idle connections.
+func (s *sharedTransport) CloseIdleConnections() { s.t.CloseIdleConnections() }
 
 // bearerAuth is the RoundTripper that authenticates: it adds the bearer
 // token to each request and, when the server answers 401 and the token
@@ -51,6 +145,25 @@ type bearerAuth struct {
 	tokens *tokenSource
 	next   http.RoundTripper
 	certs  *renewingTransport // nil unless the client certificate can change
+	last   atomic.Pointer[authorization]
+}
+
+// authorization is a token and the Authorization header that carries it.
+type authorization struct{ token, header string }
+
+// header is the Authorization header for tok. The one of the last token
+// is kept: a service-account token is about a kilobyte and lasts an hour,
+// so that building the header anew would allocate a kilobyte per request.
+func (a *bearerAuth) header(tok string) string {
+	if tok == "" {
+		return ""
+	}
+	if last := a.last.Load(); last != nil && last.token == tok {
+		return last.header
+	}
+	h := &authorization{token: tok, header: "Bearer " + tok}
+	a.last.Store(h)
+	return h.header
 }
 
 func (a *bearerAuth) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -65,7 +178,7 @@ func (a *bearerAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 	if a.certs != nil {
 		gen = a.certs.generation()
 	}
-	resp, err := a.next.RoundTrip(withToken(req, tok))
+	resp, err := a.next.RoundTrip(withAuthorization(req, a.header(tok)))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -96,7 +209,7 @@ func (a *bearerAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !again || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
 		return resp, nil
 	}
-	retry := withToken(req, fresh)
+	retry := withAuthorization(req, a.header(fresh))
 	if req.GetBody != nil {
 		body, err := req.GetBody()
 		if err != nil {
@@ -111,12 +224,19 @@ func (a *bearerAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 	return a.next.RoundTrip(retry)
 }
 
-// withToken returns a copy of req carrying tok. RoundTrip must not change
-// the request it was given.
-func withToken(req *http.Request, tok string) *http.Request {
-	r := req.Clone(req.Context())
-	if tok != "" {
-		r.Header.Set("Authorization", "Bearer "+tok)
+// withAuthorization returns a copy of req carrying the Authorization
+// header auth, when not empty. RoundTrip must not change the request it
+// was given: the copy has a header of its own, and shares everything
+// else, which no layer below changes. (http.Request.Clone would copy the
+// URL, forms and trailers too, for every request.)
+func withAuthorization(req *http.Request, auth string) *http.Request {
+	r := req.WithContext(req.Context())
+	r.Header = req.Header.Clone()
+	if r.Header == nil {
+		r.Header = make(http.Header, 1)
+	}
+	if auth != "" {
+		r.Header.Set("Authorization", auth)
 	}
 	return r
 }
@@ -132,9 +252,9 @@ func withToken(req *http.Request, tok string) *http.Request {
 type renewingTransport struct {
 	tc *tls.Config
 
-	mu  sync.Mutex      // guards cur and gen
-	cur *http.Transport // carries new requests
-	gen uint64          // how many times cur was replaced
+	mu  sync.Mutex       // guards cur and gen
+	cur *sharedTransport // carries new requests
+	gen uint64           // how many times cur was replaced
 }
 
 func newRenewingTransport(tc *tls.Config) *renewingTransport {
