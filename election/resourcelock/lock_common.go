@@ -88,10 +88,11 @@ func describe(meta ObjectMeta) string { return meta.Namespace + "/" + meta.Name 
 // recreated returns an error wrapping ErrRecreated when updated, the answer
 // to an update of old, is another object: the server created it anew.
 func recreated(r k8sapi.Resource, meta ObjectMeta, old, updated *k8sapi.Object) error {
-	if old.UID() == "" || updated.UID() == "" || old.UID() == updated.UID() {
+	was, is := old.UID(), updated.UID() // each decodes the metadata: once
+	if was == "" || is == "" || was == is {
 		return nil
 	}
-	return fmt.Errorf("%w: %s %s/%s (uid %s, was %s)", ErrRecreated, r.Kind, meta.Namespace, meta.Name, updated.UID(), old.UID())
+	return fmt.Errorf("%w: %s %s/%s (uid %s, was %s)", ErrRecreated, r.Kind, meta.Namespace, meta.Name, is, was)
 }
 
 // cachedRecord decodes the record of the cached object, if any.
