@@ -88,8 +88,13 @@ func describe(meta ObjectMeta) string { return meta.Namespace + "/" + meta.Name 
 // recreated returns an error wrapping ErrRecreated when updated, the answer
 // to an update of old, is another object: the server created it anew.
 func recreated(r k8sapi.Resource, meta ObjectMeta, old, updated *k8sapi.Object) error {
-	was, is := old.UID(), updated.UID() // each decodes the metadata: once
-	if was == "" || is == "" || was == is {
+	// Each UID decodes the metadata: once, and the second only if needed.
+	was := old.UID()
+	if was == "" {
+		return nil
+	}
+	is := updated.UID()
+	if is == "" || was == is {
 		return nil
 	}
 	return fmt.Errorf("%w: %s %s/%s (uid %s, was %s)", ErrRecreated, r.Kind, meta.Namespace, meta.Name, is, was)
