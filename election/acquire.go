@@ -348,12 +348,33 @@ func (le *LeaderElector) observeLocked(rec *rl.LeaderElectionRecord, raw []byte,
 		le.observed.PreferredHolder = rec.PreferredHolder
 		return
 	}
+	if le.seen && !le.gone && le.observedRaw == nil && raw != nil && le.recreatedLocked() && sameStored(*rec, le.observed, le.precision) {
+		// The lock this candidate recreated, read or watched for the first
+		// time (tryAcquire knows the record it stored, not the server's
+		// bytes): the same record, not a change, whether the watch's event
+		// came before or after the create's answer. Its lease still runs
+		// from the create's answer; the bytes are compared from now on.
+		le.observed = *rec
+		le.observedRaw = append(raw[:0:0], raw...)
+		le.reportLocked(rec.HolderIdentity)
+		return
+	}
 	le.seen, le.gone = true, false
 	le.observed = *rec
 	le.observedRaw = append(le.observedRaw[:0:0], raw...)
 	le.observedTime = at
 	le.maxTerm = max(le.maxTerm, rec.LeaderTransitions)
 	le.reportLocked(rec.HolderIdentity)
+}
+
+// recreatedLocked reports whether the observed record is one tryAcquire
+// wrote without acquiring (a lock it recreated after seeing it deleted,
+// or an update the server made a create): this candidate's identity, yet
+// not its own record, as tryAcquire dropped it from pending. The other
+// records observed without the server's bytes (a leadership's own, a
+// release) are not this one: their first read still counts as a change.
+func (le *LeaderElector) recreatedLocked() bool {
+	return le.observed.HolderIdentity == le.config.Lock.Identity() && !le.ownLocked(le.observed)
 }
 
 // goneLocked records that the lock object was found missing at at (by a

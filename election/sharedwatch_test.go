@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -159,7 +160,8 @@ func TestSharedWatchManyFollowers(t *testing.T) {
 		}
 		// The follower waits out the last record's lease, recreates
 		// the lock (which counts as another's: it may have been taken
-		// unseen) and takes it once its own lease has passed.
+		// unseen) and takes it once its own lease has passed: 60s (the
+		// last record's) and 15s, and a few to spare.
 		time.Sleep(80 * time.Second)
 		synctest.Wait()
 		if !les[3].IsLeader() {
@@ -239,4 +241,142 @@ func TestSharedWatchForbidden(t *testing.T) {
 			t.Errorf("a follower took a lock held by another")
 		}
 	})
+}
+
+// createSeenLock is a Lease lock whose Create returns only once its watch
+// has delivered the record created (the watch event comes before the
+// create's answer), and notes when that was. With watch false it cannot
+// be watched: its candidate polls.
+type createSeenLock struct {
+	rl.Interface
+	seen    chan struct{} // buffered(1): the watch delivered a record of this candidate
+	mu      sync.Mutex
+	created time.Time // guarded by mu: when the last Create returned
+}
+
+func (l *createSeenLock) Create(ctx context.Context, rec rl.LeaderElectionRecord) error {
+	if err := l.Interface.Create(ctx, rec); err != nil {
+		return err
+	}
+	if l.seen != nil {
+		select {
+		case <-l.seen:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	l.mu.Lock()
+	l.created = time.Now()
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *createSeenLock) createdAt() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.created
+}
+
+// watchedLock is a createSeenLock that can be watched.
+type watchedLock struct{ *createSeenLock }
+
+func (l watchedLock) WatchRecord(ctx context.Context, observe func(*rl.LeaderElectionRecord, []byte)) error {
+	return l.Interface.(rl.RecordWatcher).WatchRecord(ctx, func(rec *rl.LeaderElectionRecord, raw []byte) {
+		observe(rec, raw)
+		if rec != nil && rec.HolderIdentity == l.Identity() {
+			select {
+			case l.seen <- struct{}{}:
+			default:
+			}
+		}
+	})
+}
+
+// TestRecreatedLockTakenAfterOneLease: a follower that saw its lock
+// deleted waits out the last record's lease, recreates the lock (no
+// acquisition: the record counts as another's) and takes it one lease
+// after the create, however it first sees the server's copy of that
+// record: from the watch before the create's answer (the watch's bytes
+// were overwritten by the record the candidate stored, without bytes, so
+// the read at the expiry found "a change" and waited a second lease: the
+// flaky TestSharedWatchManyFollowers), or by a poll (each poll after the
+// create moved the lease's start to it).
+func TestRecreatedLockTakenAfterOneLease(t *testing.T) {
+	for _, watch := range []bool{true, false} {
+		t.Run(fmt.Sprintf("watch=%v", watch), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const leaseDuration, retryPeriod = 15 * time.Second, 2 * time.Second
+				srv := testapiserver.New(testapiserver.Options{})
+				putLease(t, srv, "solo", "other", time.Now()) // a lease of 60s
+				inner, err := rl.New(rl.LeasesResourceLock, sharedNS, "solo", newClient(t, srv), rl.ResourceLockConfig{Identity: "me"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				cl := &createSeenLock{Interface: inner}
+				var lock rl.Interface = cl
+				if watch {
+					cl.seen = make(chan struct{}, 1)
+					lock = watchedLock{cl}
+				}
+				le, err := election.NewLeaderElector(election.LeaderElectionConfig{
+					Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: 10 * time.Second, RetryPeriod: retryPeriod,
+					Logger: slog.New(slog.DiscardHandler),
+					Callbacks: election.LeaderCallbacks{
+						OnStartedLeading: func(stop <-chan struct{}) { <-stop },
+						OnStoppedLeading: func() {},
+					},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan struct{})
+				go func() { _ = le.RunContext(ctx); close(done) }()
+				defer func() { cancel(); <-done }()
+
+				time.Sleep(time.Second)
+				synctest.Wait()
+				srv.Delete("coordination.k8s.io", "leases", sharedNS, "solo")
+				// The last record's lease (60s from when the deletion was
+				// seen, by the watch or a poll) passes; the follower
+				// recreates the lock.
+				var created time.Time
+				for range 80 {
+					time.Sleep(time.Second)
+					synctest.Wait()
+					if created = cl.createdAt(); !created.IsZero() {
+						break
+					}
+				}
+				if created.IsZero() {
+					t.Fatal("the deleted lock was not recreated")
+				}
+				if le.IsLeader() {
+					t.Fatal("a recreated lock is no acquisition: its follower leads at once")
+				}
+				// It reads (polls) the record it created meanwhile: the
+				// lease still runs from the create.
+				time.Sleep(leaseDuration - 2*time.Second)
+				synctest.Wait()
+				if s := le.Status(); le.IsLeader() || !s.ObservedAt.Equal(created) || s.LeaseExpiry.Sub(created) != leaseDuration {
+					t.Fatalf("%v after the create: leading %v, observed at %v, expiry %v; want not leading, the create (%v), a lease after it",
+						leaseDuration-2*time.Second, le.IsLeader(), s.ObservedAt.Sub(created), s.LeaseExpiry.Sub(created), created.Format(time.StampMicro))
+				}
+				// Taken once that lease has passed: at once when watching
+				// (after a herd delay of milliseconds), at the first poll
+				// after it when polling.
+				slack := 100 * time.Millisecond
+				if !watch {
+					slack = time.Duration(float64(retryPeriod) * (1 + election.JitterFactor))
+				}
+				time.Sleep(created.Add(leaseDuration + slack).Sub(time.Now()))
+				synctest.Wait()
+				if !le.IsLeader() {
+					s := le.Status()
+					t.Errorf("%v after the create, the follower does not lead; observed at %v after the create (holder %q term %d), expiry %v after it",
+						time.Since(created), s.ObservedAt.Sub(created), s.Holder, s.HolderTerm, s.LeaseExpiry.Sub(created))
+				}
+			})
+		})
+	}
 }
