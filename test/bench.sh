@@ -11,8 +11,8 @@
 #   test/bench.sh -compare OLD NEW     compare two files of results (old → new,
 #                                      with the change and its p-value)
 #   test/bench.sh -commits REV1 REV2   run both commits' benchmarks (each from a
-#                                      git archive of it, the work tree untouched)
-#                                      and compare them
+#                                      git archive of it, the work tree untouched),
+#                                      one run of each in turn, and compare them
 #   test/bench.sh -smoke ...           -count 2 and 100 iterations per run, for CI:
 #                                      keeps the benchmarks and the tooling working,
 #                                      says nothing about speed
@@ -66,15 +66,31 @@ case "${1:-}" in
 -commits)
   [ $# -eq 3 ] || { echo "usage: $0 -commits REV1 REV2" >&2; exit 2; }
   out=$(outdir)
-  files=()
+  # Each commit's test binaries are built once, then run one -count at a
+  # time, the two commits taking turns: a change of the machine's load
+  # during the run then falls on both alike.
+  files=() trees=() commits=()
   for rev in "$2" "$3"; do
     commit=$(git -C "$root" rev-parse --short "$rev^{commit}")
     tree=$(mktemp -d)
     git -C "$root" archive "$commit" | tar -x -C "$tree"
-    run "$tree" "$out/bench-$commit.txt"
-    rm -rf "$tree"
+    # shellcheck disable=SC2086 # pkgs is a list
+    for dir in $(cd "$tree" && go list -f '{{if .TestGoFiles}}{{.Dir}}{{end}}' $pkgs); do
+      (cd "$dir" && go test -c -o bench.test .)
+    done
+    : >"$out/bench-$commit.txt"
+    trees+=("$tree") commits+=("$commit")
     files+=("$commit=$out/bench-$commit.txt")
   done
+  echo "bench.sh: -count $count -benchtime $benchtime of $pkgs, $2 and $3 taking turns" >&2
+  for ((i = 0; i < count; i++)); do
+    for j in 0 1; do
+      for bin in $(find "${trees[$j]}" -name bench.test | sort); do
+        (cd "$(dirname "$bin")" && ./bench.test -test.run '^$' -test.bench . -test.benchmem -test.count 1 -test.benchtime "$benchtime") >>"$out/bench-${commits[$j]}.txt"
+      done
+    done
+  done
+  rm -rf "${trees[@]}"
   echo "bench.sh: results in $out" >&2
   benchstat "${files[@]}"
   ;;
