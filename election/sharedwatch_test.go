@@ -369,7 +369,7 @@ func TestRecreatedLockTakenAfterOneLease(t *testing.T) {
 				if !watch {
 					slack = time.Duration(float64(retryPeriod) * (1 + election.JitterFactor))
 				}
-				time.Sleep(created.Add(leaseDuration + slack).Sub(time.Now()))
+				time.Sleep(time.Until(created.Add(leaseDuration + slack)))
 				synctest.Wait()
 				if !le.IsLeader() {
 					s := le.Status()

@@ -23,7 +23,6 @@ type reaper struct {
 
 	mu     sync.Mutex // held while CMD starts, and during each pass
 	cmdPid int        // guarded by mu: CMD's pid while exec.Cmd waits for it
-	reaped int        // guarded by mu
 }
 
 // startReaper reaps zombies until ctx ends: at each SIGCHLD, when kicked,
@@ -78,13 +77,6 @@ func (r *reaper) waited() {
 	}
 }
 
-// count is how many zombies r has reaped.
-func (r *reaper) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.reaped
-}
-
 // pass reaps zombies until none is left or the next one belongs to
 // someone else (it is then reaped by its waiter, and a later pass goes on).
 func (r *reaper) pass() {
@@ -102,7 +94,6 @@ func (r *reaper) pass() {
 		if got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); err != nil || got != pid {
 			return
 		}
-		r.reaped++
 	}
 }
 

@@ -700,10 +700,9 @@ func leaseSeconds(d time.Duration) int64 {
 // logHandler keeps the electors' log lines for a failure report; a slow
 // one takes its time on lines at Warn and above.
 type logHandler struct {
-	h     *harness
-	who   string
-	slow  time.Duration
-	attrs string
+	h    *harness
+	who  string
+	slow time.Duration
 }
 
 func (l *logHandler) Enabled(context.Context, slog.Level) bool { return true }

@@ -118,10 +118,3 @@ func (es *electorState) callbackRunning() bool {
 	defer es.mu.Unlock()
 	return es.running > 0
 }
-
-// termCount is how many times OnStartedLeading was called.
-func (es *electorState) termCount() int {
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	return es.terms
-}

@@ -150,7 +150,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	verb := verbOf(req, r)
 	if verb == "" {
-		writeStatus(w, failure(http.StatusMethodNotAllowed, "", fmt.Sprintf("the server does not allow this method on the requested resource"), &statusDetails{}))
+		writeStatus(w, failure(http.StatusMethodNotAllowed, "", "the server does not allow this method on the requested resource", &statusDetails{}))
 		return
 	}
 	if !s.allowed(verb, r.group, r.resource) {

@@ -24,6 +24,9 @@ go run ./cmd/leaderbench -smoke > /dev/null
 go run ./cmd/leaderbench -curve -coldstart -smoke > /dev/null
 go run ./cmd/herdbench -smoke > /dev/null
 go run ./cmd/manylocks -smoke > /dev/null
+# What kubelect adds to the resident memory of the bare floor (stripped static
+# builds); the real run: go run ./cmd/memfloor -rounds 5
+go run ./cmd/memfloor -rounds 1 -settle 5s > /dev/null
 # The chaos campaign, CI-sized (one round of each fault for kubelect, two
 # for client-go, candidates as processes behind fault proxies): kubelect's
 # invariants are asserted, client-go's figures reported. The full campaign:
