@@ -33,6 +33,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
 
+	"github.com/kubelect/kubelect/test/kube/cmd/internal/procfs"
 	"github.com/kubelect/kubelect/test/kube/harness"
 )
 
@@ -413,29 +414,11 @@ func resident(cl *harness.Cluster, settle time.Duration, cmdlines ...[]string) (
 	time.Sleep(settle)
 	var ms []mem
 	for _, c := range cmds {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Process.Pid))
+		pm, err := procfs.ReadMem(c.Process.Pid)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", c.Path, err)
 		}
-		var m mem
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				continue
-			}
-			n, _ := strconv.Atoi(f[1])
-			switch f[0] {
-			case "VmRSS:":
-				m.rss = n
-			case "RssAnon:":
-				m.anon = n
-			case "RssFile:":
-				m.file = n
-			}
-		}
-		if m.rss == 0 {
-			return nil, fmt.Errorf("no VmRSS for %s", c.Path)
-		}
+		m := mem{pm.RSS, pm.Anon, pm.File}
 		ms = append(ms, m)
 	}
 	return ms, nil

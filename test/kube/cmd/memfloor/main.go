@@ -35,11 +35,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/kubelect/kubelect/test/kube/cmd/internal/procfs"
 	"github.com/kubelect/kubelect/test/kube/harness"
 )
 
@@ -246,30 +246,8 @@ func resident(env []string, settle time.Duration, smaps, diag bool, cmdlines ...
 }
 
 func status(pid int) (mem, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return mem{}, err
-	}
-	var m mem
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		n, _ := strconv.Atoi(f[1])
-		switch f[0] {
-		case "VmRSS:":
-			m.rss = n
-		case "RssAnon:":
-			m.anon = n
-		case "RssFile:":
-			m.file = n
-		}
-	}
-	if m.rss == 0 {
-		return mem{}, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
-	}
-	return m, nil
+	m, err := procfs.ReadMem(pid)
+	return mem{m.RSS, m.Anon, m.File}, err
 }
 
 // printSmaps prints the mappings of pid that have resident pages.
