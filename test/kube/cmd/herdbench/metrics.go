@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kubelect/kubelect/test/kube/cmd/internal/procfs"
 )
 
 // key is one series of apiserver_request_total for leases, the other
@@ -260,24 +262,10 @@ func procCPU(pid int) (time.Duration, error) {
 	return parseStatCPU(string(b))
 }
 
-// parseStatusKiB returns a field such as "VmRSS:" of /proc/<pid>/status in KiB.
-func parseStatusKiB(status, field string) (int, error) {
-	for _, line := range strings.Split(status, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == field {
-			return strconv.Atoi(f[1])
-		}
-	}
-	return 0, fmt.Errorf("status: no %s", field)
-}
-
 // procRSS is a process's VmRSS in KiB.
 func procRSS(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseStatusKiB(string(b), "VmRSS:")
+	m, err := procfs.ReadMem(pid)
+	return m.RSS, err
 }
 
 // findProcess finds the process whose argv[0] has base name and whose

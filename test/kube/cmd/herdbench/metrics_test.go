@@ -112,16 +112,6 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
-func TestParseStatusKiB(t *testing.T) {
-	status := "Name:\tkube-apiserver\nVmPeak:\t 2000000 kB\nVmRSS:\t  301234 kB\nRssAnon:\t 200000 kB\n"
-	if n, err := parseStatusKiB(status, "VmRSS:"); err != nil || n != 301234 {
-		t.Fatalf("VmRSS = %d, %v", n, err)
-	}
-	if _, err := parseStatusKiB(status, "VmSwap:"); err == nil {
-		t.Fatal("missing field: no error")
-	}
-}
-
 func TestParseTCPLine(t *testing.T) {
 	line := "   3: 0100007F:A1B2 0100007F:1F90 01 00000000:00000000 02:000A2B1C 00000000     0        0 123456 2 0000000000000000 20 4 30 10 -1"
 	port, st, ino, ok := parseTCPLine(line)
