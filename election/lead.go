@@ -137,7 +137,8 @@ func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent
 		case <-t.C():
 		}
 		start := le.config.Clock.Now()
-		err := le.renewOnce(ctx)
+		var err error
+		onFreshStack(func() { err = le.renewOnce(ctx) })
 		end := le.config.Clock.Now()
 		le.mu.Lock()
 		le.health.renewBeat = end

@@ -40,7 +40,20 @@ type Client struct {
 	userAgent string
 	timeout   time.Duration
 	maxBytes  int64
+	slots     chan struct{} // holds a token per request in flight, watches aside
 }
+
+// maxInFlight bounds the requests a client has in flight at once, watches
+// aside: the ones beyond it wait, in order, within their own timeout. An
+// HTTP/2 server takes a bounded number of concurrent streams on one
+// connection (kube-apiserver: 100), and Go's transport opens a connection
+// more for every request beyond that instead of waiting; a program with a
+// thousand locks renewing or starting together would otherwise hold a
+// dozen connections. Half of kube-apiserver's streams leaves the other
+// half to watches, so a client that watches through the shared watch of
+// its locks keeps to one connection. Watches are not counted: they last
+// minutes, and counting them could make ordinary requests wait for them.
+const maxInFlight = 50
 
 // New validates cfg and returns a client: Host must be an http(s) URL,
 // plain http only to a loopback host unless AllowInsecureHTTP is set, the
@@ -101,6 +114,7 @@ func New(cfg Config) (*Client, error) {
 		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
 		maxBytes:  cfg.MaxResponseBytes,
+		slots:     make(chan struct{}, maxInFlight),
 	}
 	if c.userAgent == "" {
 		c.userAgent = defaultUserAgent()
@@ -185,6 +199,12 @@ func (c *Client) doObject(ctx context.Context, method, path string, body []byte)
 func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	select {
+	case c.slots <- struct{}{}:
+		defer func() { <-c.slots }()
+	case <-ctx.Done():
+		return nil, c.wrap(method, path, fmt.Errorf("waiting for one of the client's %d requests in flight to end: %w", maxInFlight, ctx.Err()))
+	}
 	resp, err := c.send(ctx, method, path, nil, body)
 	if err != nil {
 		return nil, err

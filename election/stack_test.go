@@ -1,0 +1,141 @@
+//go:build go1.25
+
+package election_test
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/kubelect/kubelect/election"
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+)
+
+// deepLock is a memLock whose reads need a deep stack, as a real request
+// does (HTTP/2, TLS, JSON): about 32 KiB of frames.
+type deepLock struct{ *memLock }
+
+func (l deepLock) Get(ctx context.Context) (*rl.LeaderElectionRecord, []byte, error) {
+	return deep(ctx, l.memLock, 64)
+}
+
+func (l deepLock) Update(ctx context.Context, rec rl.LeaderElectionRecord) error {
+	_, _, err := deep(ctx, l.memLock, 64)
+	if err != nil {
+		return err
+	}
+	return l.memLock.Update(ctx, rec)
+}
+
+//go:noinline
+func deep(ctx context.Context, l *memLock, n int) (*rl.LeaderElectionRecord, []byte, error) {
+	var pad [512]byte
+	if n == 0 {
+		return l.Get(ctx)
+	}
+	rec, raw, err := deep(ctx, l, n-1)
+	if pad[n%len(pad)] != 0 { // keeps pad on the stack
+		return nil, nil, err
+	}
+	return rec, raw, err
+}
+
+// TestParkedFollowerStackStaysSmall: 500 followers of a lock held by
+// another candidate, whose reads each need 32 KiB of stack, hold less than
+// 16 KiB of stack each once they wait for the lease (after one collection,
+// which halves a stack that is mostly unused). A try run on the elector's
+// own goroutine would leave it with a 32 KiB stack or more, for as long
+// as it follows.
+func TestParkedFollowerStackStaysSmall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 500
+		s := &memStore{}
+		s.set(rl.LeaderElectionRecord{HolderIdentity: "other", LeaseDurationSeconds: 3600,
+			AcquireTime: rl.NewTime(time.Now()), RenewTime: rl.NewTime(time.Now())})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		les := make([]*election.LeaderElector, n)
+		for i := range les {
+			le, err := election.NewLeaderElector(election.LeaderElectionConfig{
+				Lock:          deepLock{&memLock{id: "me", store: s}},
+				LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+				Logger: quiet,
+				Callbacks: election.LeaderCallbacks{
+					OnStartedLeading: func(stop <-chan struct{}) { <-stop },
+					OnStoppedLeading: func() {},
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			les[i] = le
+			go le.RunContext(ctx)
+		}
+		synctest.Wait()
+		for i, le := range les {
+			if got := le.GetLeader(); got != "other" {
+				t.Fatalf("follower %d: leader %q, want other", i, got)
+			}
+		}
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		if per := float64(after.StackInuse-before.StackInuse) / n / 1024; per >= 16 {
+			t.Errorf("parked followers hold %.1f KiB of stack each, want less than 16", per)
+		}
+		cancel()
+		synctest.Wait()
+	})
+}
+
+// TestRenewingLeaderStackStaysSmall: 200 leaders, each of its own lock,
+// whose renewals each need 32 KiB of stack, hold less than 24 KiB of stack
+// each (two goroutines: the renew loop and OnStartedLeading's) after a
+// minute of renewals and one collection.
+func TestRenewingLeaderStackStaysSmall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 200
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		les := make([]*election.LeaderElector, n)
+		for i := range les {
+			le, err := election.NewLeaderElector(election.LeaderElectionConfig{
+				Lock:          deepLock{&memLock{id: "me", store: &memStore{}}},
+				LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+				Logger: quiet,
+				Callbacks: election.LeaderCallbacks{
+					OnStartedLeading: func(stop <-chan struct{}) { <-stop },
+					OnStoppedLeading: func() {},
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			les[i] = le
+			go le.RunContext(ctx)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		for i, le := range les {
+			if !le.IsLeader() {
+				t.Fatalf("elector %d does not lead its own lock", i)
+			}
+		}
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		if per := float64(after.StackInuse-before.StackInuse) / n / 1024; per >= 24 {
+			t.Errorf("renewing leaders hold %.1f KiB of stack each, want less than 24", per)
+		}
+		cancel()
+		synctest.Wait()
+	})
+}
