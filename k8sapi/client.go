@@ -30,6 +30,9 @@ const maxErrorBodyBytes = 64 << 10
 // Client talks to one API server. Safe for concurrent use.
 //
 // Every call but Watch is bounded by Config.Timeout on top of its context.
+// At most 50 calls of a client are in flight at once, watches aside; the
+// others wait, in the order they came, within that bound, so that a client
+// keeps to one HTTP/2 connection (see maxInFlight).
 // A non-2xx answer is a *StatusError (see IsNotFound and friends); any
 // other failure wraps the cause with the method and path.
 type Client struct {
