@@ -54,31 +54,16 @@ func TestParkedFollowerStackStaysSmall(t *testing.T) {
 		s := &memStore{}
 		s.set(rl.LeaderElectionRecord{HolderIdentity: "other", LeaseDurationSeconds: 3600,
 			AcquireTime: rl.NewTime(time.Now()), RenewTime: rl.NewTime(time.Now())})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
-		les := make([]*election.LeaderElector, n)
-		for i := range les {
-			le, err := election.NewLeaderElector(election.LeaderElectionConfig{
-				Lock:          deepLock{&memLock{id: "me", store: s}},
-				LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
-				Logger: quiet,
-				Callbacks: election.LeaderCallbacks{
-					OnStartedLeading: func(stop <-chan struct{}) { <-stop },
-					OnStoppedLeading: func() {},
-				},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			les[i] = le
-			go le.RunContext(ctx)
+		cs := make([]*candidate, n)
+		for i := range cs {
+			cs[i] = run(t, deepLock{&memLock{id: "me", store: s}}, noNewLeader)
 		}
 		synctest.Wait()
-		for i, le := range les {
-			if got := le.GetLeader(); got != "other" {
+		for i, c := range cs {
+			if got := c.le.GetLeader(); got != "other" {
 				t.Fatalf("follower %d: leader %q, want other", i, got)
 			}
 		}
@@ -88,8 +73,6 @@ func TestParkedFollowerStackStaysSmall(t *testing.T) {
 		if per := float64(after.StackInuse-before.StackInuse) / n / 1024; per >= 16 {
 			t.Errorf("parked followers hold %.1f KiB of stack each, want less than 16", per)
 		}
-		cancel()
-		synctest.Wait()
 	})
 }
 
@@ -100,32 +83,17 @@ func TestParkedFollowerStackStaysSmall(t *testing.T) {
 func TestRenewingLeaderStackStaysSmall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 200
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
-		les := make([]*election.LeaderElector, n)
-		for i := range les {
-			le, err := election.NewLeaderElector(election.LeaderElectionConfig{
-				Lock:          deepLock{&memLock{id: "me", store: &memStore{}}},
-				LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
-				Logger: quiet,
-				Callbacks: election.LeaderCallbacks{
-					OnStartedLeading: func(stop <-chan struct{}) { <-stop },
-					OnStoppedLeading: func() {},
-				},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			les[i] = le
-			go le.RunContext(ctx)
+		cs := make([]*candidate, n)
+		for i := range cs {
+			cs[i] = run(t, deepLock{&memLock{id: "me", store: &memStore{}}}, noNewLeader)
 		}
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		for i, le := range les {
-			if !le.IsLeader() {
+		for i, c := range cs {
+			if !c.le.IsLeader() {
 				t.Fatalf("elector %d does not lead its own lock", i)
 			}
 		}
@@ -135,7 +103,9 @@ func TestRenewingLeaderStackStaysSmall(t *testing.T) {
 		if per := float64(after.StackInuse-before.StackInuse) / n / 1024; per >= 24 {
 			t.Errorf("renewing leaders hold %.1f KiB of stack each, want less than 24", per)
 		}
-		cancel()
-		synctest.Wait()
 	})
 }
+
+// noNewLeader leaves OnNewLeader unset, so that an elector runs no
+// goroutine to call it.
+func noNewLeader(cfg *election.LeaderElectionConfig) { cfg.Callbacks.OnNewLeader = nil }
