@@ -21,13 +21,11 @@
 package deploytest
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/kubelect/kubelect/test/kube/harness"
 )
@@ -67,20 +65,15 @@ func testMain(m *testing.M) int {
 		}
 	}
 
-	if os.Getenv("KUBELECT_REAL_API") != "1" {
-		fmt.Println("real API tier: skipped (set KUBELECT_REAL_API=1 and build the binaries with test/kube/build.sh)")
+	if !harness.On("deploytest") {
 		return m.Run()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	start := time.Now()
-	c, err := harness.Start(ctx, harness.Options{})
-	cancel()
+	c, err := harness.StartForTests("deploytest", harness.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer c.Stop()
-	fmt.Printf("real API tier: kube-apiserver at %s ready in %v, namespace %s\n", c.Host, time.Since(start).Round(time.Millisecond), c.Namespace)
 	cluster = c
 	// DEPLOYTEST_NO_UNSHARE=1 tries the $KUBECONFIG way as a user without
 	// root would.
@@ -91,10 +84,7 @@ func testMain(m *testing.M) int {
 // need skips the test when the real API tier is off.
 func need(t *testing.T) *harness.Cluster {
 	t.Helper()
-	if cluster == nil {
-		t.Skip("real API tier is off: set KUBELECT_REAL_API=1")
-	}
-	return cluster
+	return harness.Need(t, cluster)
 }
 
 // needBinaries fails the test when the binaries could not be built.

@@ -1,7 +1,6 @@
 package kubeconfigtest
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -36,8 +35,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("KUBELECT_REAL_API") != "1" {
-		fmt.Println("real API tier: skipped (set KUBELECT_REAL_API=1 and build the binaries with test/kube/build.sh)")
+	if !harness.On("kubeconfigtest") {
 		os.Exit(m.Run())
 	}
 	os.Exit(run(m))
@@ -64,15 +62,13 @@ func run(m *testing.M) int {
 		return 1
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c, err := harness.Start(ctx, harness.Options{APIServerArgs: []string{sniArg}})
-	cancel()
+	fmt.Printf("kubeconfigtest: exec plugin and SNI certificate ready in %v\n", time.Since(start).Round(time.Millisecond))
+	c, err := harness.StartForTests("kubeconfigtest", harness.Options{APIServerArgs: []string{sniArg}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer c.Stop()
-	fmt.Printf("real API tier: kube-apiserver at %s ready in %v, namespace %s\n", c.Host, time.Since(start).Round(time.Millisecond), c.Namespace)
 	cluster = c
 	return m.Run()
 }
@@ -80,10 +76,7 @@ func run(m *testing.M) int {
 // need skips the test when the real API tier is off.
 func need(t *testing.T) *harness.Cluster {
 	t.Helper()
-	if cluster == nil {
-		t.Skip("real API tier is off: set KUBELECT_REAL_API=1")
-	}
-	return cluster
+	return harness.Need(t, cluster)
 }
 
 // writeSNICertificate writes a CA (sniCAFile) and a serving certificate

@@ -4,11 +4,9 @@
 package realapi
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/kubelect/kubelect/test/kube/harness"
 )
@@ -18,19 +16,14 @@ import (
 var cluster *harness.Cluster
 
 func TestMain(m *testing.M) {
-	if os.Getenv("KUBELECT_REAL_API") != "1" {
-		fmt.Println("real API tier: skipped (set KUBELECT_REAL_API=1 and build the binaries with test/kube/build.sh)")
+	if !harness.On("realapi") {
 		os.Exit(m.Run())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	start := time.Now()
-	c, err := harness.Start(ctx, harness.Options{})
-	cancel()
+	c, err := harness.StartForTests("realapi", harness.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fmt.Printf("real API tier: kube-apiserver at %s ready in %v, namespace %s\n", c.Host, time.Since(start).Round(time.Millisecond), c.Namespace)
 	for k, v := range c.Env() {
 		os.Setenv(k, v)
 	}
@@ -43,8 +36,5 @@ func TestMain(m *testing.M) {
 // need skips the test when the real API tier is off.
 func need(t *testing.T) *harness.Cluster {
 	t.Helper()
-	if cluster == nil {
-		t.Skip("real API tier is off: set KUBELECT_REAL_API=1")
-	}
-	return cluster
+	return harness.Need(t, cluster)
 }

@@ -1,7 +1,6 @@
 package wrapper
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,8 +23,7 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	if os.Getenv("KUBELECT_REAL_API") != "1" {
-		fmt.Println("wrapper: real API tier skipped (set KUBELECT_REAL_API=1 and build the binaries with test/kube/build.sh)")
+	if !harness.On("wrapper") {
 		return m.Run()
 	}
 	bin, err := os.MkdirTemp("", "kubelect-wrapper-bin-")
@@ -48,17 +46,13 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 	}
-	built := time.Since(start)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c, err := harness.Start(ctx, harness.Options{})
-	cancel()
+	fmt.Printf("wrapper: binaries built in %v\n", time.Since(start).Round(time.Millisecond))
+	c, err := harness.StartForTests("wrapper", harness.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer c.Stop()
-	fmt.Printf("wrapper: binaries built in %v; kube-apiserver at %s ready in %v, namespace %s\n",
-		built.Round(time.Millisecond), c.Host, (time.Since(start) - built).Round(time.Millisecond), c.Namespace)
 	cluster = c
 	return m.Run()
 }
@@ -66,8 +60,5 @@ func runMain(m *testing.M) int {
 // need skips the test when the real API tier is off.
 func need(t *testing.T) *harness.Cluster {
 	t.Helper()
-	if cluster == nil {
-		t.Skip("real API tier is off: set KUBELECT_REAL_API=1")
-	}
-	return cluster
+	return harness.Need(t, cluster)
 }
