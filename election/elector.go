@@ -67,7 +67,7 @@ type LeaderElector struct {
 	transferTo string                    // guarded by mu: the preferred holder this leadership is to be handed to
 
 	reportedLeader string    // guarded by mu: the last identity given to OnNewLeader
-	notifier       *notifier // guarded by mu; nil outside a run
+	notifier       *notifier // guarded by mu; nil outside a run, or without OnNewLeader
 
 	running  bool      // guarded by mu: Run, RunContext or Stand runs
 	watching *follower // guarded by mu: the run's watch; nil outside a run

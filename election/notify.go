@@ -8,25 +8,25 @@ import "sync"
 type notifier struct {
 	fn func(identity string)
 
-	mu      sync.Mutex
-	queue   []string      // guarded by mu
-	closed  bool          // guarded by mu
-	wake    chan struct{} // buffered(1): queue or closed changed
-	stopped chan struct{} // closed when the goroutine ends
+	mu     sync.Mutex
+	queue  []string      // guarded by mu
+	closed bool          // guarded by mu
+	wake   chan struct{} // buffered(1): queue or closed changed
 }
 
+// newNotifier starts the goroutine that calls fn; nil (no goroutine, no
+// memory) when fn is nil. A nil notifier's methods do nothing.
 func newNotifier(fn func(string)) *notifier {
-	n := &notifier{fn: fn, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if fn == nil {
-		close(n.stopped)
-		return n
+		return nil
 	}
+	n := &notifier{fn: fn, wake: make(chan struct{}, 1)}
 	go n.loop()
 	return n
 }
 
 func (n *notifier) push(identity string) {
-	if n.fn == nil {
+	if n == nil {
 		return
 	}
 	n.mu.Lock()
@@ -40,6 +40,9 @@ func (n *notifier) push(identity string) {
 // close ends the goroutine once it has delivered what is queued. It does
 // not wait: a callback that blocks holds only its own goroutine.
 func (n *notifier) close() {
+	if n == nil {
+		return
+	}
 	n.mu.Lock()
 	n.closed = true
 	n.mu.Unlock()
@@ -54,7 +57,6 @@ func (n *notifier) signal() {
 }
 
 func (n *notifier) loop() {
-	defer close(n.stopped)
 	for range n.wake {
 		for {
 			n.mu.Lock()
