@@ -555,8 +555,8 @@ func TestMetricsHooks(t *testing.T) {
 		mb.mu.Unlock()
 		acancel()
 		<-adone
-		// b takes the released lock after its herd delay (under 5ms here).
-		time.Sleep(5 * time.Millisecond)
+		// b takes the released lock after its herd delay.
+		time.Sleep(maxHerdDelay)
 		synctest.Wait()
 		ma.mu.Lock()
 		if fmt.Sprint(ma.leading) != "[true 0 false 0]" {

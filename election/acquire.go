@@ -153,21 +153,26 @@ func (le *LeaderElector) namedOrOwnLocked() bool {
 //
 //	max(0, W + s·ln U),  U uniform in (0, 1],  W = s·ln(herdScale)
 //
-// where s is about the time one try takes to be seen by the others (two
-// request round trips, from this candidate's own requests). The earliest
-// of N such delays falls about s·ln(N) before W, and near it the others
-// fire at a rate of about 1/s whatever N is: the followers that try before
-// the winner's write shows on their watch (and cancels their wait) are a
-// small constant number, not N, for N up to herdScale (and grow slowly
-// beyond). The cost is at most W added to a takeover (s·ln(herdScale/N)
-// on average), a few tens of milliseconds on a fast network. Safety does
-// not depend on it: every write is conditional on the resourceVersion.
-const herdScale = 128
+// where s is about the time one try takes to be seen by the others: its
+// read, and its write, which the server stores (etcd commits it to disk)
+// before the others' reads or watches can see it. The earliest of N such
+// delays falls about s·ln(N) before W, and near it the others fire at a
+// rate of about 1/s whatever N is: the followers that try before the
+// winner's write shows (and so lose with 409) are a small constant number,
+// not N, for N up to herdScale (and grow slowly beyond). The cost is at
+// most W added to a takeover (s·ln(herdScale/N) on average): a few tens
+// of milliseconds on a fast network. Safety does not depend on it: every
+// write is conditional on the resourceVersion.
+const herdScale = 1024
 
-// Bounds of s: at least minHerdSpread, at most RetryPeriod/8; before any
-// request has been timed, defaultHerdRTT stands in for the round trip.
+// s is twice the shortest round trip this candidate has seen, or its
+// shortest stored write when longer, and at least minHerdSpread: reads
+// come from kube-apiserver's cache in well under a millisecond while a
+// write takes a disk sync, and a follower that never wrote has only its
+// reads to go by. s is at most RetryPeriod/8; before any request has been
+// timed, defaultHerdRTT stands in for the round trip.
 const (
-	minHerdSpread  = time.Millisecond
+	minHerdSpread  = 5 * time.Millisecond
 	defaultHerdRTT = 5 * time.Millisecond
 )
 
@@ -177,7 +182,11 @@ func (le *LeaderElector) herdSpreadLocked() time.Duration {
 	if !le.rttSet {
 		rtt = defaultHerdRTT
 	}
-	return min(max(2*rtt, minHerdSpread), max(le.config.RetryPeriod/8, minHerdSpread))
+	s := max(2*rtt, minHerdSpread)
+	if le.writeRTTSet {
+		s = max(s, le.writeRTT)
+	}
+	return min(s, max(le.config.RetryPeriod/8, time.Millisecond))
 }
 
 // herdDelayLocked is this follower's delay for the lease or release it now

@@ -49,6 +49,8 @@ type LeaderElector struct {
 	watchRaw     []byte                  // guarded by mu: the bytes of the last one; nil for a deletion
 	rtt          time.Duration           // guarded by mu: the shortest answered request (at most maxHerdRTT)
 	rttSet       bool                    // guarded by mu: rtt has a sample
+	writeRTT     time.Duration           // guarded by mu: the shortest stored write (at most maxHerdRTT)
+	writeRTTSet  bool                    // guarded by mu: writeRTT has a sample
 	herdU        float64                 // guarded by mu: the draw of the herd delay for herdFor
 	herdFor      time.Time               // guarded by mu: the observedTime herdU was drawn for
 	herdDrawn    bool                    // guarded by mu: herdU is set

@@ -159,8 +159,8 @@ func (le *LeaderElector) lockUpdate(ctx context.Context, rec rl.LeaderElectionRe
 	return err
 }
 
-// maxHerdRTT bounds the round trip the herd delay is scaled by: its delay
-// is then at most 2·maxHerdRTT·ln(herdScale) ≈ 97ms.
+// maxHerdRTT bounds each round trip the herd delay is scaled by: its
+// delay is then at most 2·maxHerdRTT·ln(herdScale) ≈ 139ms.
 const maxHerdRTT = 10 * time.Millisecond
 
 // requestDone reports a request that started at start and ended with err;
@@ -180,8 +180,15 @@ func (le *LeaderElector) requestDone(ctx context.Context, op string, start time.
 		// the first, which includes the TLS handshake, nor an average that
 		// a loaded moment inflates), and never more than maxHerdRTT, so
 		// that a slow start costs no takeover more than a few tens of ms.
-		if d := min(max(0, now.Sub(start)), maxHerdRTT); !le.rttSet || d < le.rtt {
+		d := min(max(0, now.Sub(start)), maxHerdRTT)
+		if !le.rttSet || d < le.rtt {
 			le.rtt, le.rttSet = d, true
+		}
+		// A write that was stored (not a 409, which the server answers
+		// without storing anything) also times how long a write takes to
+		// commit, which reads served from the server's cache do not.
+		if err == nil && op != opGet && (!le.writeRTTSet || d < le.writeRTT) {
+			le.writeRTT, le.writeRTTSet = d, true
 		}
 		le.health.lastContact = now
 		le.mu.Unlock()
