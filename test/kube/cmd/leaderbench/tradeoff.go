@@ -50,8 +50,27 @@ func bestWithin(pts []budgetPoint, budget float64) (budgetPoint, bool) {
 
 func sortedByBudget(pts []budgetPoint) []budgetPoint {
 	s := append([]budgetPoint(nil), pts...)
-	sort.Slice(s, func(i, j int) bool { return s[i].budget < s[j].budget })
+	sort.SliceStable(s, func(i, j int) bool { return s[i].budget < s[j].budget })
 	return s
+}
+
+// frontier is pts by budget, keeping a setting only when its failover is
+// shorter than that of every cheaper one: the settings worth picking.
+func frontier(pts []budgetPoint) []budgetPoint {
+	s := append([]budgetPoint(nil), pts...)
+	sort.SliceStable(s, func(i, j int) bool {
+		if s[i].budget != s[j].budget {
+			return s[i].budget < s[j].budget
+		}
+		return s[i].seconds < s[j].seconds
+	})
+	var out []budgetPoint
+	for _, p := range s {
+		if len(out) == 0 || p.seconds < out[len(out)-1].seconds {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // niceLog rounds v down (up false) or up to the nearest 1, 2 or 5 times

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,22 @@ func TestBestWithin(t *testing.T) {
 		if got := map[bool]string{true: p.label}[ok]; got != tc.want {
 			t.Errorf("bestWithin(%v) = %q, want %q", tc.budget, got, tc.want)
 		}
+	}
+}
+
+// TestFrontier: a setting that costs more than another and fails over no
+// sooner is no pick at any budget.
+func TestFrontier(t *testing.T) {
+	pts := []budgetPoint{
+		{240.6, 3.14, "1/0.5/0.25"}, {16, 29.8, "30/20/4"}, {240.6, 2.50, "2/1/0.25"},
+		{478.8, 2.50, "1/0.5/0.125"}, {120, 4.10, "4/2/0.5"},
+	}
+	var got []string
+	for _, p := range frontier(pts) {
+		got = append(got, p.label)
+	}
+	if want := []string{"30/20/4", "4/2/0.5", "2/1/0.25"}; !slices.Equal(got, want) {
+		t.Errorf("frontier: %v, want %v", got, want)
 	}
 }
 
