@@ -38,6 +38,14 @@ const herdMaxTakeover = 45 * time.Millisecond
 // that does not grow with N. Without the herd delay every follower writes
 // at once: N−1 conflicts per takeover.
 func TestHerd(t *testing.T) {
+	eachHerd(t, func(t *testing.T, n int, release bool) {
+		testHerd(t, n, release, herdLatency, herdLatency, 5, herdMaxTakeover)
+	})
+}
+
+// eachHerd runs f in fake time for every size of herdSizes, once with a
+// crash and once with a release.
+func eachHerd(t *testing.T, f func(t *testing.T, n int, release bool)) {
 	for _, n := range herdSizes {
 		for _, release := range []bool{false, true} {
 			name := fmt.Sprintf("n=%d/crash", n)
@@ -45,7 +53,7 @@ func TestHerd(t *testing.T) {
 				name = fmt.Sprintf("n=%d/release", n)
 			}
 			t.Run(name, func(t *testing.T) {
-				synctest.Test(t, func(t *testing.T) { testHerd(t, n, release, herdLatency, herdLatency, 5, herdMaxTakeover) })
+				synctest.Test(t, func(t *testing.T) { f(t, n, release) })
 			})
 		}
 	}
@@ -76,19 +84,9 @@ func TestHerdDelaySlowServer(t *testing.T) {
 // (8ms, a follower that once stored a write: 8·ln 1024 ≈ 55ms) plus a
 // try and the release's own write.
 func TestHerdSlowWrites(t *testing.T) {
-	for _, n := range herdSizes {
-		for _, release := range []bool{false, true} {
-			name := fmt.Sprintf("n=%d/crash", n)
-			if release {
-				name = fmt.Sprintf("n=%d/release", n)
-			}
-			t.Run(name, func(t *testing.T) {
-				synctest.Test(t, func(t *testing.T) {
-					testHerd(t, n, release, 300*time.Microsecond, 8*time.Millisecond, 20, 75*time.Millisecond)
-				})
-			})
-		}
-	}
+	eachHerd(t, func(t *testing.T, n int, release bool) {
+		testHerd(t, n, release, 300*time.Microsecond, 8*time.Millisecond, 20, 75*time.Millisecond)
+	})
 }
 
 // testHerd runs the herd scenario with reads (and watches) taking
