@@ -305,7 +305,7 @@ func TestRecreatedLockTakenAfterOneLease(t *testing.T) {
 	for _, watch := range []bool{true, false} {
 		t.Run(fmt.Sprintf("watch=%v", watch), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				const leaseDuration, retryPeriod = 15 * time.Second, 2 * time.Second
+				const leaseDuration, retryPeriod = lease, retry
 				srv := testapiserver.New(testapiserver.Options{})
 				putLease(t, srv, "solo", "other", time.Now()) // a lease of 60s
 				inner, err := rl.New(rl.LeasesResourceLock, sharedNS, "solo", newClient(t, srv), rl.ResourceLockConfig{Identity: "me"})
@@ -318,21 +318,7 @@ func TestRecreatedLockTakenAfterOneLease(t *testing.T) {
 					cl.seen = make(chan struct{}, 1)
 					lock = watchedLock{cl}
 				}
-				le, err := election.NewLeaderElector(election.LeaderElectionConfig{
-					Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: 10 * time.Second, RetryPeriod: retryPeriod,
-					Logger: slog.New(slog.DiscardHandler),
-					Callbacks: election.LeaderCallbacks{
-						OnStartedLeading: func(stop <-chan struct{}) { <-stop },
-						OnStoppedLeading: func() {},
-					},
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan struct{})
-				go func() { _ = le.RunContext(ctx); close(done) }()
-				defer func() { cancel(); <-done }()
+				le := run(t, lock, nil).le // 15s/10s/2s timings
 
 				time.Sleep(time.Second)
 				synctest.Wait()

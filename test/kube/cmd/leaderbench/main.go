@@ -33,6 +33,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
 
+	"github.com/kubelect/kubelect/test/kube/cmd/internal/gobuild"
 	"github.com/kubelect/kubelect/test/kube/cmd/internal/procfs"
 	"github.com/kubelect/kubelect/test/kube/harness"
 )
@@ -373,23 +374,14 @@ func buildBoth(pkg, bin string) (size, stripped int64, err error) {
 }
 
 func build(pkg, out string, strip bool) (int64, error) {
-	args := []string{"build", "-o", out}
+	var flags, env []string
 	if strip {
-		args = append(args, "-ldflags=-s -w")
+		flags = append(flags, "-ldflags=-s -w")
+		if static {
+			env = append(env, "CGO_ENABLED=0")
+		}
 	}
-	cmd := exec.Command("go", append(args, pkg)...)
-	cmd.Stderr = os.Stderr
-	if strip && static {
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	}
-	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("build %s: %w", pkg, err)
-	}
-	fi, err := os.Stat(out)
-	if err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
+	return gobuild.Build("", pkg, out, flags, env)
 }
 
 // resident starts each command two seconds apart (so the first one

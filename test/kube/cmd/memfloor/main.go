@@ -39,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kubelect/kubelect/test/kube/cmd/internal/gobuild"
 	"github.com/kubelect/kubelect/test/kube/cmd/internal/procfs"
 	"github.com/kubelect/kubelect/test/kube/harness"
 )
@@ -186,21 +187,11 @@ func median(ms []mem) mem {
 // build builds pkg of the module in dir as leaderbench builds the programs
 // it measures: stripped (-ldflags=-s -w) and static (CGO_ENABLED=0).
 func build(dir, pkg, out, tags string) (int64, error) {
-	args := []string{"build", "-C", dir, "-o", out, "-ldflags=-s -w"}
+	flags := []string{"-ldflags=-s -w"}
 	if tags != "" {
-		args = append(args, "-tags", tags)
+		flags = append(flags, "-tags", tags)
 	}
-	cmd := exec.Command("go", append(args, pkg)...)
-	cmd.Stderr = os.Stderr
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("build %s: %w", pkg, err)
-	}
-	fi, err := os.Stat(out)
-	if err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
+	return gobuild.Build(dir, pkg, out, flags, []string{"CGO_ENABLED=0"})
 }
 
 // resident starts each command two seconds apart (so that the first

@@ -1,0 +1,4 @@
+// Command hello is what gobuild's test builds.
+package main
+
+func main() { println("hello") }
