@@ -287,7 +287,7 @@ func TestProgramsAsServiceAccount(t *testing.T) {
 					return nil
 				})
 			case "sidecar":
-				checkSidecarApp(t, p, base, podName)
+				checkSidecarApp(t, p, proc, base, podName)
 			}
 
 			grace := time.Duration(*p.dep.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second
@@ -313,12 +313,20 @@ func TestProgramsAsServiceAccount(t *testing.T) {
 // checkSidecarApp runs the sidecar's app container (its shell script) with
 // sh against the kubelect at base, as the pod would, until it says its pod
 // leads.
-func checkSidecarApp(t *testing.T, p *pattern, base, podName string) {
+func checkSidecarApp(t *testing.T, p *pattern, sidecar *process, base, podName string) {
 	t.Helper()
-	var leader leaderJSON
-	if err := getJSON(base+"/", &leader); err != nil || leader.Name != podName {
-		t.Errorf("GET /: %+v, %v; want the name %s", leader, err, podName)
-	}
+	// The Lease names the pod once its write is stored; the sidecar's /
+	// does once the write's answer has come back: a few ms later.
+	waitUntil(t, 5*time.Second, sidecar, "GET / naming the pod", func() error {
+		var leader leaderJSON
+		if err := getJSON(base+"/", &leader); err != nil {
+			return err
+		}
+		if leader.Name != podName {
+			return fmt.Errorf("%+v, want the name %s", leader, podName)
+		}
+		return nil
+	})
 	var app *container
 	for i, c := range p.dep.Spec.Template.Spec.Containers {
 		if c.Name == "app" {
