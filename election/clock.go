@@ -23,6 +23,12 @@ type Timer interface {
 	Stop() bool
 }
 
+// RealClock returns the Clock of package time: the one a nil Clock in
+// LeaderElectionConfig or ObserverConfig stands for. Programs that time
+// their own work around an elector (as the kubelect command times CMD's
+// kill) take it from here, so that one Clock serves both.
+func RealClock() Clock { return realClock{} }
+
 // realClock is the Clock of package time.
 type realClock struct{}
 

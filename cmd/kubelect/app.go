@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kubelect/kubelect/election"
@@ -37,14 +38,20 @@ type app struct {
 	now        func() time.Time
 	listen     func(network, addr string) (net.Listener, error)
 
-	// For run: CMD's standard input and the environment it inherits; the
-	// signals kubelect passes on (nil: none); the clock of the elector and
-	// of the kill timer (nil: the real one).
-	stdin      io.Reader
-	environ    func() []string
+	// The signals kubelect catches (nil: none).
 	notify     func(c chan<- os.Signal, sig ...os.Signal)
 	stopNotify func(c chan<- os.Signal)
+	// hups receives the SIGHUPs that a command which passes them on gets
+	// (see command.hup); set by run.
+	hups chan os.Signal
+
+	// For run: CMD's standard input and the environment it inherits; the
+	// clock of the elector and of the kill timer (nil: the real one); the
+	// program that runs "kubelect guard" (nil: os.Executable).
+	stdin      io.Reader
+	environ    func() []string
 	clock      election.Clock
+	executable func() (string, error)
 }
 
 func newApp() *app {
@@ -69,6 +76,59 @@ type command struct {
 	summary string
 	help    string // the text of "kubelect NAME --help" before the flags
 	run     func(a *app, ctx context.Context, fs *flag.FlagSet, args []string) error
+	// hup: SIGHUP is caught and passed to the command on app.hups, rather
+	// than ending kubelect.
+	hup bool
+}
+
+// stopSignal is the cause of the context's end when kubelect got SIGTERM
+// or SIGINT, so that run passes that very signal on to CMD.
+type stopSignal struct{ sig syscall.Signal }
+
+func (s *stopSignal) Error() string { return "got " + s.sig.String() }
+
+// catchSignals is kubelect's one signal path: SIGTERM and SIGINT end the
+// returned context with a *stopSignal cause, and stay caught until release
+// is called, so that a second signal does not kill kubelect while it stops
+// CMD and releases the lock. With hup, SIGHUP goes to a.hups.
+func (a *app) catchSignals(ctx context.Context, hup bool) (_ context.Context, release func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	if a.notify == nil {
+		return ctx, func() { cancel(nil) }
+	}
+	sigs := make(chan os.Signal, 4)
+	caught := []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+	if hup {
+		a.hups = make(chan os.Signal, 4)
+		caught = append(caught, syscall.SIGHUP)
+	}
+	a.notify(sigs, caught...)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGHUP {
+					select {
+					case a.hups <- s:
+					default:
+					}
+					continue
+				}
+				ss, _ := s.(syscall.Signal)
+				cancel(&stopSignal{ss})
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		if a.stopNotify != nil {
+			a.stopNotify(sigs)
+		}
+		cancel(nil)
+	}
 }
 
 var commands []*command // filled by init in each subcommand's file, sorted below
@@ -133,7 +193,9 @@ func (a *app) run(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("kubelect "+c.name, flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	fs.Usage = func() {}
+	ctx, release := a.catchSignals(ctx, c.hup)
 	err := c.run(a, ctx, fs, args[1:])
+	release()
 	var ue *usageError
 	var ce *codedError
 	switch {

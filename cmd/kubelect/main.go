@@ -8,28 +8,11 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
-// stopSignal is the cause of the context's end when kubelect got SIGTERM
-// or SIGINT, so that run passes that very signal on to CMD.
-type stopSignal struct{ sig os.Signal }
-
-func (s *stopSignal) Error() string { return "got " + s.sig.String() }
-
 func main() {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	sigs := make(chan os.Signal, 1)
-	// Caught for the life of the program: a second signal does not kill
-	// kubelect while it stops CMD and releases the lock.
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		for s := range sigs {
-			cancel(&stopSignal{s})
-		}
-	}()
-	code := newApp().run(ctx, os.Args[1:])
-	cancel(nil)
-	os.Exit(code)
+	if len(os.Args) > 1 && os.Args[1] == guardCommand {
+		os.Exit(guardMain(os.Args[2:], os.Stderr))
+	}
+	os.Exit(newApp().run(context.Background(), os.Args[1:]))
 }

@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,68 +22,6 @@ const (
 	exitCannotExec = 126 // CMD was found but could not be started
 	exitNotFound   = 127 // CMD was not found
 )
-
-// The assumptions behind the kill bound.
-const (
-	// maxClockRateSkew is the largest difference in clock rate between
-	// two candidates that the kill bound allows for (1%: far more than
-	// NTP-disciplined clocks drift).
-	maxClockRateSkew = 0.01
-	// killReapMargin is left for SIGKILL to take effect and for CMD's
-	// exit to be reaped.
-	killReapMargin = 250 * time.Millisecond
-)
-
-// maxKillAfter is the longest a leader may wait, on its own clock, between
-// its stop closing and SIGKILL, so that CMD is dead before another
-// candidate can take the lock.
-//
-// The leader's stop closes at the latest renewDeadline after it sent its
-// last successful renewal; another candidate takes the lock no sooner than
-// leaseDuration after it saw that renewal, which is after it was sent.
-// With clock rates differing by up to maxClockRateSkew, the leader's
-// renewDeadline+killAfter may last up to (1+ρ) times as long in real time,
-// and the other's leaseDuration as little as (1−ρ) times; so
-//
-//	(renewDeadline + killAfter)·(1+ρ) + killReapMargin ≤ leaseDuration·(1−ρ)
-//
-// which is satisfied by the bound below. It is negative when the timings
-// leave no room to stop CMD.
-func maxKillAfter(leaseDuration, renewDeadline time.Duration) time.Duration {
-	ld := float64(leaseDuration) * (1 - maxClockRateSkew) / (1 + maxClockRateSkew)
-	return time.Duration(ld) - renewDeadline - killReapMargin
-}
-
-// defaultKillAfter is half of maxKillAfter, rounded down to 10ms.
-func defaultKillAfter(leaseDuration, renewDeadline time.Duration) time.Duration {
-	b := maxKillAfter(leaseDuration, renewDeadline)
-	if b <= 0 {
-		return 0
-	}
-	return (b / 2).Truncate(10 * time.Millisecond)
-}
-
-// checkKillAfter returns killAfter, or its default when unset, or a usage
-// error when it is not safe with the timings.
-func checkKillAfter(killAfter *time.Duration, leaseDuration, renewDeadline time.Duration) (time.Duration, error) {
-	limit := maxKillAfter(leaseDuration, renewDeadline)
-	if limit < 0 {
-		return 0, usagef("--lease-duration %s leaves no time to stop CMD after --renew-deadline %s: "+
-			"it must be at least (renew-deadline + %s) × %.4f", leaseDuration, renewDeadline, killReapMargin,
-			(1+maxClockRateSkew)/(1-maxClockRateSkew))
-	}
-	if killAfter == nil {
-		return defaultKillAfter(leaseDuration, renewDeadline), nil
-	}
-	switch {
-	case *killAfter < 0:
-		return 0, usagef("--kill-after %s is negative", *killAfter)
-	case *killAfter > limit:
-		return 0, usagef("--kill-after %s is not safe: with --lease-duration %s and --renew-deadline %s, CMD must get SIGKILL "+
-			"within %s of losing leadership, so that it is dead before another candidate can take the lock", *killAfter, leaseDuration, renewDeadline, limit)
-	}
-	return *killAfter, nil
-}
 
 // optDuration is a duration flag whose default is computed later.
 type optDuration struct{ d *time.Duration }
@@ -108,7 +45,16 @@ func (o *optDuration) Set(s string) error {
 var runCommand = &command{
 	name:    "run",
 	summary: "the wrapper: run a command only while this candidate leads",
-	help: `Usage: kubelect run --name NAME [-n NAMESPACE] [--kill-after D] [--on-exit exit|restand] [--listen ADDR] [flags] -- CMD ARGS...
+	help:    runHelp(),
+	run:     (*app).runCmd,
+	hup:     true,
+}
+
+// runHelp is the text of "kubelect help run", with the default kill time
+// computed from the library's default timings.
+func runHelp() string {
+	return strings.NewReplacer("DEFAULT_KILL_AFTER", defaultKillAfter(election.DefaultLeaseDuration, election.DefaultRenewDeadline).String()).Replace(
+		`Usage: kubelect run --name NAME [-n NAMESPACE] [--kill-after D] [--on-exit exit|restand] [--listen ADDR] [flags] -- CMD ARGS...
 
 Stand for the lock as --identity (default $POD_NAME) and run CMD while this
 candidate leads. CMD runs in its own process group, with standard input,
@@ -135,14 +81,33 @@ to take effect:
 
   kill-after ≤ lease-duration × 0.99/1.01 − renew-deadline − 250ms
 
---kill-after defaults to half of that (2.22s with the default timings), and
-a longer value is refused. A process in uninterruptible sleep (a hung NFS
-mount) cannot be killed: no wrapper can stop it in time.
+--kill-after defaults to half of that (DEFAULT_KILL_AFTER with the default timings), and
+a longer value is refused.
+
+Whatever happens to kubelect: CMD is not kubelect's child but that of a
+small guard process, "kubelect guard" (the same program), which holds
+CMD's deadline on the machine's monotonic clock. kubelect tells the guard
+the new deadline after each renewal; when the deadline passes without one
+(kubelect frozen by SIGSTOP, a debugger or a cgroup freeze, or cut off from
+the API server), or at once when kubelect dies (SIGKILL, a panic, the OOM
+killer), the guard sends SIGTERM to CMD's group and SIGKILL --kill-after
+later, just as kubelect would. kubelect still stops CMD itself: two
+enforcers, each enough. If the guard dies, the kernel kills CMD (Linux's
+parent-death signal); if the guard is frozen, kubelect kills CMD and the
+guard. What no wrapper can cover: kubelect and the guard both frozen while
+CMD runs (nothing is left to act; a cgroup freeze of the whole container
+freezes CMD too, which is safe until it thaws: then both enforcers act at
+once), and a process in uninterruptible sleep (a hung NFS mount), which
+even SIGKILL cannot end until the kernel lets go of it. On systems other
+than Linux the guard reads the wall clock and there is no parent-death
+signal.
 
 After a lost or handed-over leadership kubelect stands again. When CMD
 exits while leading, --on-exit=exit (the default) makes kubelect release the
 lock and exit with CMD's exit code; --on-exit=restand releases the lock and
-stands again after --retry-period.
+stands again after --retry-period. When the guard had to stop CMD (kubelect
+was frozen), kubelect releases the lock, if it still holds it, and stands
+again.
 
 With --listen, it serves for probes and monitoring:
 
@@ -173,39 +138,42 @@ Exit codes:
 Examples:
   kubelect run --name my-cron -- /usr/local/bin/my-job --flag
   kubelect run --name legacy --lease-duration 30s --renew-deadline 20s --kill-after 5s -- ./daemon
-`,
-	run: (*app).runCmd,
+`)
 }
 
 // runner runs CMD in the leaderships of "kubelect run".
 type runner struct {
 	a         *app
 	log       *slog.Logger
+	clock     election.Clock
+	guardArgs []string // "kubelect guard" and its flags, before CMD
 	argv      []string
 	env       []string // CMD's environment, but the term
 	killAfter time.Duration
 	restand   bool
 	reap      *reaper            // nil unless kubelect reaps orphans
 	stopAll   context.CancelFunc // asks kubelect to stop
+	renewed   chan struct{}      // a renewal stored since the last look
 
-	mu      sync.Mutex
-	stopSig os.Signal // guarded by mu: what to send CMD when kubelect is asked to stop
-	pid     int       // guarded by mu: CMD's process (and group) id while it runs
-	code    *int      // guarded by mu: the exit code kubelect is to exit with
-	wg      sync.WaitGroup
+	mu   sync.Mutex
+	pid  int  // guarded by mu: CMD's process (and group) id while it runs
+	code *int // guarded by mu: the exit code kubelect is to exit with
+	wg   sync.WaitGroup
 }
 
-func (r *runner) signal(sig os.Signal) {
+func (r *runner) signal(sig syscall.Signal) {
 	r.mu.Lock()
 	pid := r.pid
 	r.mu.Unlock()
 	if pid > 0 {
-		signalGroup(pid, sig.(syscall.Signal))
+		signalGroup(pid, sig)
 	}
 }
 
-func signalGroup(pid int, sig syscall.Signal) {
-	_ = syscall.Kill(-pid, sig)
+func (r *runner) setPid(pid int) {
+	r.mu.Lock()
+	r.pid = pid
+	r.mu.Unlock()
 }
 
 func (r *runner) setExit(code int) {
@@ -214,69 +182,52 @@ func (r *runner) setExit(code int) {
 	r.mu.Unlock()
 }
 
-func exitCode(ps *os.ProcessState) int {
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ps.ExitCode()
-}
-
 // lead runs CMD for one leadership, and returns once it is dead.
 func (r *runner) lead(ctx context.Context, le *election.LeaderElector, stop <-chan struct{}, endTerm context.CancelFunc) {
 	term, _ := le.Term()
-	cmd := exec.Command(r.argv[0], r.argv[1:]...)
-	cmd.Env = append(append([]string(nil), r.env...), "KUBELECT_TERM="+strconv.Itoa(term))
-	cmd.Stdin = r.a.stdin
-	cmd.Stdout = r.a.stdout
-	cmd.Stderr = r.a.stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// When kubelect's output is not a file, a process CMD left behind may
-	// hold the copying pipe open: do not wait on it for more than this
-	// once CMD has exited (its group then gets SIGKILL).
-	cmd.WaitDelay = 100 * time.Millisecond
-	err := r.reap.start(func() (int, error) {
-		if err := cmd.Start(); err != nil {
-			return 0, err
-		}
-		return cmd.Process.Pid, nil
-	})
-	if err != nil {
-		code := exitCannotExec
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			code = exitNotFound
-		}
+	deadline := func() time.Duration { return sharedDeadline(r.clock, le.Status().RenewDeadline) }
+	env := append(append([]string(nil), r.env...), "KUBELECT_TERM="+strconv.Itoa(term))
+	g, err := r.startGuarded(env, deadline(), stop)
+	var se *startError
+	switch {
+	case errors.Is(err, errLeadershipOver):
+		r.log.Warn("leadership ended before CMD started", "term", term)
+		<-stop
+		return
+	case errors.As(err, &se):
 		r.log.Error("cannot start CMD", "err", err, "term", term)
 		if r.restand {
 			endTerm()
 		} else {
-			r.setExit(code)
+			r.setExit(se.code)
 			r.stopAll()
 		}
 		return
+	case err != nil:
+		r.log.Error("cannot start CMD's guard", "err", err, "term", term)
+		endTerm()
+		return
 	}
-	pid := cmd.Process.Pid
-	r.mu.Lock()
-	r.pid = pid
-	r.mu.Unlock()
-	r.log.Info("CMD started", "pid", pid, "term", term)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); r.reap.waited(); close(done) }()
+	r.setPid(g.pid)
+	r.log.Info("CMD started", "pid", g.pid, "guard", g.guardPid, "term", term)
+	go g.heartbeat(r.renewed, deadline)
 	finish := func() int {
-		signalGroup(pid, syscall.SIGKILL) // what is left of its group
-		r.mu.Lock()
-		r.pid = 0
-		r.mu.Unlock()
-		code := exitCode(cmd.ProcessState)
-		r.log.Info("CMD exited", "pid", pid, "code", code, "term", term)
-		return code
+		g.kill(syscall.SIGKILL) // what is left of its group
+		r.setPid(0)
+		r.log.Info("CMD exited", "pid", g.pid, "code", g.code, "term", term)
+		return g.code
 	}
 	select {
-	case <-done:
+	case <-g.done:
 		code := finish()
-		if r.restand {
+		switch {
+		case g.stopped:
+			r.log.Warn("the guard stopped CMD: kubelect missed CMD's deadline; ending the leadership", "code", code)
+			endTerm()
+		case r.restand:
 			r.log.Info("CMD exited while leading: releasing the lock and standing again", "code", code)
 			endTerm()
-		} else {
+		default:
 			r.log.Info("CMD exited while leading: releasing the lock and exiting", "code", code)
 			r.setExit(code)
 			r.stopAll()
@@ -284,33 +235,23 @@ func (r *runner) lead(ctx context.Context, le *election.LeaderElector, stop <-ch
 		return
 	case <-stop:
 	}
-	// ctx ends when kubelect is asked to stop (a signal sets stopSig first).
-	sig := syscall.SIGTERM
 	// Whether kubelect was asked to stop is decided now, when the
 	// leadership ended, not once CMD is dead (a stop asked meanwhile is
 	// no reason to take this CMD's code as kubelect's).
 	asked := ctx.Err() != nil
-	if asked {
-		r.mu.Lock()
-		var ss *stopSignal
-		if errors.As(context.Cause(ctx), &ss) {
-			r.stopSig = ss.sig
-		}
-		if s, ok := r.stopSig.(syscall.Signal); ok {
-			sig = s
-		}
-		r.mu.Unlock()
+	sig := syscall.SIGTERM
+	var ss *stopSignal
+	if asked && errors.As(context.Cause(ctx), &ss) {
+		sig = ss.sig
 	}
-	r.log.Info("leadership ended: stopping CMD", "pid", pid, "signal", sig.String(), "killAfter", r.killAfter)
-	signalGroup(pid, sig)
-	t := r.a.clockOrReal().NewTimer(r.killAfter)
-	select {
-	case <-done:
-		t.Stop()
-	case <-t.C():
-		r.log.Warn("CMD has not exited: SIGKILL", "pid", pid, "after", r.killAfter)
-		signalGroup(pid, syscall.SIGKILL)
-		<-done
+	killAfter := r.killAfter
+	if !g.stopSeen.IsZero() { // the kill time runs since then
+		killAfter = max(0, killAfter-r.clock.Now().Sub(g.stopSeen))
+	}
+	r.log.Info("leadership ended: stopping CMD", "pid", g.pid, "signal", sig.String(), "killAfter", killAfter)
+	if stopCMD(r.clock, g.kill, sig, killAfter, g.done) {
+		r.log.Warn("CMD has not exited: SIGKILL", "pid", g.pid, "after", killAfter)
+		<-g.done
 	}
 	code := finish()
 	if asked {
@@ -322,7 +263,8 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 	var c commonFlags
 	c.register(fs)
 	var killAfter optDuration
-	fs.Var(&killAfter, "kill-after", "the `duration` from SIGTERM to SIGKILL for CMD once leadership ends; at most lease-duration × 0.99/1.01 − renew-deadline − 250ms (default: half that; 2.22s with the default timings)")
+	fs.Var(&killAfter, "kill-after", "the `duration` from SIGTERM to SIGKILL for CMD once leadership ends; at most lease-duration × 0.99/1.01 − renew-deadline − 250ms (default: half that; "+
+		defaultKillAfter(election.DefaultLeaseDuration, election.DefaultRenewDeadline).String()+" with the default timings)")
 	reap := fs.Bool("reap", reapByDefault(), "reap the zombies of the processes CMD leaves behind, as a container's init must (default: on when kubelect runs as PID 1)")
 	listen := fs.String("listen", "", "serve /healthz, /readyz and /metrics on this `address` (default: no HTTP server)")
 	onExit := fs.String("on-exit", "exit", "when CMD exits while leading: exit (release the lock and exit with CMD's code) or restand (release and stand again)")
@@ -353,29 +295,22 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 
 	ctx, stopAll := context.WithCancel(ctx)
 	defer stopAll()
+	clock := a.clock
+	if clock == nil {
+		clock = election.RealClock()
+	}
 	r := &runner{
-		a: a, log: e.log, argv: argv, killAfter: ka, restand: *onExit == "restand",
-		stopAll: stopAll,
-		env:     append(a.environ(), "KUBELECT_IDENTITY="+e.identity, "KUBELECT_LOCK="+e.namespace+"/"+c.name),
+		a: a, log: e.log, clock: clock, argv: argv, killAfter: ka, restand: *onExit == "restand",
+		guardArgs: []string{guardCommand, "--kill-after", ka.String(), "--log-format", c.logFormat},
+		stopAll:   stopAll,
+		renewed:   make(chan struct{}, 1),
+		env:       append(a.environ(), "KUBELECT_IDENTITY="+e.identity, "KUBELECT_LOCK="+e.namespace+"/"+c.name),
 	}
-	sigs := make(chan os.Signal, 4)
-	if a.notify != nil {
-		a.notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-		defer a.stopNotify(sigs)
-	}
-	// A stop asked from outside: a signal, or the caller's context.
 	go func() {
 		for {
 			select {
-			case s := <-sigs:
-				if s == syscall.SIGHUP {
-					r.signal(s)
-					continue
-				}
-				r.mu.Lock()
-				r.stopSig = s
-				r.mu.Unlock()
-				stopAll()
+			case <-a.hups:
+				r.signal(syscall.SIGHUP)
 			case <-ctx.Done():
 				return
 			}
@@ -386,6 +321,17 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 	}
 	var cur atomic.Pointer[election.LeaderElector]
 	metrics := newPromMetrics(e.namespace + "/" + c.name)
+	hooks := metrics.hooks()
+	promRenewal := hooks.Renewal
+	hooks.Renewal = func(d time.Duration, err error) {
+		promRenewal(d, err)
+		if err == nil {
+			select { // the guard learns the new deadline
+			case r.renewed <- struct{}{}:
+			default:
+			}
+		}
+	}
 	if *listen != "" {
 		mux := http.NewServeMux()
 		// The leading callback runs until CMD is dead: up to killAfter
@@ -422,7 +368,7 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 				OnStoppedLeading: func() {},
 			},
 			ReleaseOnCancel: true,
-			Metrics:         metrics.hooks(),
+			Metrics:         hooks,
 			// CMD is dead within killAfter + killReapMargin of stop closing.
 			ReleaseGrace: ka + killReapMargin + c.retryPeriod,
 			Name:         c.name,
@@ -451,7 +397,7 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 		}
 		// --on-exit=restand: CMD exited and the lock is released; give
 		// the others a chance first.
-		t := a.clockOrReal().NewTimer(c.retryPeriod)
+		t := clock.NewTimer(c.retryPeriod)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -459,27 +405,4 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 		case <-t.C():
 		}
 	}
-}
-
-// realClock is election's real clock, for the app's own timers.
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) NewTimer(d time.Duration) election.Timer {
-	return realTimer{time.NewTimer(d)}
-}
-func (realClock) AfterFunc(d time.Duration, f func()) election.Timer {
-	return realTimer{time.AfterFunc(d, f)}
-}
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time { return t.t.C }
-func (t realTimer) Stop() bool          { return t.t.Stop() }
-
-func (a *app) clockOrReal() election.Clock {
-	if a.clock != nil {
-		return a.clock
-	}
-	return realClock{}
 }

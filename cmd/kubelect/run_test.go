@@ -22,11 +22,15 @@ import (
 	"github.com/kubelect/kubelect/kubeconfig"
 )
 
-// TestMain plays a CMD when $KUBELECT_TEST_CHILD is set: "hup" prints
+// TestMain plays kubelect's guard when run as "PROGRAM guard ...", as
+// kubelect run starts it (os.Executable is the test binary). It plays a CMD when $KUBELECT_TEST_CHILD is set: "hup" prints
 // "up" once it catches SIGHUP, then "hup" at SIGHUP and exits 5; "log"
 // appends "$KUBELECT_IDENTITY start $KUBELECT_TERM" to $F, prints "up",
 // and at SIGTERM appends "$KUBELECT_IDENTITY stop" and exits 0.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == guardCommand {
+		os.Exit(guardMain(os.Args[2:], os.Stderr))
+	}
 	switch os.Getenv("KUBELECT_TEST_CHILD") {
 	case "":
 		os.Exit(m.Run())
