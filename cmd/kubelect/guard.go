@@ -167,14 +167,16 @@ func guardMain(args []string, stderr io.Writer) int {
 	fmt.Fprintf(report, "started %d\n", pid)
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
+	verb := "exited"
 	if why := holder.hold(first, beats, exited); why != "" {
+		verb = "stopped"
 		killed := stopCMD(holder.clock, func(s syscall.Signal) { signalGroup(pid, s) }, syscall.SIGTERM, *killAfter, exited)
 		log.Warn(why+": stopped CMD", "pid", pid, "sigkill", killed, "killAfter", *killAfter)
 		<-exited
 	}
 	signalGroup(pid, syscall.SIGKILL) // what is left of CMD's group
 	code := exitCode(cmd.ProcessState)
-	fmt.Fprintf(report, "exited %d\n", code)
+	fmt.Fprintf(report, "%s %d\n", verb, code)
 	return code
 }
 
