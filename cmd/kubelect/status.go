@@ -28,8 +28,17 @@ left (a candidate starting now would wait that long). STATE is held, released
 
 It only reads (get and watch on the lock's resource) and never writes.
 
+The first read is tried again every --retry-period (plus jitter, or after
+the server's Retry-After) while its error can heal: a timeout, a connection
+refused or reset, an answer 5xx or 429. After --timeout the command exits 1
+with the last error. An error that trying again cannot fix makes it exit 1
+at once, with that error: credentials refused (401) or not allowed (403), a
+credential plugin that fails, a server certificate that does not verify, a
+host name that does not resolve, an invalid kubeconfig.
+
 With -w it follows the lock and prints a line at each change (renewals
-included) until interrupted. With -o json it prints one JSON object per
+included) until interrupted; errors after the first read are logged and
+retried. With -o json it prints one JSON object per
 observation, one per line.
 
 Examples:
@@ -46,7 +55,7 @@ func (a *app) status(ctx context.Context, fs *flag.FlagSet, args []string) error
 	fs.BoolVar(&watch, "w", false, "watch: print each change until interrupted")
 	fs.BoolVar(&watch, "watch", false, "same as -w")
 	output := fs.String("o", "", `output format: "" (a table) or json (one object a line)`)
-	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the first read of the lock")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long to retry the first read of the lock while its errors can heal")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -60,21 +69,19 @@ func (a *app) status(ctx context.Context, fs *flag.FlagSet, args []string) error
 	if err != nil {
 		return err
 	}
-	obs, err := e.observer(&c, nil)
+	fr, stop, err := a.startFirstRead(ctx, e, &c)
 	if err != nil {
 		return err
 	}
-	defer runObserver(ctx, obs)()
-
-	first, cancelFirst := context.WithTimeout(ctx, *timeout)
-	ob, err := obs.Wait(first, 0)
-	cancelFirst()
+	defer stop()
+	ob, err := fr.Wait(ctx, *timeout)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted
 		}
-		return fmt.Errorf("no answer about %s within %s: %v", e.lockDesc, *timeout, ob.LastError)
+		return err
 	}
+	obs := fr.obs
 	p := &statusPrinter{w: a.stdout, json: *output == "json", kind: c.lockKind, namespace: e.namespace, name: c.name, now: a.now}
 	if err := p.print(ob); err != nil {
 		return err

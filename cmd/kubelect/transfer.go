@@ -10,7 +10,8 @@ import (
 	rl "github.com/kubelect/kubelect/election/resourcelock"
 )
 
-// firstReadTimeout bounds the first read of the lock, before any request.
+// firstReadTimeout bounds the first read of the lock, before any request
+// for a transfer: how long its errors that can heal are retried.
 const firstReadTimeout = 30 * time.Second
 
 var transferCommand = &command{
@@ -33,7 +34,17 @@ Candidates built on client-go ignore the request.
 
 It needs get, watch and update on the Lease. It exits 0 once IDENTITY leads
 (at once if it already does), 3 if it does not lead within --timeout (the
-request stays until a candidate clears it; --cancel withdraws it).
+request stays until a candidate clears it; --cancel withdraws it), 1 on
+another error.
+
+Before it asks, it reads the lock. That read is tried again every
+--retry-period (plus jitter, or after the server's Retry-After) while its
+error can heal (a timeout, a connection refused or reset, an answer 5xx or
+429), for at most 30s, then the command exits 1 with the last error. An error
+that trying again cannot fix makes it exit 1 at once, with that error, before
+any request is made: credentials refused (401) or not allowed (403), a
+credential plugin that fails, a server certificate that does not verify, a
+host name that does not resolve, an invalid kubeconfig.
 
 Examples:
   kubelect transfer -n my-namespace --name my-controller --to my-controller-7d9f-x2k4p
@@ -81,21 +92,19 @@ func (a *app) transfer(ctx context.Context, fs *flag.FlagSet, args []string) err
 		return nil
 	}
 
-	obs, err := e.observer(&c, nil)
+	fr, stop, err := a.startFirstRead(ctx, e, &c)
 	if err != nil {
 		return err
 	}
-	defer runObserver(ctx, obs)()
-
-	first, cancelFirst := context.WithTimeout(ctx, firstReadTimeout)
-	ob, err := obs.Wait(first, 0)
-	cancelFirst()
+	defer stop()
+	ob, err := fr.Wait(ctx, firstReadTimeout)
 	if err != nil {
 		if ctx.Err() != nil {
 			return errors.New("interrupted before any request was made")
 		}
-		return fmt.Errorf("no answer about %s within %s: %v", e.lockDesc, firstReadTimeout, ob.LastError)
+		return err
 	}
+	obs := fr.obs
 	if ob.Exists && ob.Holder == *to && ob.Leading(a.now()) {
 		fmt.Fprintf(a.stdout, "%s already leads %s (term %d)\n", *to, e.lockDesc, ob.Term)
 		return nil
