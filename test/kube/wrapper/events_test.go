@@ -144,6 +144,7 @@ type child struct {
 	last        time.Time // its last line of any kind
 	termIgnored int       // SIGTERMs it ignored (stubborn)
 	orphaned    bool
+	lockBusy    bool      // its flock found another live child holding the lock
 	died        time.Time // when the monitor saw its connection close
 	// end is the end of its interval: the stop line (it writes nothing
 	// after it and exits at once) or, when killed, died.
@@ -200,6 +201,8 @@ func parseEvents(text string) ([]*child, error) {
 			c.termIgnored++
 		case "orphaned":
 			c.orphaned = true
+		case "lock-busy":
+			c.lockBusy = true
 		default:
 			return nil, fmt.Errorf("line %d: unknown event %q", n+1, f[1])
 		}

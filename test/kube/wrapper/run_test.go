@@ -40,6 +40,16 @@ var (
 	// poll, (1+jitterFactor)·RetryPeriod = 1.1s at most. Half a lease
 	// proves that nobody waited for an expiry; typical figures are ~100ms.
 	handoverBound = leaseDuration / 2
+	// After a crash, the successor that watches the lock takes it when the
+	// lease it last saw renewed runs out, which is before the crash, and
+	// starts its CMD: issue 17's bound. (The last renewal was at most a
+	// RetryPeriod before the crash, which leaves room for the successor's
+	// write and CMD's start.)
+	crashBound = leaseDuration + 150*time.Millisecond
+	// When kubelect dies alone, its guard sees the pipe close at once:
+	// SIGTERM, then SIGKILL killAfter later; 500ms for the kill, the
+	// reaping and the test seeing the child's connection close.
+	guardKillBound = killAfter + 500*time.Millisecond
 	// A cut-off leader stops leading at most RenewDeadline after its last
 	// successful renewal, which was before the cut, and SIGKILLs CMD
 	// killAfter later; 500ms for the kill, the reaping and the test seeing
@@ -94,6 +104,7 @@ type runEnv struct {
 	cands    []*candidate
 	steps    []step
 	rounds   int
+	began    time.Time
 }
 
 func (r *runEnv) start(c *candidate) {
@@ -102,7 +113,8 @@ func (r *runEnv) start(c *candidate) {
 	args := []string{"run", "--name", r.lock, "-n", cluster.Namespace, "--identity", c.ident,
 		"--kubeconfig", c.kubeconfig, "--kill-after", killAfter.String()}
 	args = append(args, timingArgs()...)
-	args = append(args, "--", childBin, "-events", r.events, "-sock", r.mon.path, "-stubborn", r.stubborn)
+	args = append(args, "--", childBin, "-events", r.events, "-sock", r.mon.path, "-stubborn", r.stubborn,
+		"-lock", filepath.Join(r.dir, "child.lock"))
 	logf, err := os.OpenFile(c.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -262,13 +274,11 @@ func (r *runEnv) transfer(round int) {
 	r.successor(at, handoverBound+5*time.Second, "a new leader after the transfer to "+to.ident)
 }
 
-// TestRunRounds runs three "kubelect run" candidates on one Lease through
-// rounds of crashes, releases, cut-offs and transfers, and checks from the
-// children's own lines that no two ran at once and that each takeover came
-// within its bound.
-func TestRunRounds(t *testing.T) {
+// newRunEnv makes three candidates a, b and c for "kubelect run" on the
+// Lease lock, each behind its own fault proxy, stopped at the end of the
+// test.
+func newRunEnv(t *testing.T, lock string, rounds int) *runEnv {
 	c := need(t)
-	const rounds = 3
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	token, err := c.NewToken(ctx)
@@ -276,7 +286,7 @@ func TestRunRounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	r := &runEnv{t: t, lock: "wrapper-run", dir: dir, events: filepath.Join(dir, "events"),
+	r := &runEnv{t: t, lock: lock, dir: dir, events: filepath.Join(dir, "events"),
 		stubborn: filepath.Join(dir, "stubborn"), mon: newMonitor(t), rounds: rounds}
 	r.direct = writeKubeconfig(t, dir, "direct", c.Host, c.CAFile, token, c.Namespace)
 	for _, ident := range []string{"a", "b", "c"} {
@@ -288,21 +298,8 @@ func TestRunRounds(t *testing.T) {
 		r.cands = append(r.cands, &candidate{ident: ident, proxy: p, log: filepath.Join(dir, ident+".log"),
 			kubeconfig: writeKubeconfig(t, dir, ident, p.URL(), "", token, c.Namespace)})
 	}
-	stopAll := func() {
-		for _, cd := range r.cands {
-			if cd.running() {
-				_ = cd.cmd.Process.Signal(syscall.SIGTERM)
-			}
-		}
-		for _, cd := range r.cands {
-			if cd.done != nil && !poll(killAfter+5*time.Second, func() bool { return !cd.running() }) {
-				_ = cd.cmd.Process.Kill()
-				<-cd.done
-			}
-		}
-	}
 	t.Cleanup(func() {
-		stopAll()
+		r.stopAll()
 		if t.Failed() {
 			for _, cd := range r.cands {
 				t.Logf("--- %s (tail) ---\n%s", cd.log, tail(cd.log, 3000))
@@ -310,23 +307,36 @@ func TestRunRounds(t *testing.T) {
 			t.Logf("--- events (tail) ---\n%s", tail(r.events, 3000))
 		}
 	})
-	began := time.Now()
+	r.began = time.Now()
 	for _, cd := range r.cands {
 		r.start(cd)
 	}
-	for round := 1; round <= rounds; round++ {
-		r.crash(round)
-		r.release(round)
-		mode := chaos.Blackhole
-		if round%2 == 0 {
-			mode = chaos.Reset
+	return r
+}
+
+// stopAll SIGTERMs every running kubelect and waits for it to exit.
+func (r *runEnv) stopAll() {
+	for _, cd := range r.cands {
+		if cd.running() {
+			_ = cd.cmd.Process.Signal(syscall.SIGCONT) // in case a step left it stopped
+			_ = cd.cmd.Process.Signal(syscall.SIGTERM)
 		}
-		r.cut(round, mode)
-		r.transfer(round)
 	}
-	r.leader() // the last transfer's leader is up
+	for _, cd := range r.cands {
+		if cd.done != nil && !poll(killAfter+5*time.Second, func() bool { return !cd.running() }) {
+			_ = cd.cmd.Process.Kill()
+			<-cd.done
+		}
+	}
+}
+
+// finish stops the candidates once a leader runs its child, and checks the
+// whole run.
+func (r *runEnv) finish() {
+	t := r.t
+	r.leader() // the last step's leader is up
 	scriptEnd := time.Now()
-	stopAll()
+	r.stopAll()
 	for _, cd := range r.cands {
 		if cd.err != nil {
 			t.Errorf("kubelect %s exited with %v after SIGTERM, want 0", cd.ident, cd.err)
@@ -349,7 +359,27 @@ func TestRunRounds(t *testing.T) {
 	if err := joinDeaths(children, deaths); err != nil {
 		t.Fatal(err)
 	}
-	r.check(children, scriptEnd, time.Since(began))
+	r.check(children, scriptEnd, time.Since(r.began))
+}
+
+// TestRunRounds runs three "kubelect run" candidates on one Lease through
+// rounds of crashes, releases, cut-offs and transfers, and checks from the
+// children's own lines that no two ran at once and that each takeover came
+// within its bound.
+func TestRunRounds(t *testing.T) {
+	const rounds = 3
+	r := newRunEnv(t, "wrapper-run", rounds)
+	for round := 1; round <= rounds; round++ {
+		r.crash(round)
+		r.release(round)
+		mode := chaos.Blackhole
+		if round%2 == 0 {
+			mode = chaos.Reset
+		}
+		r.cut(round, mode)
+		r.transfer(round)
+	}
+	r.finish()
 }
 
 // check asserts what the rounds must show and logs the summary.
@@ -370,7 +400,10 @@ func (r *runEnv) check(children []*child, scriptEnd time.Time, took time.Duratio
 			scripted++
 		}
 		if c.orphaned {
-			t.Errorf("%s was orphaned: its kubelect died without killing it", c)
+			t.Errorf("%s was orphaned: its guard died without taking it along", c)
+		}
+		if c.lockBusy {
+			t.Errorf("%s found the children's flock held: another child was alive when it started (the kernel's view)", c)
 		}
 	}
 	if want := 1 + len(r.steps); scripted != want {
@@ -385,10 +418,20 @@ func (r *runEnv) check(children []*child, scriptEnd time.Time, took time.Duratio
 	for _, c := range children {
 		byID[c.id] = c
 	}
-	var crash, release, cutTake, cutKill, cutMargin, transfer []time.Duration
-	counts := map[string]int{}
+	type figures struct {
+		steps, overlaps int
+		takeover, death []time.Duration // after the step: the successor's start, the victim's death
+	}
+	byKind := map[string]*figures{}
+	var kinds []string
 	for i, s := range r.steps {
-		counts[s.kind]++
+		f := byKind[s.kind]
+		if f == nil {
+			f = &figures{}
+			byKind[s.kind] = f
+			kinds = append(kinds, s.kind)
+		}
+		f.steps++
 		// The successor: the first child to start after the step, other
 		// than the one acted on (which the test saw write its start line
 		// before acting).
@@ -404,53 +447,42 @@ func (r *runEnv) check(children []*child, scriptEnd time.Time, took time.Duratio
 			t.Errorf("step %d (%s of %s, round %d): no child after it, or its victim %s not in the events", i, s.kind, s.victim, s.round, s.kid)
 			continue
 		}
-		d := next.start.Sub(s.at)
-		label := fmt.Sprintf("round %d %s of %s: %s took over after %v", s.round, s.kind, s.victim, next, d.Round(time.Millisecond))
+		d, death := next.start.Sub(s.at), victim.end.Sub(s.at)
+		f.takeover = append(f.takeover, d)
+		f.death = append(f.death, death)
+		if !next.start.After(victim.end) || next.lockBusy {
+			f.overlaps++
+		}
+		label := fmt.Sprintf("round %d %s of %s: %s took over after %v, %s dead after %v", s.round, s.kind, s.victim, next,
+			d.Round(time.Millisecond), victim, death.Round(time.Millisecond))
 		if next.ident == s.victim {
 			t.Errorf("%s: the victim led again", label)
 		}
 		if i+1 < len(r.steps) && !next.start.Before(r.steps[i+1].at) {
 			t.Errorf("%s: after the next step began", label)
 		}
+		e := expectations[strings.TrimPrefix(strings.TrimPrefix(s.kind, "cut-"), "stop-guard-")]
+		floor := time.Duration(0)
+		if e.bound != handoverBound {
+			floor = takeoverFloor // a lease ran out
+		}
+		if d > e.bound || d < floor {
+			t.Errorf("%s: want within [%v, %v]", label, floor, e.bound)
+		}
+		if e.deathBound > 0 && death > e.deathBound {
+			t.Errorf("%s: its child died %v after the step, want within %v", label, death.Round(time.Millisecond), e.deathBound)
+		}
 		switch {
-		case s.kind == "crash":
-			crash = append(crash, d)
-			if d > takeoverBound || d < takeoverFloor {
-				t.Errorf("%s: want within [%v, %v]", label, takeoverFloor, takeoverBound)
-			}
-			if !victim.stop.IsZero() {
-				t.Errorf("%s: the crashed leader's child %s wrote a stop line; it was SIGKILLed", label, victim)
-			}
-		case s.kind == "release":
-			release = append(release, d)
-			if d > handoverBound {
-				t.Errorf("%s: want within %v", label, handoverBound)
-			}
-			if victim.stop.IsZero() {
-				t.Errorf("%s: the released leader's child %s wrote no stop line: it did not get SIGTERM", label, victim)
-			}
-		case strings.HasPrefix(s.kind, "cut"):
-			cutTake = append(cutTake, d)
-			cutKill = append(cutKill, victim.end.Sub(s.at))
-			cutMargin = append(cutMargin, next.start.Sub(victim.end))
-			if d > takeoverBound || d < takeoverFloor {
-				t.Errorf("%s: want within [%v, %v]", label, takeoverFloor, takeoverBound)
-			}
-			if victim.termIgnored == 0 || !victim.stop.IsZero() {
-				t.Errorf("%s: the cut-off leader's child %s ignored %d SIGTERMs and stop line %v: want SIGTERM ignored, then SIGKILL",
-					label, victim, victim.termIgnored, !victim.stop.IsZero())
-			}
-			if k := victim.end.Sub(s.at); k > cutKillBound {
-				t.Errorf("%s: its child died %v after the cut, want within %v", label, k.Round(time.Millisecond), cutKillBound)
-			}
-		case s.kind == "transfer":
-			transfer = append(transfer, d)
-			if next.ident != s.to {
-				t.Errorf("%s: want %s, named by the transfer", label, s.to)
-			}
-			if d > handoverBound {
-				t.Errorf("%s: want within %v", label, handoverBound)
-			}
+		case e.stubborn && (victim.termIgnored == 0 || !victim.stop.IsZero()):
+			t.Errorf("%s: the child %s ignored %d SIGTERMs and stop line %v: want SIGTERM ignored, then SIGKILL",
+				label, victim, victim.termIgnored, !victim.stop.IsZero())
+		case e.stops && victim.stop.IsZero():
+			t.Errorf("%s: the child %s wrote no stop line: it did not get SIGTERM", label, victim)
+		case e.killed && !victim.stop.IsZero():
+			t.Errorf("%s: the child %s wrote a stop line; it was SIGKILLed", label, victim)
+		}
+		if s.kind == "transfer" && next.ident != s.to {
+			t.Errorf("%s: want %s, named by the transfer", label, s.to)
 		}
 		t.Logf("%s", label)
 	}
@@ -458,12 +490,46 @@ func (r *runEnv) check(children []*child, scriptEnd time.Time, took time.Duratio
 	for _, c := range r.cands {
 		runs += c.runs
 	}
-	t.Logf("SUMMARY kubelect run: %d rounds in %v, %d kubelect processes, %d child runs; leaders crashed %d, released %d, "+
-		"cut off %d (blackhole %d, reset %d), transferred %d; overlapping child intervals %d; "+
-		"takeover min/p50/max: crash %s, release %s, cut-off %s, transfer %s; "+
-		"cut-off child dead after %s (SIGTERM ignored, SIGKILL), successor started %s after it",
-		r.rounds, took.Round(time.Second), runs, len(children), counts["crash"], counts["release"],
-		counts["cut-blackhole"]+counts["cut-reset"], counts["cut-blackhole"], counts["cut-reset"], counts["transfer"],
-		len(over), durations(crash), durations(release), durations(cutTake), durations(transfer),
-		durations(cutKill), durations(cutMargin))
+	var sum []string
+	for _, k := range kinds {
+		f := byKind[k]
+		sum = append(sum, fmt.Sprintf("%s: %d, overlaps %d, takeover min/p50/max %s, victim's child dead after %s",
+			k, f.steps, f.overlaps, durations(f.takeover), durations(f.death)))
+	}
+	t.Logf("SUMMARY kubelect run: %d rounds in %v, %d kubelect processes, %d child runs, overlapping child intervals %d;%s",
+		r.rounds, took.Round(time.Second), runs, len(children), len(over), lines(sum))
+}
+
+// expectation is what a kind of step must show.
+type expectation struct {
+	bound      time.Duration // the successor starts within this of the step
+	deathBound time.Duration // the victim's child is dead within this of the step (0: not checked)
+	stubborn   bool          // the child ignored SIGTERM, and died of SIGKILL
+	stops      bool          // the child got SIGTERM and stopped
+	killed     bool          // the child was SIGKILLed without SIGTERM
+}
+
+// expectations by step kind ("cut-" and "stop-guard-" prefixes removed).
+var expectations = map[string]expectation{
+	// SIGKILL to kubelect and CMD's group, as a node dying.
+	"crash": {bound: crashBound, killed: true},
+	// SIGTERM to kubelect: CMD stopped, the lock released.
+	"release": {bound: handoverBound, stops: true},
+	// The leader's proxy in blackhole or reset mode.
+	"blackhole": {bound: takeoverBound, deathBound: cutKillBound, stubborn: true},
+	"reset":     {bound: takeoverBound, deathBound: cutKillBound, stubborn: true},
+	"transfer":  {bound: handoverBound},
+	// SIGKILL to kubelect alone, or kubelect's panic: its guard stops CMD
+	// at once (SIGTERM, ignored; SIGKILL --kill-after later).
+	"kill-kubelect":  {bound: crashBound, deathBound: guardKillBound, stubborn: true},
+	"panic-kubelect": {bound: crashBound, deathBound: guardKillBound, stubborn: true},
+	// SIGSTOP to kubelect alone, for longer than the lease: its guard
+	// stops CMD at the deadline kubelect last gave it.
+	"stop-kubelect": {bound: crashBound, deathBound: cutKillBound, stubborn: true},
+	// SIGKILL to the guard alone: the kernel kills CMD (the parent-death
+	// signal); kubelect sees it die, releases the lock and exits.
+	"kill-guard": {bound: handoverBound, deathBound: 500 * time.Millisecond, killed: true},
+	// "stop-guard-cut": the guard frozen and kubelect cut off: kubelect
+	// alone stops CMD at its renew deadline, and kills the guard.
+	"cut": {bound: takeoverBound, deathBound: cutKillBound, stubborn: true},
 }

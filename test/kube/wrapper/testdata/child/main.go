@@ -13,10 +13,17 @@
 //     "<id> term-ignored <unixnano>" instead and carries on, so that only
 //     SIGKILL stops it.
 //
+// Before its start line it takes an exclusive flock(2) of the -lock file,
+// which only one live process can hold (the kernel drops it when the
+// holder dies, however it dies): when the lock is taken, another child
+// still lives, and it writes "<id> lock-busy <unixnano>" after its start
+// line, and runs on without the lock. When its parent changes (the process that started it died
+// without taking it along) it writes "<id> orphaned <unixnano>" and runs on,
+// as a real CMD would.
+//
 // Each line is one write on an O_APPEND file, so lines of concurrent
 // children never mix. The id is "<identity>/<pid>". It exits by itself when
-// the test's socket closes or when it is orphaned (its parent changes), so
-// that no child outlives a test that died.
+// the test's socket closes, so that no child outlives a test that died.
 package main
 
 import (
@@ -36,6 +43,7 @@ func main() {
 	events := flag.String("events", "", "the events file to append to")
 	sock := flag.String("sock", "", "the test's unix socket")
 	stubborn := flag.String("stubborn", "", "while this file exists, SIGTERM is ignored")
+	lock := flag.String("lock", "", "the file to flock while alive (none: no lock)")
 	tick := flag.Duration("tick", 50*time.Millisecond, "time between two alive lines")
 	flag.Parse()
 
@@ -76,7 +84,20 @@ func main() {
 			os.Exit(1)
 		}
 	}
+	busy := false
+	if *lock != "" {
+		lf, err := os.OpenFile(*lock, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		// lf stays open, and locked, until the process dies.
+		busy = syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil
+	}
 	emit("start", "term="+os.Getenv("KUBELECT_TERM"))
+	if busy {
+		emit("lock-busy", "")
+	}
 	if _, err := fmt.Fprintf(conn, "started\n"); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(1)
@@ -93,9 +114,9 @@ func main() {
 			emit("stop", "")
 			os.Exit(0)
 		case <-t.C:
-			if os.Getppid() != ppid {
+			if ppid != 0 && os.Getppid() != ppid {
 				emit("orphaned", "")
-				os.Exit(4)
+				ppid = 0 // said once
 			}
 			emit("alive", "")
 		}
