@@ -77,7 +77,7 @@ func (c *Client) AccessReview(ctx context.Context, attrs ResourceAttributes) (Ac
 	if err != nil {
 		return AccessDecision{}, fmt.Errorf("k8sapi: access review: %w", err)
 	}
-	b, err := c.do(ctx, http.MethodPost, selfSubjectAccessReviewPath, body)
+	b, err := c.do(ctx, http.MethodPost, selfSubjectAccessReviewPath, contentJSON, body)
 	if err != nil {
 		return AccessDecision{}, err
 	}

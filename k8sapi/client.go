@@ -136,7 +136,7 @@ func (c *Client) Get(ctx context.Context, r Resource, namespace, name string) (*
 	if err := checkNames("get", namespace, name); err != nil {
 		return nil, err
 	}
-	return c.doObject(ctx, http.MethodGet, r.objectPath(namespace, name), nil)
+	return c.doObject(ctx, http.MethodGet, r.objectPath(namespace, name), "", nil)
 }
 
 // Create POSTs obj to its namespace's collection and returns what the server stored.
@@ -153,7 +153,7 @@ func (c *Client) Create(ctx context.Context, r Resource, obj *Object) (*Object, 
 	if err != nil {
 		return nil, err
 	}
-	return c.doObject(ctx, http.MethodPost, r.collectionPath(ns), body)
+	return c.doObject(ctx, http.MethodPost, r.collectionPath(ns), contentJSON, body)
 }
 
 // Update PUTs obj, carrying the resourceVersion it holds, and returns what
@@ -171,7 +171,42 @@ func (c *Client) Update(ctx context.Context, r Resource, obj *Object) (*Object, 
 	if err != nil {
 		return nil, err
 	}
-	return c.doObject(ctx, http.MethodPut, r.objectPath(ns, name), body)
+	return c.doObject(ctx, http.MethodPut, r.objectPath(ns, name), contentJSON, body)
+}
+
+// PatchType is the media type of a patch: how the server applies it.
+type PatchType string
+
+// The patch types Patch sends. Server-side apply and strategic merge patch
+// are not among them.
+const (
+	// JSONPatch is a JSON Patch (RFC 6902): a list of operations ("test",
+	// "add", "remove", "replace", "move", "copy"), applied in order and
+	// all or nothing. A "test" that fails, or an operation on a path that
+	// is not there, makes kube-apiserver refuse the whole patch with 422
+	// Invalid, changing nothing: a condition on any field of the object.
+	JSONPatch PatchType = "application/json-patch+json"
+	// MergePatch is a JSON merge patch (RFC 7386): an object whose fields
+	// replace the object's, null removing one.
+	MergePatch PatchType = "application/merge-patch+json"
+)
+
+// Patch applies patch, of type pt, to the object named name and returns
+// what the server stored. The patch is not conditional on a
+// resourceVersion unless it carries one (a merge patch's
+// metadata.resourceVersion, or a JSON Patch "test" of it). A failed JSON
+// Patch "test" is a 422 *StatusError with reason Invalid (IsInvalid).
+func (c *Client) Patch(ctx context.Context, r Resource, namespace, name string, pt PatchType, patch []byte) (*Object, error) {
+	if err := checkNames("patch", namespace, name); err != nil {
+		return nil, err
+	}
+	if pt != JSONPatch && pt != MergePatch {
+		return nil, fmt.Errorf("k8sapi: patch: unsupported patch type %q (JSONPatch or MergePatch)", cut(string(pt)))
+	}
+	if len(patch) == 0 {
+		return nil, errors.New("k8sapi: patch: empty patch")
+	}
+	return c.doObject(ctx, http.MethodPatch, r.objectPath(namespace, name), string(pt), patch)
 }
 
 // Delete deletes the object named name.
@@ -179,13 +214,16 @@ func (c *Client) Delete(ctx context.Context, r Resource, namespace, name string)
 	if err := checkNames("delete", namespace, name); err != nil {
 		return err
 	}
-	_, err := c.do(ctx, http.MethodDelete, r.objectPath(namespace, name), nil)
+	_, err := c.do(ctx, http.MethodDelete, r.objectPath(namespace, name), "", nil)
 	return err
 }
 
+// contentJSON is the media type of a request body that is an object.
+const contentJSON = "application/json"
+
 // doObject runs one request and decodes the object it answers with.
-func (c *Client) doObject(ctx context.Context, method, path string, body []byte) (*Object, error) {
-	b, err := c.do(ctx, method, path, body)
+func (c *Client) doObject(ctx context.Context, method, path, contentType string, body []byte) (*Object, error) {
+	b, err := c.do(ctx, method, path, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -198,8 +236,9 @@ func (c *Client) doObject(ctx context.Context, method, path string, body []byte)
 }
 
 // do runs one request under the per-request timeout and returns the body
-// of a 2xx answer. Any other answer is a *StatusError.
-func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+// of a 2xx answer. Any other answer is a *StatusError. contentType is the
+// body's media type.
+func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	select {
@@ -208,7 +247,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 	case <-ctx.Done():
 		return nil, c.wrap(method, path, fmt.Errorf("waiting for one of the client's %d requests in flight to end: %w", maxInFlight, ctx.Err()))
 	}
-	resp, err := c.send(ctx, method, path, nil, body)
+	resp, err := c.send(ctx, method, path, nil, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -256,8 +295,8 @@ func readBody(r io.Reader, size, limit int64) ([]byte, error) {
 }
 
 // send sends one request and surfaces its warnings. The caller closes the
-// response body.
-func (c *Client) send(ctx context.Context, method, path string, query url.Values, body []byte) (*http.Response, error) {
+// response body. contentType is the body's media type.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, contentType string, body []byte) (*http.Response, error) {
 	target := c.base + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()
@@ -273,7 +312,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -1,7 +1,7 @@
 // Package k8sapi is a small Kubernetes REST client over net/http, made for
-// leader election: it reads, creates, updates, deletes and watches single
-// namespaced objects of the kinds the locks use (Leases, Endpoints,
-// ConfigMaps, Events), with nothing but the standard library.
+// leader election: it reads, creates, updates, patches, deletes and watches
+// single namespaced objects of the kinds the locks use (Leases, Endpoints,
+// ConfigMaps, Events) and Pods, with nothing but the standard library.
 //
 // What it guarantees:
 //
@@ -27,14 +27,17 @@
 //   - A non-2xx answer is a *StatusError decoded from the server's Status,
 //     or built from the HTTP code with a short snippet of the body when the
 //     body is not a Status (a proxy's HTML page). IsNotFound, IsConflict,
-//     IsAlreadyExists, IsForbidden, IsUnauthorized, IsGone and
-//     IsTooManyRequests see through wrapping; RetryAfter gives the server's
-//     advice.
+//     IsAlreadyExists, IsForbidden, IsUnauthorized, IsGone,
+//     IsTooManyRequests and IsInvalid see through wrapping; RetryAfter
+//     gives the server's advice.
 //   - Warning headers (such as "v1 Endpoints is deprecated") are surfaced
 //     once per distinct text, not once per request.
 //
-// Limits: no list, patch, server-side apply, discovery or protobuf;
-// watches cover one object by name. Kubeconfig files and exec credential
+// Patch sends a JSON Patch (RFC 6902) or a JSON merge patch (RFC 7386); a
+// JSON Patch "test" operation makes a change conditional on any field.
+//
+// Limits: no list, strategic merge patch, server-side apply, discovery or
+// protobuf; watches cover one object by name. Kubeconfig files and exec credential
 // plugins are read by the module github.com/kubelect/kubelect/kubeconfig,
 // which builds a Config (TokenSource, TLSServerName, GetClientCertificate
 // are what it needs from this package). Redirects are not followed (a 3xx is an error), so the token is

@@ -91,12 +91,13 @@ const (
 	reasonGone            = "Gone"
 	reasonExpired         = "Expired"
 	reasonTooManyRequests = "TooManyRequests"
+	reasonInvalid         = "Invalid"
 )
 
 var knownReasons = map[string]bool{
 	"Unknown": true, reasonUnauthorized: true, reasonForbidden: true,
 	reasonNotFound: true, reasonAlreadyExists: true, reasonConflict: true,
-	reasonGone: true, "Invalid": true, "ServerTimeout": true,
+	reasonGone: true, reasonInvalid: true, "ServerTimeout": true,
 	"StoreReadError": true, "Timeout": true, reasonTooManyRequests: true,
 	"BadRequest": true, "MethodNotAllowed": true, "NotAcceptable": true,
 	"RequestEntityTooLarge": true, "UnsupportedMediaType": true,
@@ -172,6 +173,13 @@ func IsGone(err error) bool { return matches(err, http.StatusGone, reasonGone, r
 // IsTooManyRequests reports whether err is a 429 TooManyRequests.
 func IsTooManyRequests(err error) bool {
 	return matches(err, http.StatusTooManyRequests, reasonTooManyRequests)
+}
+
+// IsInvalid reports whether err is a 422 Invalid: the server refused what
+// was sent (a field that does not validate, or a JSON Patch whose "test"
+// failed or whose path is not there).
+func IsInvalid(err error) bool {
+	return matches(err, http.StatusUnprocessableEntity, reasonInvalid)
 }
 
 // RetryAfter returns the server's Retry-After advice carried by err: the

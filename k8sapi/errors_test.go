@@ -11,7 +11,7 @@ import (
 )
 
 func TestIsHelpersOnHandBuiltErrors(t *testing.T) {
-	type preds struct{ notFound, conflict, exists, forbidden, unauthorized, gone, tooMany bool }
+	type preds struct{ notFound, conflict, exists, forbidden, unauthorized, gone, tooMany, invalid bool }
 	tests := []struct {
 		name string
 		err  *k8sapi.StatusError
@@ -36,6 +36,9 @@ func TestIsHelpersOnHandBuiltErrors(t *testing.T) {
 		{"Expired without code", &k8sapi.StatusError{Reason: "Expired"}, preds{gone: true}},
 		{"429", &k8sapi.StatusError{Code: 429}, preds{tooMany: true}},
 		{"429 reason", &k8sapi.StatusError{Code: 429, Reason: "TooManyRequests"}, preds{tooMany: true}},
+		{"422", &k8sapi.StatusError{Code: 422}, preds{invalid: true}},
+		{"422 reason", &k8sapi.StatusError{Code: 422, Reason: "Invalid"}, preds{invalid: true}},
+		{"400 BadRequest", &k8sapi.StatusError{Code: 400, Reason: "BadRequest"}, preds{}},
 		{"500", &k8sapi.StatusError{Code: 500, Reason: "InternalError"}, preds{}},
 		// A known reason wins over the code.
 		{"404 code, Conflict reason", &k8sapi.StatusError{Code: 404, Reason: "Conflict"}, preds{conflict: true}},
@@ -52,7 +55,7 @@ func TestIsHelpersOnHandBuiltErrors(t *testing.T) {
 				notFound: k8sapi.IsNotFound(err), conflict: k8sapi.IsConflict(err),
 				exists: k8sapi.IsAlreadyExists(err), forbidden: k8sapi.IsForbidden(err),
 				unauthorized: k8sapi.IsUnauthorized(err), gone: k8sapi.IsGone(err),
-				tooMany: k8sapi.IsTooManyRequests(err),
+				tooMany: k8sapi.IsTooManyRequests(err), invalid: k8sapi.IsInvalid(err),
 			}
 			if got != tt.want {
 				t.Errorf("%s: got %+v, want %+v", name, got, tt.want)
@@ -63,7 +66,7 @@ func TestIsHelpersOnHandBuiltErrors(t *testing.T) {
 
 func TestIsHelpersOnOtherErrors(t *testing.T) {
 	for _, err := range []error{nil, errors.New("k8sapi: 404 NotFound"), (*k8sapi.StatusError)(nil)} {
-		if k8sapi.IsNotFound(err) || k8sapi.IsConflict(err) || k8sapi.IsGone(err) || k8sapi.IsAlreadyExists(err) {
+		if k8sapi.IsNotFound(err) || k8sapi.IsConflict(err) || k8sapi.IsGone(err) || k8sapi.IsAlreadyExists(err) || k8sapi.IsInvalid(err) {
 			t.Errorf("%#v matched", err)
 		}
 		if _, ok := k8sapi.RetryAfter(err); ok {

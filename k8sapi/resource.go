@@ -13,12 +13,14 @@ type Resource struct {
 	Kind     string // "Lease"
 }
 
-// The resources the locks use.
+// The resources the locks use, Events for recording them, and Pods for
+// labelling the leader's pod.
 var (
 	Endpoints  = Resource{Version: "v1", Resource: "endpoints", Kind: "Endpoints"}
 	ConfigMaps = Resource{Version: "v1", Resource: "configmaps", Kind: "ConfigMap"}
 	Leases     = Resource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases", Kind: "Lease"}
 	Events     = Resource{Version: "v1", Resource: "events", Kind: "Event"}
+	Pods       = Resource{Version: "v1", Resource: "pods", Kind: "Pod"}
 )
 
 // APIVersion is "v1" or "group/version".

@@ -34,13 +34,20 @@ func TestRequestTimeout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			start := time.Now()
-			_, err = c.Get(context.Background(), k8sapi.Leases, "ns", "l")
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("error %v, want DeadlineExceeded", err)
-			}
-			if got := time.Since(start); got != tt.want {
-				t.Errorf("gave up after %v, want %v", got, tt.want)
+			for op, call := range map[string]func() error{
+				"get": func() error { _, err := c.Get(context.Background(), k8sapi.Leases, "ns", "l"); return err },
+				"patch": func() error {
+					_, err := c.Patch(context.Background(), k8sapi.Pods, "ns", "p", k8sapi.MergePatch, []byte(`{}`))
+					return err
+				},
+			} {
+				start := time.Now()
+				if err := call(); !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("%s: error %v, want DeadlineExceeded", op, err)
+				}
+				if got := time.Since(start); got != tt.want {
+					t.Errorf("%s: gave up after %v, want %v", op, got, tt.want)
+				}
 			}
 		})
 	}

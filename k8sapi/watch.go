@@ -89,7 +89,7 @@ func (c *Client) watch(ctx context.Context, r Resource, namespace, name string, 
 	}
 	path := r.collectionPath(namespace)
 	ctx, cancel := context.WithCancel(ctx)
-	resp, err := c.send(ctx, http.MethodGet, path, q, nil)
+	resp, err := c.send(ctx, http.MethodGet, path, q, "", nil)
 	if err != nil {
 		cancel()
 		return nil, err

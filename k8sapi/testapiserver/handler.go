@@ -19,6 +19,7 @@ var resources = map[[2]string]string{
 	{"", "events"}:                    "Event",
 	{"coordination.k8s.io", "leases"}: "Lease",
 	{"events.k8s.io", "events"}:       "Event",
+	{"", "pods"}:                      "Pod",
 }
 
 // createOnUpdate lists the resources whose PUT creates a missing object,
@@ -172,6 +173,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		s.withBody(w, req, r, s.create)
 	case "update":
 		s.withBody(w, req, r, s.update)
+	case "patch":
+		s.patch(w, req, r)
 	case "delete":
 		s.delete(w, r)
 	}
@@ -189,6 +192,8 @@ func verbOf(req *http.Request, r request) string {
 		return "create"
 	case req.Method == http.MethodPut && r.name != "":
 		return "update"
+	case req.Method == http.MethodPatch && r.name != "":
+		return "patch"
 	case req.Method == http.MethodDelete && r.name != "":
 		return "delete"
 	}
@@ -344,58 +349,57 @@ func (s *Server) fillNewLocked(obj map[string]any) {
 }
 
 func (s *Server) update(w http.ResponseWriter, r request, obj map[string]any) {
-	md := meta(obj)
-	if name := str(md["name"]); name != r.name {
-		writeStatus(w, failure(http.StatusBadRequest, "", fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", name, r.name), nil))
+	s.mu.Lock()
+	code, out := s.updateLocked(r, obj)
+	s.mu.Unlock()
+	if st, ok := out.(*status); ok {
+		writeStatus(w, st)
 		return
 	}
+	writeJSON(w, code, out)
+}
+
+// updateLocked stores obj as an update (a PUT, or a patched object) of the
+// object r names, and returns the answer: the code and what was stored, or
+// a *status.
+func (s *Server) updateLocked(r request, obj map[string]any) (int, any) {
+	md := meta(obj)
+	if name := str(md["name"]); name != r.name {
+		return 0, failure(http.StatusBadRequest, "", fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", name, r.name), nil)
+	}
 	rv := str(md["resourceVersion"])
-	s.mu.Lock()
 	old, exists := s.objects[r.key()]
 	createOK := createOnUpdate[[2]string{r.group, r.resource}]
 	if uid := str(md["uid"]); uid != "" && (exists || createOK) && (!exists || uid != str(meta(old)["uid"])) {
 		// An update that carries a uid is preconditioned on it: the real
 		// server answers 409 when the object is gone or is another one,
 		// before it would create it.
-		s.mu.Unlock()
-		writeStatus(w, failure(http.StatusConflict, "Conflict", fmt.Sprintf(
+		return 0, failure(http.StatusConflict, "Conflict", fmt.Sprintf(
 			"Operation cannot be fulfilled on %s %q: Precondition failed: UID in precondition: %s, UID in object meta: %s",
-			r.qualified(), r.name, uid, str(meta(old)["uid"])), r.details()))
-		return
+			r.qualified(), r.name, uid, str(meta(old)["uid"])), r.details())
 	}
 	switch {
 	case !exists && createOK:
 		if st := checkNew(r, obj); st != nil {
-			s.mu.Unlock()
-			writeStatus(w, st)
-			return
+			return 0, st
 		}
 		delete(md, "resourceVersion")
 		s.fillNewLocked(obj)
 		s.storeLocked(r.key(), obj, "ADDED")
-		out := deepCopy(obj)
-		s.mu.Unlock()
-		writeJSON(w, http.StatusCreated, out)
-		return
+		return http.StatusCreated, deepCopy(obj)
 	case !exists:
-		s.mu.Unlock()
-		writeStatus(w, notFound(r))
-		return
+		return 0, notFound(r)
 	case rv == "" && conditionalOnly[[2]string{r.group, r.resource}]:
-		s.mu.Unlock()
 		// Worded by the real server with the resource, not the kind.
 		d := r.details()
 		d.Causes = []statusCause{{Reason: "FieldValueInvalid", Field: "metadata.resourceVersion",
 			Message: "Invalid value: 0: must be specified for an update"}}
-		writeStatus(w, failure(http.StatusUnprocessableEntity, "", fmt.Sprintf(
-			"%s %q is invalid: metadata.resourceVersion: %s", r.qualified(), r.name, d.Causes[0].Message), d))
-		return
+		return 0, failure(http.StatusUnprocessableEntity, "", fmt.Sprintf(
+			"%s %q is invalid: metadata.resourceVersion: %s", r.qualified(), r.name, d.Causes[0].Message), d)
 	case rv != "" && rv != str(meta(old)["resourceVersion"]):
-		s.mu.Unlock()
-		writeStatus(w, failure(http.StatusConflict, "Conflict", fmt.Sprintf(
+		return 0, failure(http.StatusConflict, "Conflict", fmt.Sprintf(
 			"Operation cannot be fulfilled on %s %q: the object has been modified; please apply your changes to the latest version and try again",
-			r.qualified(), r.name), r.details()))
-		return
+			r.qualified(), r.name), r.details())
 	}
 	// uid and creationTimestamp are the server's.
 	om := meta(old)
@@ -405,15 +409,10 @@ func (s *Server) update(w http.ResponseWriter, r request, obj map[string]any) {
 	}
 	md["resourceVersion"] = om["resourceVersion"]
 	if sameJSON(obj, old) {
-		out := deepCopy(old) // a no-op update does not bump the version
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, out)
-		return
+		return http.StatusOK, deepCopy(old) // a no-op update does not bump the version
 	}
 	s.storeLocked(r.key(), obj, "MODIFIED")
-	out := deepCopy(obj)
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, deepCopy(obj)
 }
 
 func (s *Server) delete(w http.ResponseWriter, r request) {

@@ -11,9 +11,9 @@ import (
 
 // Name checks, with kube-apiserver's answers (checked against 1.37):
 //
-//   - creating a Lease, ConfigMap or Endpoints object (a POST, or a PUT that
-//     creates) whose metadata.name (or generateName) is not a DNS-1123
-//     subdomain: 422 Invalid, a cause per failed rule;
+//   - creating a Lease, ConfigMap, Endpoints object or Pod (a POST, or a
+//     PUT that creates) whose metadata.name (or generateName) is not a
+//     DNS-1123 subdomain: 422 Invalid, a cause per failed rule;
 //   - creating anything in a namespace that is not a DNS-1123 label: 404
 //     NotFound for the namespace, as such a namespace can never exist;
 //   - a name of "." or "..", or holding '%', in the URL of any request:
@@ -27,6 +27,7 @@ import (
 var namesChecked = map[[2]string]bool{
 	{"", "endpoints"}:                 true,
 	{"", "configmaps"}:                true,
+	{"", "pods"}:                      true,
 	{"coordination.k8s.io", "leases"}: true,
 }
 

@@ -42,7 +42,7 @@ type Options struct {
 }
 
 // Permission allows (or, in Deny, forbids) one verb (get, list, watch,
-// create, update, delete) on one resource ("leases") of one API group (""
+// create, update, patch, delete) on one resource ("leases") of one API group (""
 // for core). "*" in a field matches any value.
 //
 // SelfSubjectAccessReviews are answered from the same lists, so a program's

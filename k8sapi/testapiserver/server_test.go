@@ -139,7 +139,7 @@ func TestStatusBodies(t *testing.T) {
 	if diff := cmp.Diff(want, body); code != 404 || diff != "" {
 		t.Errorf("404 body (-want +got):\n%s", diff)
 	}
-	code, _, body = do(t, srv, "GET", "/api/v1/namespaces/default/pods/x", "")
+	code, _, body = do(t, srv, "GET", "/api/v1/namespaces/default/secrets/x", "")
 	if code != 404 || body["message"] != "the server could not find the requested resource" {
 		t.Errorf("unknown resource: %d %v", code, body)
 	}

@@ -16,6 +16,7 @@ var reasons = map[int]string{
 	http.StatusConflict:              "Conflict",
 	http.StatusGone:                  "Expired",
 	http.StatusRequestEntityTooLarge: "RequestEntityTooLarge",
+	http.StatusUnsupportedMediaType:  "UnsupportedMediaType",
 	http.StatusUnprocessableEntity:   "Invalid",
 	http.StatusTooManyRequests:       "TooManyRequests",
 	http.StatusInternalServerError:   "InternalError",
