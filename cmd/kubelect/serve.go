@@ -40,12 +40,15 @@ With --observe-only it never writes to the lock (needs only get and watch):
 /healthz always answers 200, /readyz 503 until the lock has been read and
 while reads fail, and /metrics has no election metrics.
 
+` + podLabelHelp + `
+
 On SIGTERM or SIGINT it releases the lock if it leads, so that another
 candidate takes over at once, and stops.
 
 Examples:
   kubelect serve --name my-app --listen :4040
   curl -s 'localhost:4040/?wait=1&version=3'
+  POD_NAME=my-app-7c9f8d6b5-x2x4q kubelect serve --name my-app --label-pod
 `,
 	run: (*app).serve,
 }
@@ -67,10 +70,19 @@ func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error 
 	c.register(fs)
 	listen := fs.String("listen", ":8080", "the address to serve HTTP on")
 	observeOnly := fs.Bool("observe-only", false, "only observe the lock; never stand for it")
+	var label podLabelFlags
+	label.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *observeOnly && label.on {
+		return usagef("--label-pod labels the leader's pod: an observer never leads (not with --observe-only)")
+	}
 	e, err := a.setup(&c)
+	if err != nil {
+		return err
+	}
+	labeler, err := a.podLabeler(e, &c, &label)
 	if err != nil {
 		return err
 	}
@@ -128,8 +140,13 @@ func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error 
 			RenewDeadline: c.renewDeadline,
 			RetryPeriod:   c.retryPeriod,
 			Callbacks: election.LeaderCallbacks{
-				OnStartedLeading: func(stop <-chan struct{}) { <-stop },
+				OnStartedLeading: func(stop <-chan struct{}) {
+					// The label comes off before the lock is released.
+					defer labeler.lead(le, stop)()
+					<-stop
+				},
 				OnStoppedLeading: func() {},
+				OnNewLeader:      labeler.onNewLeader(),
 			},
 			ReleaseOnCancel: true,
 			Metrics:         metrics.hooks(),
@@ -158,7 +175,7 @@ func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error 
 		running++
 		go func() { done <- le.Stand(ctx) }()
 	}
-	e.log.Info("serving", "lock", e.lockDesc, "identity", e.identity, "observeOnly", *observeOnly)
+	e.log.Info("serving", "lock", e.lockDesc, "identity", e.identity, "observeOnly", *observeOnly, "labelPod", label.on)
 	<-ctx.Done()
 	err = nil // asked to stop
 	if parent.Err() == nil {
