@@ -423,7 +423,7 @@ func (r *runEnv) check(children []*child, scriptEnd time.Time, took time.Duratio
 	}
 	type figures struct {
 		steps, overlaps int
-		overGoal        int // crash-like takeovers later than crashGoal
+		overGoal        int             // crash-like takeovers later than crashGoal
 		takeover, death []time.Duration // after the step: the successor's start, the victim's death
 	}
 	byKind := map[string]*figures{}
