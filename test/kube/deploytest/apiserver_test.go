@@ -27,6 +27,7 @@ func collection(t *testing.T, o object, namespace string) string {
 		"rbac.authorization.k8s.io/v1/Role":        "roles",
 		"rbac.authorization.k8s.io/v1/RoleBinding": "rolebindings",
 		"apps/v1/Deployment":                       "deployments",
+		"v1/Service":                               "services",
 	}
 	r, ok := resources[o.APIVersion+"/"+o.Kind]
 	if !ok {
@@ -125,8 +126,8 @@ func TestServerSideDryRun(t *testing.T) {
 	}
 	restrictNamespace(ctx, t, namespace)
 	objs, _ := loadManifests(t)
-	if len(objs) != 12 {
-		t.Errorf("%d objects, want 12 (4 in each of 3 folders)", len(objs))
+	if want := 4*len(patterns) + len(labelsPod); len(objs) != want {
+		t.Errorf("%d objects, want %d (4 in each of %d folders, and a Service in %d)", len(objs), want, len(patterns), len(labelsPod))
 	}
 	var deployment []byte
 	for _, o := range objs {
@@ -245,7 +246,8 @@ func TestRoleGrantsExactlyWhatIsNeeded(t *testing.T) {
 
 			leases := k8sapi.Leases
 			ns := c.Namespace
-			for _, a := range []k8sapi.ResourceAttributes{
+			pods := k8sapi.Pods
+			denied := []k8sapi.ResourceAttributes{
 				{Verb: "list", Resource: leases, Namespace: ns},
 				{Verb: "watch", Resource: leases, Namespace: ns},
 				{Verb: "delete", Resource: leases, Namespace: ns, Name: p.name},
@@ -259,11 +261,27 @@ func TestRoleGrantsExactlyWhatIsNeeded(t *testing.T) {
 				{Verb: "list", Resource: k8sapi.Resource{Resource: "secrets"}, Namespace: ns},
 				{Verb: "get", Resource: k8sapi.ConfigMaps, Namespace: ns, Name: p.name},
 				{Verb: "get", Resource: k8sapi.Endpoints, Namespace: ns, Name: p.name},
-				{Verb: "create", Resource: k8sapi.Resource{Resource: "pods"}, Namespace: ns},
-				{Verb: "list", Resource: k8sapi.Resource{Resource: "pods"}, Namespace: ns},
+				{Verb: "create", Resource: pods, Namespace: ns},
+				{Verb: "list", Resource: pods, Namespace: ns},
+				{Verb: "watch", Resource: pods, Namespace: ns},
+				{Verb: "get", Resource: pods, Namespace: ns, Name: "any-pod"},
+				{Verb: "update", Resource: pods, Namespace: ns, Name: "any-pod"},
+				{Verb: "delete", Resource: pods, Namespace: ns, Name: "any-pod"},
+				{Verb: "patch", Resource: k8sapi.Resource{Resource: "pods/status"}, Namespace: ns, Name: "any-pod"},
+				{Verb: "patch", Resource: pods, Namespace: "kube-system", Name: "any-pod"},
+				{Verb: "patch", Resource: k8sapi.Resource{Resource: "services"}, Namespace: ns, Name: p.name},
 				{Verb: "create", Resource: k8sapi.Resource{Resource: "serviceaccounts/token"}, Namespace: ns},
 				{Verb: "update", Resource: k8sapi.Resource{Group: "rbac.authorization.k8s.io", Resource: "roles"}, Namespace: ns, Name: p.name},
-			} {
+			}
+			// --label-pod patches the pods of the Deployment, whose names
+			// no Role can know: any pod of the namespace. Nothing more.
+			patchPods := k8sapi.ResourceAttributes{Verb: "patch", Resource: pods, Namespace: ns, Name: "any-pod"}
+			if !labelsPod[p.dir] {
+				denied = append(denied, patchPods)
+			} else if d, err := client.AccessReview(ctx, patchPods); err != nil || !d.Allowed {
+				t.Errorf("patch of a pod: %+v %v, want allowed (--label-pod)", d, err)
+			}
+			for _, a := range denied {
 				d, err := client.AccessReview(ctx, a)
 				if err != nil {
 					t.Fatal(err)
@@ -271,6 +289,9 @@ func TestRoleGrantsExactlyWhatIsNeeded(t *testing.T) {
 				if d.Allowed {
 					t.Errorf("allowed: %s %s/%s %q in %q", a.Verb, a.Resource.Group, a.Resource.Resource, a.Name, a.Namespace)
 				}
+			}
+			if labelsPod[p.dir] {
+				checkPodPatch(ctx, t, client, p)
 			}
 
 			// The requests themselves. The Lease may not exist yet: create
@@ -311,6 +332,72 @@ func TestRoleGrantsExactlyWhatIsNeeded(t *testing.T) {
 				t.Fatalf("DELETE the Lease as admin: %d %s %v", code, b, err)
 			}
 		})
+	}
+}
+
+// testPod creates, as the admin, a pod named name in the test namespace
+// for ServiceAccount sa: no kubelet runs it (it stays Pending), but it
+// carries labels as any pod does.
+func testPod(ctx context.Context, t *testing.T, name, sa string) {
+	t.Helper()
+	c := need(t)
+	pod := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name},
+		"spec": map[string]any{"serviceAccountName": sa, "automountServiceAccountToken": false,
+			"containers": []any{map[string]any{"name": "c", "image": "busybox"}}}}
+	if code, b, err := c.AdminDo(ctx, http.MethodPost, "/api/v1/namespaces/"+c.Namespace+"/pods", pod); err != nil || code != http.StatusCreated {
+		t.Fatalf("create the pod %s: %d %s %v", name, code, b, err)
+	}
+}
+
+// podLeaderLabel is the pod's leader label as the admin reads it.
+func podLeaderLabel(ctx context.Context, t *testing.T, name string) (string, error) {
+	t.Helper()
+	c := need(t)
+	code, b, err := c.AdminDo(ctx, http.MethodGet, "/api/v1/namespaces/"+c.Namespace+"/pods/"+name, nil)
+	if err != nil {
+		return "", err
+	}
+	if code != http.StatusOK {
+		return "", fmt.Errorf("GET pod %s: %d %s", name, code, b)
+	}
+	var pod struct {
+		Metadata struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(b, &pod); err != nil {
+		return "", err
+	}
+	return pod.Metadata.Labels["kubelect.io/leader"], nil
+}
+
+// checkPodPatch makes the requests --label-pod makes, as the pattern's
+// ServiceAccount, on a pod of the namespace: a JSON Patch that only tests
+// (the read), a merge patch that labels, and a conditional removal; a GET
+// of the pod is forbidden.
+func checkPodPatch(ctx context.Context, t *testing.T, client *k8sapi.Client, p *pattern) {
+	t.Helper()
+	c := need(t)
+	name := p.name + "-rbac-check"
+	testPod(ctx, t, name, p.name)
+	label := `/metadata/labels/kubelect.io~1leader`
+	for _, step := range []struct {
+		pt    k8sapi.PatchType
+		patch string
+	}{
+		{k8sapi.MergePatch, `{"metadata":{"labels":{"kubelect.io/leader":"` + p.name + `"}}}`},
+		{k8sapi.JSONPatch, `[{"op":"test","path":"` + label + `","value":"` + p.name + `"}]`},
+		{k8sapi.JSONPatch, `[{"op":"test","path":"` + label + `","value":"` + p.name + `"},{"op":"remove","path":"` + label + `"}]`},
+	} {
+		if _, err := client.Patch(ctx, k8sapi.Pods, c.Namespace, name, step.pt, []byte(step.patch)); err != nil {
+			t.Errorf("PATCH the pod (%s) as %s: %v", step.patch, p.name, err)
+		}
+	}
+	if l, err := podLeaderLabel(ctx, t, name); err != nil || l != "" {
+		t.Errorf("after the removal the pod's label is %q (%v), want none", l, err)
+	}
+	if _, err := client.Get(ctx, k8sapi.Pods, c.Namespace, name); !k8sapi.IsForbidden(err) {
+		t.Errorf("GET the pod as %s: %v, want 403", p.name, err)
 	}
 }
 

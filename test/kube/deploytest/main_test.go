@@ -3,7 +3,9 @@
 //
 // Without a cluster (always): every manifest parses, each of the three
 // patterns has its ServiceAccount, Role, RoleBinding and 3-replica
-// Deployment, the restricted security context, the pod name as identity,
+// Deployment (the sidecar and the wrapper also a Service that selects the
+// pod kubelect labels as the leader's, with --label-pod and patch on pods),
+// the restricted security context, the pod name as identity,
 // probes on the health endpoints the program serves, and a
 // terminationGracePeriodSeconds that covers the stop the program's own
 // timings allow; deploy/build-static.sh builds a binary that

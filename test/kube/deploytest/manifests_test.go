@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,6 +164,15 @@ type (
 	role struct {
 		Rules []policyRule `json:"rules"`
 	}
+	service struct {
+		Spec struct {
+			Selector map[string]string `json:"selector"`
+			Ports    []struct {
+				Name       string `json:"name"`
+				TargetPort any    `json:"targetPort"`
+			} `json:"ports"`
+		} `json:"spec"`
+	}
 	roleBinding struct {
 		RoleRef struct {
 			Kind, Name string
@@ -180,6 +190,7 @@ type pattern struct {
 	objs []object
 	dep  deployment
 	role role
+	svc  *service // the Service that selects the leader (--label-pod), if any
 	// elector is the container that stands for the Lease; its program is
 	// "kubelect" or "controller".
 	elector container
@@ -218,6 +229,9 @@ func loadPatterns(t *testing.T) []*pattern {
 				err = json.Unmarshal(o.raw, &p.dep)
 			case "Role":
 				err = json.Unmarshal(o.raw, &p.role)
+			case "Service":
+				p.svc = new(service)
+				err = json.Unmarshal(o.raw, p.svc)
 			}
 			if err != nil {
 				t.Fatalf("%s: %v", o, err)
@@ -310,6 +324,9 @@ func checkPattern(t *testing.T, p *pattern) {
 		}
 	}
 	want := map[string]int{"ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "Deployment": 1}
+	if labelsPod[p.dir] {
+		want["Service"] = 1
+	}
 	if fmt.Sprint(kinds) != fmt.Sprint(want) {
 		t.Fatalf("kinds %v, want %v", kinds, want)
 	}
@@ -416,11 +433,51 @@ func checkPattern(t *testing.T, p *pattern) {
 		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{p.name}, Verbs: []string{"get", "update", "watch"}},
 		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
 	}
+	if labelsPod[p.dir] {
+		// --label-pod patches pods: its own and earlier leaders'.
+		wantRules = append(wantRules, policyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"patch"}})
+	}
 	if got, want := fmt.Sprintf("%+v", p.role.Rules), fmt.Sprintf("%+v", wantRules); got != want {
 		t.Errorf("Role rules\n%s\nwant\n%s", got, want)
 	}
+	checkLeaderService(t, p)
 
 	checkGrace(t, p)
+}
+
+// labelsPod lists the patterns whose kubelect labels the leader's pod
+// (--label-pod) for a Service that selects the leader.
+var labelsPod = map[string]bool{"sidecar": true, "wrapper": true}
+
+// checkLeaderService checks that kubelect labels the leader's pod if and
+// only if the pattern has a Service, and that the Service selects the
+// pattern's pods with the label of its Lease, on a port the pods name.
+func checkLeaderService(t *testing.T, p *pattern) {
+	t.Helper()
+	flag := slices.Contains(p.args, "--label-pod") || slices.Contains(p.args, "--label-pod=true")
+	if flag != labelsPod[p.dir] || (p.svc != nil) != labelsPod[p.dir] {
+		t.Errorf("--label-pod %v, Service %v: want both or neither (labelsPod: %v)", flag, p.svc != nil, labelsPod[p.dir])
+	}
+	if p.svc == nil {
+		return
+	}
+	want := maps.Clone(p.dep.Spec.Selector.MatchLabels)
+	want["kubelect.io/leader"] = p.name
+	if !maps.Equal(p.svc.Spec.Selector, want) {
+		t.Errorf("the Service selects %v, want %v: the pods of the Deployment that carry the leader label", p.svc.Spec.Selector, want)
+	}
+	for _, port := range p.svc.Spec.Ports {
+		name, _ := port.TargetPort.(string)
+		found := false
+		for _, c := range append(slices.Clone(p.dep.Spec.Template.Spec.InitContainers), p.dep.Spec.Template.Spec.Containers...) {
+			for _, cp := range c.Ports {
+				found = found || cp.Name == name
+			}
+		}
+		if !found {
+			t.Errorf("the Service's port %s targets %v, which no container names", port.Name, port.TargetPort)
+		}
+	}
 }
 
 func probePort(c container, pr *probe) int {
@@ -463,9 +520,15 @@ func checkGrace(t *testing.T, p *pattern) {
 		if limit := time.Duration(float64(lease)*0.99/1.01) - renew - 250*time.Millisecond; killAfter > limit {
 			t.Errorf("--kill-after %v is over kubelect's bound %v", killAfter, limit)
 		}
-		need, why = killAfter+250*time.Millisecond+release, "kill-after + 250ms + release"
+		// The label comes off while the job is stopped, within
+		// min(retry-period, (lease - renew)/2).
+		unlabel := min(durationFlag(t, p, "retry-period", 2*time.Second), (lease-renew)/2)
+		need, why = max(killAfter+250*time.Millisecond, unlabel)+release, "max(kill-after + 250ms, the label's removal) + release"
 	case "sidecar":
-		need, why = 5*time.Second+release, "the app's 5s budget + release"
+		// --label-pod takes the label off before the release, within
+		// min(retry-period, (lease - renew)/2).
+		unlabel := min(durationFlag(t, p, "retry-period", 2*time.Second), (lease-renew)/2)
+		need, why = 5*time.Second+unlabel+release, "the app's 5s budget + the label's removal + release"
 	case "go-program":
 		// ReleaseGrace defaults to the renew deadline.
 		need, why = renew+release, "ReleaseGrace (renew-deadline) + release"

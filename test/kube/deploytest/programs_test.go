@@ -257,6 +257,9 @@ func TestProgramsAsServiceAccount(t *testing.T) {
 				}
 				env = append(env, "KUBECONFIG="+kc)
 			}
+			if labelsPod[p.dir] {
+				testPod(ctx, t, podName, p.name) // --label-pod labels it
+			}
 			t.Logf("%s", strings.Join(argv, " "))
 			proc := start(t, argv, env)
 
@@ -274,6 +277,15 @@ func TestProgramsAsServiceAccount(t *testing.T) {
 				return err
 			})
 
+			if labelsPod[p.dir] {
+				waitUntil(t, 10*time.Second, proc, "the leader label on the pod", func() error {
+					l, err := podLeaderLabel(ctx, t, podName)
+					if err == nil && l != p.name {
+						err = fmt.Errorf("label %q, want %q", l, p.name)
+					}
+					return err
+				})
+			}
 			switch p.dir {
 			case "go-program":
 				if err := httpStatus(base + "/leader"); err != nil {
@@ -296,6 +308,11 @@ func TestProgramsAsServiceAccount(t *testing.T) {
 			}
 			if h, err := leaseHolder(ctx, t, p.name); err != nil || h != "" {
 				t.Errorf("after SIGTERM the Lease's holder is %q (%v), want released", h, err)
+			}
+			if labelsPod[p.dir] {
+				if l, err := podLeaderLabel(ctx, t, podName); err != nil || l != "" {
+					t.Errorf("after SIGTERM the pod's leader label is %q (%v), want none", l, err)
+				}
 			}
 			out := proc.out.String()
 			if p.dir == "wrapper" && !strings.Contains(out, "job: SIGTERM: stopping") {
