@@ -17,6 +17,14 @@
 //     and times, to the microsecond), its long poll returns the new leader
 //     after the leader's sidecar dies, and /healthz, /readyz and /metrics
 //     answer (kubelect_leader 1 on exactly one candidate).
+//   - "kubelect serve --label-pod" labels the leader's pod
+//     kubelect.io/leader=NAME for a Service: with three candidates (Pod
+//     objects no kubelet runs, each candidate behind its own fault proxy)
+//     and rounds of crashes, releases, cut-offs, pauses and transfers, the
+//     admin's watch of the pods never shows two labelled pods in any stored
+//     state, each fault moves the label within its bound, and a label put
+//     back late on an earlier leader's pod is gone within a lease duration
+//     and a request's deadline.
 //
 // The tests run only with KUBELECT_REAL_API=1 (and the binaries built by
 // test/kube/build.sh); otherwise each reports itself as skipped.
