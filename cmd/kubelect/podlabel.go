@@ -27,6 +27,10 @@ const (
 	leaderTermAnnotation = "kubelect.io/leader-term"
 )
 
+// podNamespaceFile is where a pod reads its namespace: the pod's namespace
+// when $POD_NAMESPACE is not set. Tests point it elsewhere.
+var podNamespaceFile = filepath.Join(k8sapi.ServiceAccountDir, "namespace")
+
 // maxHolders bounds the other holders a labeler remembers: the pods it
 // checks for a leftover label when it takes over, and every lease duration
 // while it leads.
@@ -64,19 +68,21 @@ func (f *podLabelFlags) register(fs *flag.FlagSet) {
 // and takes it off the pods of earlier leaders. A nil *podLabeler does
 // nothing: its methods are safe to call when --label-pod is off.
 //
-// Why two pods do not carry the label at once (in the README's words, the
-// bound): a leader sends its label request only while it leads, with a
-// deadline of timeout, at most (lease-duration − renew-deadline)/2. It
-// leads at most renew-deadline after its last successful renewal; another
-// candidate takes the lock no sooner than lease-duration after it saw that
-// renewal. So a request applied within its deadline is applied before the
-// next leader can take the lock; the next leader checks the pods it saw
-// lead, removes a label older than its term, and only then labels its own
-// pod. What remains: a request the network holds past its deadline and
-// delivers later (the leader checks the pods it took over from every
-// lease-duration, so such a label lasts at most lease-duration + timeout
-// after it lands), a previous holder this candidate never saw lead, and a
-// process paused between its check and its send.
+// Why two pods do not carry the label at once: a leader sends its label
+// request only while it leads, with a deadline of timeout, at most
+// (lease-duration − renew-deadline)/2. It leads at most renew-deadline
+// after it sent its last successful renewal; another candidate takes the
+// lock no sooner than lease-duration after it saw that renewal. So a
+// request applied within its deadline is applied before the next leader
+// can take the lock (with half the margin left for clock rate skew), and
+// the next leader checks the pods it saw lead, removes a label older than
+// its term, and only then labels its own pod. What remains: a request the
+// network holds past its deadline and delivers later (the leader checks
+// the pods it took over from every lease-duration, so such a label lasts
+// at most lease-duration + timeout after it lands), a previous holder this
+// candidate never saw lead (it started after that holder released the
+// lock, and that holder failed to remove its own label within endBudget),
+// and a process paused between its check of its leadership and its send.
 type podLabeler struct {
 	client    *k8sapi.Client
 	log       *slog.Logger
@@ -109,17 +115,23 @@ func (a *app) podLabeler(e *env, c *commonFlags, f *podLabelFlags) (*podLabeler,
 	case e.identity != pod:
 		return nil, usagef("--label-pod: the identity %q is not $POD_NAME %q: the holders of the lock must name their pods", e.identity, pod)
 	}
+	if err := k8sapi.ValidateName(pod); err != nil {
+		return nil, usagef("--label-pod: $POD_NAME is not a pod's name: %v", err)
+	}
 	if err := checkLabelValue(c.name); err != nil {
 		return nil, usagef("--label-pod: --name %q cannot be the value of the label %s: %v", c.name, leaderLabel, err)
 	}
 	ns := a.getenv("POD_NAMESPACE")
 	if ns == "" {
-		if b, err := os.ReadFile(filepath.Join(k8sapi.ServiceAccountDir, "namespace")); err == nil {
+		if b, err := os.ReadFile(podNamespaceFile); err == nil {
 			ns = strings.TrimSpace(string(b))
 		}
 	}
 	if ns == "" {
 		ns = e.namespace
+	}
+	if err := k8sapi.ValidateNamespace(ns); err != nil {
+		return nil, usagef("--label-pod: the pod's namespace: %v", err)
 	}
 	timeout := min((c.leaseDuration-c.renewDeadline)/2, max(time.Second, c.renewDeadline/2))
 	return &podLabeler{
@@ -347,9 +359,9 @@ func (p *podLabeler) clearHolders(ctx context.Context, term int) error {
 
 // clearPod takes the label off the pod name if it was set there for this
 // lock in a term before term: it reads the pod (a JSON Patch of a single
-// "test", which needs no more than patch), then removes the label on the
-// condition that it is still the one read. It reports whether it removed
-// A pod that is gone, or whose name cannot be a pod's, has no label.
+// "test", which needs no more than patch and writes nothing), then
+// removes the label on the condition that it is still the one read. A pod
+// that is gone, or whose name cannot be a pod's, has no label.
 func (p *podLabeler) clearPod(ctx context.Context, name string, term int) error {
 	has := jsonPatch(jsonTest("/metadata/labels/"+escapePointer(leaderLabel), p.lock))
 	for range 3 {

@@ -11,6 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -322,11 +324,42 @@ func TestPodLabelerUsage(t *testing.T) {
 		{"another identity", map[string]string{"POD_NAME": "p"}, []string{"--name=l", "--identity=q"}, `the identity "q" is not $POD_NAME "p"`},
 		{"a name too long for a label", map[string]string{"POD_NAME": "p"}, []string{"--name=" + long}, "more than 63"},
 		{"an observer", map[string]string{"POD_NAME": "p"}, []string{"--name=l", "--observe-only"}, "not with --observe-only"},
+		{"not a pod's name", map[string]string{"POD_NAME": "P_1"}, []string{"--name=l"}, "not a pod's name"},
+		{"not a namespace", map[string]string{"POD_NAME": "p", "POD_NAMESPACE": "a.b"}, []string{"--name=l"}, "the pod's namespace"},
 	} {
 		te := newTestEnv(t)
 		te.app.getenv = func(k string) string { return tt.env[k] }
 		if code := te.run(append([]string{"serve", "--label-pod"}, tt.args...)...); code != exitUsage || !strings.Contains(te.stderr.String(), tt.want) {
 			t.Errorf("%s: exit %d, stderr %q; want %d and %q", tt.name, code, te.stderr, exitUsage, tt.want)
+		}
+	}
+	// The pod's namespace: $POD_NAMESPACE, else the pod's file, else the
+	// lock's.
+	nsFile := filepath.Join(t.TempDir(), "namespace")
+	defer func(f string) { podNamespaceFile = f }(podNamespaceFile)
+	podNamespaceFile = nsFile
+	for _, tt := range []struct{ env, file, want string }{
+		{"from-env", "from-file\n", "from-env"},
+		{"", "from-file\n", "from-file"},
+		{"", "", "lock-ns"},
+	} {
+		_ = os.Remove(nsFile)
+		if tt.file != "" {
+			if err := os.WriteFile(nsFile, []byte(tt.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a := &app{getenv: func(k string) string { return map[string]string{"POD_NAME": "p", "POD_NAMESPACE": tt.env}[k] }}
+		e := &env{log: slog.New(slog.NewTextHandler(io.Discard, nil)), namespace: "lock-ns", identity: "p"}
+		c := &commonFlags{name: "l", leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second}
+		p, err := a.podLabeler(e, c, &podLabelFlags{on: true})
+		if err != nil || p.namespace != tt.want {
+			t.Errorf("$POD_NAMESPACE %q, file %q: namespace %v (%v), want %q", tt.env, tt.file, p, err, tt.want)
+			continue
+		}
+		// The default timings: requests within 2.5s, the removal within 2s.
+		if p.timeout != 2500*time.Millisecond || p.endBudget != 2*time.Second {
+			t.Errorf("default timings: request deadline %v, removal budget %v; want 2.5s and 2s", p.timeout, p.endBudget)
 		}
 	}
 	for _, ok := range []string{"l", "a.b-c_d", strings.Repeat("x", 63), "A1"} {
@@ -345,7 +378,7 @@ func TestPodLabelerUsage(t *testing.T) {
 // label off before it releases the lock on SIGTERM.
 func TestServeLabelsPod(t *testing.T) {
 	te := newTestEnv(t)
-	te.app.getenv = func(k string) string { return map[string]string{"POD_NAME": "pod-a"}[k] }
+	te.app.getenv = func(k string) string { return map[string]string{"POD_NAME": "pod-a", "POD_NAMESPACE": "team-a"}[k] }
 	putPod(t, te.srv, "pod-a", "", 0)
 	// Once serve is asked to stop, the label's removal is held for 100ms
 	// (well within its 2s budget): a release of the Lease meanwhile would
