@@ -7,6 +7,7 @@ import (
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/internal/watchloop"
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
@@ -83,79 +84,58 @@ func (f *follower) startOwn() {
 	}()
 }
 
-// maxWatchBackoff is the longest wait before a new watch (unless
-// 8·RetryPeriod is longer); the candidate polls meanwhile.
-const maxWatchBackoff = 30 * time.Second
-
 // watchIdle is how long a watch may deliver nothing before it is taken to
 // be stuck and restarted: the server ends a healthy one sooner.
 const watchIdle = rl.WatchTimeout + rl.WatchTimeout/10
 
-// follow keeps a watch on the lock open and records every record it sees
-// as observed now. A watch that ran for at least RetryPeriod is reopened at
-// once when it ends; one that ended sooner (an error, a proxy that does not
-// stream, 410 Gone on every try) is reopened after a backoff that doubles
-// from RetryPeriod up to 30s or 8·RetryPeriod, or as long as Retry-After
-// asks, while the candidate polls. A watch that delivers
-// nothing for watchIdle is restarted. When the server forbids the watch it
-// gives up: the candidate polls instead. When the lock's watch can be
-// shared with other locks of the process, the goroutine hands the lock
-// over to the shared watch and returns.
+// loopClock is a Clock as the watch loop takes it.
+type loopClock struct{ c Clock }
+
+func (l loopClock) Now() time.Time                           { return l.c.Now() }
+func (l loopClock) NewTimer(d time.Duration) watchloop.Timer { return l.c.NewTimer(d) }
+func (l loopClock) AfterFunc(d time.Duration, f func()) watchloop.Timer {
+	return l.c.AfterFunc(d, f)
+}
+
+// follow keeps a watch on the lock open (see watchloop.Loop: backoff,
+// Retry-After, idle restart) and records every record it sees as observed
+// now. When the server forbids the watch it gives up: the candidate polls
+// every RetryPeriod instead, as it does while a watch waits to be
+// reopened. When the lock's watch can be shared with other locks of the
+// process, the goroutine hands the lock over to the shared watch and
+// returns.
 func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *follower) {
-	backoff := le.config.RetryPeriod
-	for {
-		start := le.config.Clock.Now()
-		wctx, cancel := context.WithCancel(ctx)
-		if f.hub != nil && !f.hub.ownWatch(f, cancel) {
-			cancel()
-			return // the shared watch follows the lock from now on
-		}
-		idle := le.config.Clock.AfterFunc(watchIdle, cancel)
-		err := w.WatchRecord(wctx, func(rec *rl.LeaderElectionRecord, raw []byte) {
-			idle.Stop()
-			idle = le.config.Clock.AfterFunc(watchIdle, cancel)
-			le.watched(f, rec, raw)
-		})
-		idle.Stop()
-		cancel()
-		f.live.Store(false)
-		if ctx.Err() != nil {
-			return
-		}
-		if f.hub != nil && f.hub.takeKick(f) {
-			continue // to the shared watch, at the top of the loop
-		}
-		if k8sapi.IsForbidden(err) {
+	loop := watchloop.Loop{
+		Clock:        loopClock{le.config.Clock},
+		JitterFactor: JitterFactor,
+		Idle:         watchIdle,
+		RetryPeriod:  func() time.Duration { return le.config.RetryPeriod },
+		Watch: func(ctx context.Context, touch func()) error {
+			return w.WatchRecord(ctx, func(rec *rl.LeaderElectionRecord, raw []byte) {
+				touch()
+				le.watched(f, rec, raw)
+			})
+		},
+		Ended: func(error, bool) { f.live.Store(false) },
+		Forbidden: func(err error) {
 			le.log.Warn("election: may not watch the lock; polling it every RetryPeriod instead", "err", err)
-			return
-		}
-		le.watchRestarted(err)
-		if le.config.Clock.Now().Sub(start) >= le.config.RetryPeriod {
-			backoff = le.config.RetryPeriod
-			le.log.Debug("election: watch of the lock ended; watching again", "err", err)
-			continue
-		}
-		wait := le.jittered(backoff)
-		if ra, ok := k8sapi.RetryAfter(err); ok {
-			wait = max(wait, min(ra, maxWatchBackoff))
-		}
-		le.log.Debug("election: watch of the lock ended at once; watching again after a backoff", "err", err, "backoff", wait)
-		// A kick (the shared watch can take over) ends the wait too.
-		sctx, scancel := context.WithCancel(ctx)
-		if f.hub != nil && !f.hub.ownWatch(f, scancel) {
-			scancel()
-			return
-		}
-		slept := le.sleep(sctx, wait)
-		scancel()
-		if ctx.Err() != nil {
-			return
-		}
-		if !slept && f.hub != nil && f.hub.takeKick(f) {
-			continue
-		}
-		backoff = min(2*backoff, max(8*le.config.RetryPeriod, maxWatchBackoff))
+		},
+		Again: func(err error, wait time.Duration) {
+			le.watchRestarted(err)
+			if wait == 0 {
+				le.log.Debug("election: watch of the lock ended; watching again", "err", err)
+				return
+			}
+			le.log.Debug("election: watch of the lock ended at once; watching again after a backoff", "err", err, "backoff", wait)
+		},
 	}
+	if f.hub != nil {
+		// The shared watch can take the lock over: before each watch or
+		// wait, and by ending the one under way (a kick).
+		loop.Begin = func(cancel context.CancelFunc) bool { return f.hub.ownWatch(f, cancel) }
+		loop.Kicked = func() bool { return f.hub.takeKick(f) }
+	}
+	loop.Run(ctx)
 }
 
 // watchRestarted reports a watch that ended to Metrics.

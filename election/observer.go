@@ -13,6 +13,7 @@ import (
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/internal/watchloop"
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
@@ -387,84 +388,79 @@ func (o *Observer) poll(ctx context.Context) time.Time {
 	return now.Add(o.jitter(o.config.RetryPeriod))
 }
 
-// Limits of the observer's watch; they match the elector's.
+// Limits of the observer.
 const (
-	// observerWatchIdle is how long a watch may deliver nothing before it
-	// is taken to be stuck and restarted: the server ends a healthy one
-	// sooner.
-	observerWatchIdle = rl.WatchTimeout + rl.WatchTimeout/10
-	// observerMaxBackoff is the longest wait before a new watch or read
-	// (unless 8·RetryPeriod is longer).
-	observerMaxBackoff = 30 * time.Second
 	// observerMaxQueue is how many changes may wait for OnChange.
 	observerMaxQueue = 256
 	// observerMaxLogged is how much of a record a log line carries.
 	observerMaxLogged = 256
 )
 
-// follow watches the lock until ctx ends or the server forbids the watch,
-// and applies every record it sees.
+// follow watches the lock until ctx ends or the server forbids the watch
+// (see watchloop.Loop), and applies every record it sees.
 func (o *Observer) follow(ctx context.Context, w rl.RecordWatcher, f *observerFollow) {
 	clock := o.config.Clock
-	backoff := o.config.RetryPeriod
-	for {
-		start := clock.Now()
-		wctx, cancel := context.WithCancel(ctx)
-		idle := clock.AfterFunc(observerWatchIdle, cancel)
-		err := w.WatchRecord(wctx, func(rec *rl.LeaderElectionRecord, raw []byte) {
-			idle.Stop()
-			idle = clock.AfterFunc(observerWatchIdle, cancel)
-			now := clock.Now()
-			o.mu.Lock()
-			o.events++
-			changed := o.observeLocked(rec, raw, now, rec == nil)
-			o.contactLocked(now)
-			o.mu.Unlock()
-			f.live.Store(true)
+	loop := watchloop.Loop{
+		Clock:        loopClock{clock},
+		JitterFactor: JitterFactor,
+		Idle:         watchIdle,
+		RetryPeriod:  func() time.Duration { return o.config.RetryPeriod },
+		Watch: func(ctx context.Context, touch func()) error {
+			return w.WatchRecord(ctx, func(rec *rl.LeaderElectionRecord, raw []byte) {
+				touch()
+				o.watched(rec, raw, f)
+			})
+		},
+		Ended: func(err error, idle bool) {
+			f.live.Store(false)
 			f.signal()
-			if changed {
-				o.noteUnknown(rec, raw)
+			if ctx.Err() == nil {
+				o.watchEnded(err, idle)
 			}
-		})
-		idle.Stop()
-		stuck := wctx.Err() != nil && ctx.Err() == nil
-		cancel()
-		f.live.Store(false)
-		f.signal()
-		if ctx.Err() != nil {
-			return
-		}
-		switch {
-		case stuck:
-			o.log.Debug("election: observer's watch delivered nothing for too long; watching again", "idle", observerWatchIdle)
-		case errors.Is(err, io.EOF):
-			o.mu.Lock()
-			o.contactLocked(clock.Now())
-			o.mu.Unlock()
-		case k8sapi.IsForbidden(err):
+		},
+		Forbidden: func(err error) {
 			o.failed(fmt.Errorf("election: observer: watch the lock: %w", err), false)
 			o.log.Warn("election: observer may not watch the lock; polling it every RetryPeriod instead", "err", err)
-			return
-		default:
-			o.failed(fmt.Errorf("election: observer: watch the lock: %w", err), true)
-		}
-		if clock.Now().Sub(start) >= o.config.RetryPeriod {
-			backoff = o.config.RetryPeriod
-			continue
-		}
-		wait := o.jitter(backoff)
-		if ra, ok := k8sapi.RetryAfter(err); ok {
-			wait = max(wait, min(ra, o.maxBackoff()))
-		}
-		o.log.Debug("election: observer's watch ended at once; watching again after a backoff", "err", err, "backoff", wait)
-		t := clock.NewTimer(wait)
-		select {
-		case <-t.C():
-		case <-ctx.Done():
-			t.Stop()
-			return
-		}
-		backoff = min(2*backoff, o.maxBackoff())
+		},
+		Again: func(err error, wait time.Duration) {
+			if wait > 0 {
+				o.log.Debug("election: observer's watch ended at once; watching again after a backoff", "err", err, "backoff", wait)
+			}
+		},
+	}
+	loop.Run(ctx)
+}
+
+// watched applies a record the watch delivered (nil: the lock was
+// deleted).
+func (o *Observer) watched(rec *rl.LeaderElectionRecord, raw []byte, f *observerFollow) {
+	now := o.config.Clock.Now()
+	o.mu.Lock()
+	o.events++
+	changed := o.observeLocked(rec, raw, now, rec == nil)
+	o.contactLocked(now)
+	o.mu.Unlock()
+	f.live.Store(true)
+	f.signal()
+	if changed {
+		o.noteUnknown(rec, raw)
+	}
+}
+
+// watchEnded records how a watch ended: a server that ended it normally
+// answered; one that failed is the last error. A forbidden watch is the
+// loop's to report.
+func (o *Observer) watchEnded(err error, idle bool) {
+	switch {
+	case idle:
+		o.log.Debug("election: observer's watch delivered nothing for too long; watching again", "idle", watchIdle)
+	case errors.Is(err, io.EOF):
+		o.mu.Lock()
+		o.contactLocked(o.config.Clock.Now())
+		o.mu.Unlock()
+	case k8sapi.IsForbidden(err):
+	default:
+		o.failed(fmt.Errorf("election: observer: watch the lock: %w", err), true)
 	}
 }
 
@@ -630,7 +626,7 @@ func (o *Observer) jitter(d time.Duration) time.Duration {
 // maxBackoff is the longest wait before a new watch, or a read the server
 // asked to delay.
 func (o *Observer) maxBackoff() time.Duration {
-	return max(8*o.config.RetryPeriod, observerMaxBackoff)
+	return watchloop.MaxWait(o.config.RetryPeriod)
 }
 
 // withTimeout bounds one read by RequestTimeout on the observer's clock; the

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"reflect"
 	"sync"
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/internal/watchloop"
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
@@ -204,56 +204,33 @@ func (h *watchHub) leave(f *follower) {
 // run keeps the shared stream open until ctx ends (no follower left on
 // it) or the server forbids it.
 func (h *watchHub) run(ctx context.Context, gen uint64) {
-	clock := h.key.clock
-	rv := ""
-	var backoff time.Duration
-	for {
-		retry, log := h.settings(gen)
-		if retry == 0 {
-			return // no follower left
-		}
-		if backoff == 0 {
-			backoff = retry
-		}
-		start := clock.Now()
-		wctx, cancel := context.WithCancel(ctx)
-		idle := clock.AfterFunc(watchIdle, cancel)
-		err := h.stream(wctx, gen, &rv, func() {
-			idle.Stop()
-			idle = clock.AfterFunc(watchIdle, cancel)
-		})
-		idle.Stop()
-		cancel()
-		restarted := h.ended(gen)
-		if ctx.Err() != nil {
-			return
-		}
-		if k8sapi.IsForbidden(err) {
-			h.forbid(gen, log, err)
-			return
-		}
-		for _, le := range restarted {
-			le.watchRestarted(err)
-		}
-		if clock.Now().Sub(start) >= retry {
-			backoff = retry
-			log.Debug("election: shared watch of the locks ended; watching again", "err", err)
-			continue
-		}
-		wait := backoff + time.Duration(rand.Float64()*JitterFactor*float64(backoff))
-		if ra, ok := k8sapi.RetryAfter(err); ok {
-			wait = max(wait, min(ra, maxWatchBackoff))
-		}
-		log.Debug("election: shared watch of the locks ended at once; watching again after a backoff", "err", err, "backoff", wait)
-		t := clock.NewTimer(wait)
-		select {
-		case <-t.C():
-		case <-ctx.Done():
-			t.Stop()
-			return
-		}
-		backoff = min(2*backoff, max(8*retry, maxWatchBackoff))
+	var at watchloop.Position
+	log := slog.Default()
+	var restarted []*LeaderElector
+	loop := watchloop.Loop{
+		Clock:        loopClock{h.key.clock},
+		JitterFactor: JitterFactor,
+		Idle:         watchIdle,
+		RetryPeriod: func() time.Duration {
+			var retry time.Duration
+			retry, log = h.settings(gen)
+			return retry
+		},
+		Watch:     func(ctx context.Context, touch func()) error { return h.stream(ctx, gen, &at, touch) },
+		Ended:     func(error, bool) { restarted = h.ended(gen) },
+		Forbidden: func(err error) { h.forbid(gen, log, err) },
+		Again: func(err error, wait time.Duration) {
+			for _, le := range restarted {
+				le.watchRestarted(err)
+			}
+			if wait == 0 {
+				log.Debug("election: shared watch of the locks ended; watching again", "err", err)
+				return
+			}
+			log.Debug("election: shared watch of the locks ended at once; watching again after a backoff", "err", err, "backoff", wait)
+		},
 	}
+	loop.Run(ctx)
 }
 
 // settings returns the shortest RetryPeriod among the stream's followers
@@ -277,53 +254,29 @@ func (h *watchHub) settings(gen uint64) (time.Duration, *slog.Logger) {
 	return retry, log.With("namespace", h.key.namespace, "resource", h.key.resource.String(), "sharedWatch", true)
 }
 
-// stream runs one watch of the collection from *rv, delivering each
+// stream runs one watch of the collection from at, delivering each
 // event to the followers of its object, and returns the error that ended
 // it. touch is called at each event, bookmarks included.
-func (h *watchHub) stream(ctx context.Context, gen uint64, rv *string, touch func()) error {
-	w, err := h.key.client.WatchAll(ctx, h.key.resource, h.key.namespace, k8sapi.WatchOptions{
-		ResourceVersion: *rv,
-		TimeoutSeconds:  int(rl.WatchTimeout.Seconds()),
-		AllowBookmarks:  true,
-	})
-	if err != nil {
-		if k8sapi.IsGone(err) {
-			*rv = ""
-		}
-		return err
+func (h *watchHub) stream(ctx context.Context, gen uint64, at *watchloop.Position, touch func()) error {
+	open := func(ctx context.Context, opts k8sapi.WatchOptions) (*k8sapi.Watcher, error) {
+		return h.key.client.WatchAll(ctx, h.key.resource, h.key.namespace, opts)
 	}
-	defer w.Close()
-	for {
-		e, err := w.Next()
-		if err != nil {
-			if k8sapi.IsGone(err) {
-				*rv = ""
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
-		}
+	return watchloop.Read(ctx, at, rl.WatchTimeout, open, func(e k8sapi.WatchEvent) {
 		touch()
 		h.streaming(gen)
-		if e.Object == nil {
-			continue
-		}
-		if v := e.Object.ResourceVersion(); v != "" {
-			*rv = v
-		}
-		switch e.Type {
-		case k8sapi.Added, k8sapi.Modified, k8sapi.Deleted:
+		switch {
+		case e.Object == nil:
+		case e.Type == k8sapi.Added, e.Type == k8sapi.Modified, e.Type == k8sapi.Deleted:
 			h.deliver(gen, e.Object, e.Type == k8sapi.Deleted)
 		}
-	}
+	})
 }
 
 // deliver hands an event's object to the followers of its name: its
 // record, or a deletion. An object whose record cannot be read at all
 // (not an invalid record: that is delivered, as held by an unknown
 // holder) is skipped for that follower, which then learns of it by its
-// next read.
+// next read: see resourcelock's watchRecord, which skips it likewise.
 func (h *watchHub) deliver(gen uint64, obj *k8sapi.Object, deleted bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

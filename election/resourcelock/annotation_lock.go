@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kubelect/kubelect/internal/watchloop"
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
@@ -21,7 +22,7 @@ type EndpointsLock struct {
 	LockConfig ResourceLockConfig
 
 	cache objectCache
-	watch watchState
+	watch watchloop.Position
 }
 
 var (
@@ -129,7 +130,7 @@ type ConfigMapLock struct {
 	LockConfig ResourceLockConfig
 
 	cache objectCache
-	watch watchState
+	watch watchloop.Position
 }
 
 var (

@@ -74,7 +74,8 @@ type RecordWatcher interface {
 	// WatchRecord runs one watch of the lock object. It calls observe with
 	// the record the object holds when the watch starts (if it exists) and
 	// then with every change of it: a nil record when the object is
-	// deleted, a record held by UnknownLeader when it does not decode. It
+	// deleted, a record held by UnknownLeader when it does not decode; an
+	// object whose record cannot be read at all is skipped. It
 	// returns when ctx ends or the stream ends, with the error that ended
 	// it, never nil: io.EOF when the server closed the stream, an error for
 	// which k8sapi.IsForbidden is true for a watch the server does not

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kubelect/kubelect/internal/watchloop"
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
@@ -20,7 +21,7 @@ type LeaseLock struct {
 	LockConfig ResourceLockConfig
 
 	cache objectCache
-	watch watchState
+	watch watchloop.Position
 }
 
 var (

@@ -3,8 +3,8 @@ package resourcelock
 import (
 	"context"
 	"errors"
-	"sync"
 
+	"github.com/kubelect/kubelect/internal/watchloop"
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
@@ -13,65 +13,32 @@ import (
 // bytes and an error wrapping ErrInvalidRecord.
 type decodeFunc func(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error)
 
-// watchState is where a lock's next watch resumes.
-type watchState struct {
-	mu sync.Mutex
-	rv string // guarded by mu: the last resourceVersion seen; "" starts from the current state
-}
-
-func (s *watchState) load() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rv
-}
-
-func (s *watchState) store(rv string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rv = rv
-}
-
 // watchRecord runs one watch of a lock object, from where the last one
 // ended (or from the current state), and passes what it sees to observe. It
 // returns the error that ended the stream; after 410 Gone the next watch
 // starts from the current state.
+//
+// An object whose record cannot be read at all (not an invalid record:
+// that is passed on, as held by an unknown holder) is skipped, as the
+// shared watch skips it: the stream is healthy and has moved past it, so
+// ending it would only reopen it, make the follower poll meanwhile and
+// count a restart. Safety does not rest on what the watch shows: a
+// candidate writes only after a read of its own, conditionally.
 func watchRecord(ctx context.Context, c *k8sapi.Client, r k8sapi.Resource, meta ObjectMeta, decode decodeFunc,
-	state *watchState, observe func(*LeaderElectionRecord, []byte)) error {
-	w, err := c.Watch(ctx, r, meta.Namespace, meta.Name, k8sapi.WatchOptions{
-		ResourceVersion: state.load(),
-		TimeoutSeconds:  int(WatchTimeout.Seconds()),
-		AllowBookmarks:  true,
-	})
-	if err != nil {
-		if k8sapi.IsGone(err) {
-			state.store("")
-		}
-		return err
+	at *watchloop.Position, observe func(*LeaderElectionRecord, []byte)) error {
+	open := func(ctx context.Context, opts k8sapi.WatchOptions) (*k8sapi.Watcher, error) {
+		return c.Watch(ctx, r, meta.Namespace, meta.Name, opts)
 	}
-	defer w.Close()
-	for {
-		e, err := w.Next()
-		if err != nil {
-			if k8sapi.IsGone(err) {
-				state.store("")
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
-		}
-		if e.Object != nil && e.Object.ResourceVersion() != "" {
-			state.store(e.Object.ResourceVersion())
-		}
+	return watchloop.Read(ctx, at, WatchTimeout, open, func(e k8sapi.WatchEvent) {
 		switch e.Type {
 		case k8sapi.Added, k8sapi.Modified:
 			rec, raw, err := decode(e.Object)
 			if err != nil && !errors.Is(err, ErrInvalidRecord) {
-				return err
+				return
 			}
 			observe(rec, raw)
 		case k8sapi.Deleted:
 			observe(nil, nil)
 		}
-	}
+	})
 }
