@@ -11,6 +11,7 @@ import (
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/internal/watchloop"
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
@@ -100,16 +101,13 @@ func acquireOutcome(err error) string {
 // JitterFactor of it added, or the server's Retry-After when longer (at
 // most a LeaseDuration).
 func (le *LeaderElector) backoff(err error) time.Duration {
-	d := le.jittered(le.config.RetryPeriod)
-	if ra, ok := k8sapi.RetryAfter(err); ok {
-		d = max(d, min(ra, le.config.LeaseDuration))
-	}
-	return d
+	return watchloop.RetryAfter(jittered(le.config.RetryPeriod), err, le.config.LeaseDuration)
 }
 
-// jittered is d plus a random part of up to JitterFactor·d.
-func (le *LeaderElector) jittered(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Float64()*JitterFactor*float64(d))
+// jittered is d plus a random part of up to JitterFactor·d: the one
+// jitter of the elector, the observer and their watches.
+func jittered(d time.Duration) time.Duration {
+	return watchloop.Jitter(d, JitterFactor)
 }
 
 // nextTry is how long a follower waits before its next try, and never less
@@ -120,7 +118,7 @@ func (le *LeaderElector) jittered(d time.Duration) time.Duration {
 // jitter.
 func (le *LeaderElector) nextTry(watching bool, backoffUntil time.Time) time.Duration {
 	now := le.config.Clock.Now()
-	d := le.jittered(le.config.RetryPeriod)
+	d := jittered(le.config.RetryPeriod)
 	if watching {
 		le.mu.Lock()
 		free, expiry := le.freeLocked(), le.expiryLocked()
@@ -209,7 +207,7 @@ func (le *LeaderElector) herdDelayLocked() time.Duration {
 // record change. Every acquisition starts a new term, one above the highest
 // this candidate has seen on the lock.
 func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, error) {
-	ctx, cancel := le.withTimeout(parent, le.config.RequestTimeout)
+	ctx, cancel := withTimeout(parent, le.config.Clock, le.config.RequestTimeout)
 	defer cancel()
 	rec, raw, err := le.readFresh(ctx)
 	now := le.config.Clock.Now()
@@ -220,7 +218,7 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 	case errors.Is(err, rl.ErrInvalidRecord) && rec != nil:
 		le.noteOdd(raw, "election: the lock's record does not decode; it counts as held by an unknown candidate, and is taken over once it has not changed for a lease", err)
 	case err != nil:
-		return nil, le.requestError(ctx, "read the lock", err)
+		return nil, requestError(ctx, "read the lock", err)
 	case rec.LeaseDurationSeconds > int(MaxLeaseDuration/time.Second):
 		le.noteOdd(raw, "election: the lock's record asks for a lease longer than MaxLeaseDuration; it counts as MaxLeaseDuration",
 			fmt.Errorf("leaseDurationSeconds %d", rec.LeaseDurationSeconds))
@@ -273,7 +271,7 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 		}
 	}
 	if err != nil {
-		return nil, le.requestError(ctx, "take the lock", err)
+		return nil, requestError(ctx, "take the lock", err)
 	}
 	return le.startLeading(desired)
 }
@@ -326,15 +324,16 @@ func (le *LeaderElector) releasedForMeLocked() bool {
 // expiryLocked is when the observed holder's lease runs out by this
 // candidate's clock.
 func (le *LeaderElector) expiryLocked() time.Time {
-	return le.observedTime.Add(le.leaseOf(le.observed))
+	return le.observedTime.Add(leaseOf(le.observed, le.config.LeaseDuration))
 }
 
-// leaseOf is the lease rec asks for: its own duration, or this candidate's
-// LeaseDuration when the record names none, and at most MaxLeaseDuration.
-func (le *LeaderElector) leaseOf(rec rl.LeaderElectionRecord) time.Duration {
+// leaseOf is the lease rec asks for: its own duration, or fallback (the
+// config's LeaseDuration) when the record names none, and at most
+// MaxLeaseDuration.
+func leaseOf(rec rl.LeaderElectionRecord, fallback time.Duration) time.Duration {
 	switch s := rec.LeaseDurationSeconds; {
 	case s <= 0:
-		return le.config.LeaseDuration
+		return fallback
 	case s > int(MaxLeaseDuration/time.Second):
 		return MaxLeaseDuration
 	default:
@@ -411,12 +410,27 @@ func (le *LeaderElector) goneLocked(at time.Time, deleted bool) {
 // noteOdd logs msg once for each distinct record raw.
 func (le *LeaderElector) noteOdd(raw []byte, msg string, err error) {
 	le.mu.Lock()
-	seen := bytes.Equal(raw, le.loggedRaw)
-	le.loggedRaw = append(le.loggedRaw[:0:0], raw...)
+	first := le.odd.first(raw)
 	le.mu.Unlock()
-	if !seen {
+	if first {
 		le.log.Warn(msg, "record", short(string(raw)), "err", err)
 	}
+}
+
+// oddRecords remembers the last odd record logged (one that does not
+// decode, or asks for too long a lease), so that it is logged once, not at
+// every read and watch event. Its owner's mutex guards it.
+type oddRecords struct {
+	last []byte
+	set  bool
+}
+
+// first reports whether raw differs from the last odd record logged, and
+// remembers it.
+func (r *oddRecords) first(raw []byte) bool {
+	again := r.set && bytes.Equal(raw, r.last)
+	r.last, r.set = append(r.last[:0:0], raw...), true
+	return !again
 }
 
 // reportLocked queues OnNewLeader for a change of holder. An empty holder
@@ -481,22 +495,24 @@ func (le *LeaderElector) sendingLocked(rec rl.LeaderElectionRecord) {
 }
 
 // sameStored reports whether a and b are stored alike by a lock that keeps
-// times to precision p.
+// times to precision p; with p 0, whether they hold the same values (the
+// observer's test for a record without bytes).
 func sameStored(a, b rl.LeaderElectionRecord, p time.Duration) bool {
 	same := func(x, y rl.Time) bool { return x.Truncate(p).Equal(y.Truncate(p)) }
 	return a.HolderIdentity == b.HolderIdentity && a.LeaseDurationSeconds == b.LeaseDurationSeconds &&
 		a.LeaderTransitions == b.LeaderTransitions && same(a.AcquireTime, b.AcquireTime) && same(a.RenewTime, b.RenewTime)
 }
 
-// withTimeout is context.WithTimeout on the elector's clock. When the time
-// runs out, the context's cause is context.DeadlineExceeded.
-func (le *LeaderElector) withTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+// withTimeout is context.WithTimeout on clock, the elector's or the
+// observer's, so that fake time bounds requests too. When the time runs
+// out, the context's cause is context.DeadlineExceeded.
+func withTimeout(parent context.Context, clock Clock, d time.Duration) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(parent)
 	if d <= 0 {
 		cancel(context.DeadlineExceeded)
 		return ctx, func() {}
 	}
-	t := le.config.Clock.AfterFunc(d, func() { cancel(context.DeadlineExceeded) })
+	t := clock.AfterFunc(d, func() { cancel(context.DeadlineExceeded) })
 	return ctx, func() {
 		t.Stop()
 		cancel(context.Canceled)
@@ -505,7 +521,7 @@ func (le *LeaderElector) withTimeout(parent context.Context, d time.Duration) (c
 
 // requestError wraps the error of a call to the lock. A call cut short by
 // its own timeout says so (context.DeadlineExceeded), not "canceled".
-func (le *LeaderElector) requestError(ctx context.Context, what string, err error) error {
+func requestError(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("election: %s: %w", what, timeoutCause(ctx, err))
 }
 

@@ -44,7 +44,7 @@ type LeaderElector struct {
 	seen         bool                    // guarded by mu: a record has been observed
 	gone         bool                    // guarded by mu: the lock was deleted after observed was seen
 	maxTerm      int                     // guarded by mu: the highest leaderTransitions seen on the lock
-	loggedRaw    []byte                  // guarded by mu: the last odd record logged, to log each once
+	odd          oddRecords              // guarded by mu
 	watchSeq     uint64                  // guarded by mu: counts the records the watch delivered
 	watchRaw     []byte                  // guarded by mu: the bytes of the last one; nil for a deletion
 	rtt          time.Duration           // guarded by mu: the shortest answered request (at most maxHerdRTT)
@@ -181,7 +181,7 @@ func (le *LeaderElector) run(ctx context.Context, again bool) error {
 				return ctx.Err()
 			}
 		}
-		if !le.sleep(ctx, le.jittered(le.config.RetryPeriod)) {
+		if !le.sleep(ctx, jittered(le.config.RetryPeriod)) {
 			return ctx.Err()
 		}
 	}

@@ -208,7 +208,7 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 	deadline := le.deadlineLocked()
 	le.mu.Unlock()
 
-	ctx, cancel := le.withTimeout(parent, min(le.config.RequestTimeout, deadline.Sub(now)))
+	ctx, cancel := withTimeout(parent, le.config.Clock, min(le.config.RequestTimeout, deadline.Sub(now)))
 	defer cancel()
 	err := le.lockUpdate(ctx, desired)
 	switch {
@@ -225,7 +225,7 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 		return le.renewed(desired, now)
 	}
 	if !k8sapi.IsConflict(err) && !k8sapi.IsAlreadyExists(err) {
-		return le.requestError(ctx, "renew", err)
+		return requestError(ctx, "renew", err)
 	}
 
 	rec, raw, err := le.lockGet(ctx)
@@ -233,12 +233,12 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 		// Deleted: kube-apiserver answers an update that carries the old
 		// object's uid with 409, not 404. Recreate it, in this term.
 		if err := le.lockCreate(ctx, desired); err != nil {
-			return le.requestError(ctx, "recreate the deleted lock", err)
+			return requestError(ctx, "recreate the deleted lock", err)
 		}
 		return le.renewed(desired, now)
 	}
 	if err != nil && !(errors.Is(err, rl.ErrInvalidRecord) && rec != nil) {
-		return le.requestError(ctx, "read the lock after a conflict", err)
+		return requestError(ctx, "read the lock after a conflict", err)
 	}
 	seenAt := le.config.Clock.Now()
 	le.mu.Lock()
@@ -264,7 +264,7 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 			return nil
 		}
 		if err := le.lockUpdate(ctx, desired); err != nil {
-			return le.requestError(ctx, "renew after a conflict", err)
+			return requestError(ctx, "renew after a conflict", err)
 		}
 		return le.renewed(desired, now)
 	}
@@ -398,7 +398,7 @@ func (le *LeaderElector) release(to string) (bool, error) {
 	cacheMine := le.cacheMine
 	le.mu.Unlock()
 
-	ctx, cancel := le.withTimeout(context.Background(), le.config.RequestTimeout)
+	ctx, cancel := withTimeout(context.Background(), le.config.Clock, le.config.RequestTimeout)
 	defer cancel()
 	err := errors.New("not tried")
 	if cacheMine {
@@ -409,7 +409,7 @@ func (le *LeaderElector) release(to string) (bool, error) {
 		// stand between: read the lock, and release only a record of ours.
 		cur, _, gerr := le.lockGet(ctx)
 		if gerr != nil {
-			return false, le.requestError(ctx, "release: read the lock", gerr)
+			return false, requestError(ctx, "release: read the lock", gerr)
 		}
 		le.mu.Lock()
 		own := le.ownLocked(*cur)
@@ -420,7 +420,7 @@ func (le *LeaderElector) release(to string) (bool, error) {
 		err = le.lockUpdate(ctx, rec)
 	}
 	if err != nil {
-		return false, le.requestError(ctx, "release", err)
+		return false, requestError(ctx, "release", err)
 	}
 	le.mu.Lock()
 	le.observed, le.observedRaw, le.observedTime = rec, nil, now

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -166,7 +165,7 @@ type Observer struct {
 	events    uint64                  // guarded by mu: counts watch events; a read that overlapped one is dropped
 	queue     []Observation           // guarded by mu: changes waiting for OnChange
 	loggedErr string                  // guarded by mu: the last error logged, to log each once
-	loggedRaw []byte                  // guarded by mu: the last undecodable record logged
+	odd       oddRecords              // guarded by mu
 }
 
 // NewObserver makes an Observer from cfg. The error wraps ErrInvalidConfig
@@ -322,7 +321,7 @@ func (o *Observer) Run(ctx context.Context) error {
 			// deliver (a resumed watch replays what it missed at once)
 			// before reading; a read that overlaps a watch event anyway
 			// is dropped (see poll).
-			if d := now.Add(o.jitter(o.config.RetryPeriod)); d.After(nextPoll) {
+			if d := now.Add(jittered(o.config.RetryPeriod)); d.After(nextPoll) {
 				nextPoll = d
 			}
 		}
@@ -357,19 +356,16 @@ func (o *Observer) poll(ctx context.Context) time.Time {
 	o.mu.Lock()
 	events := o.events
 	o.mu.Unlock()
-	rctx, cancel := o.withTimeout(ctx)
+	rctx, cancel := withTimeout(ctx, o.config.Clock, o.config.RequestTimeout)
 	rec, raw, err := o.config.Lock.Get(rctx)
 	now := o.config.Clock.Now()
 	if err != nil && !k8sapi.IsNotFound(err) && !(errors.Is(err, rl.ErrInvalidRecord) && rec != nil) {
-		err = o.requestError(rctx, "read the lock", err)
+		err = requestError(rctx, "observer: read the lock", err)
 		cancel()
 		if ctx.Err() == nil {
 			o.failed(err, true)
 		}
-		d := o.jitter(o.config.RetryPeriod)
-		if ra, ok := k8sapi.RetryAfter(err); ok {
-			d = max(d, min(ra, o.maxBackoff()))
-		}
+		d := watchloop.RetryAfter(jittered(o.config.RetryPeriod), err, watchloop.MaxWait(o.config.RetryPeriod))
 		return now.Add(d)
 	}
 	cancel()
@@ -385,16 +381,11 @@ func (o *Observer) poll(ctx context.Context) time.Time {
 	if changed {
 		o.noteUnknown(rec, raw)
 	}
-	return now.Add(o.jitter(o.config.RetryPeriod))
+	return now.Add(jittered(o.config.RetryPeriod))
 }
 
-// Limits of the observer.
-const (
-	// observerMaxQueue is how many changes may wait for OnChange.
-	observerMaxQueue = 256
-	// observerMaxLogged is how much of a record a log line carries.
-	observerMaxLogged = 256
-)
+// observerMaxQueue is how many changes may wait for OnChange.
+const observerMaxQueue = 256
 
 // follow watches the lock until ctx ends or the server forbids the watch
 // (see watchloop.Loop), and applies every record it sees.
@@ -482,7 +473,7 @@ func (o *Observer) observeLocked(rec *rl.LeaderElectionRecord, raw []byte, now t
 		o.setLocked(false, now)
 		return true
 	}
-	if seen && o.current.Exists && bytes.Equal(raw, o.raw) && (raw != nil || observerSameRecord(*rec, o.record)) {
+	if seen && o.current.Exists && bytes.Equal(raw, o.raw) && (raw != nil || sameStored(*rec, o.record, 0)) {
 		return false
 	}
 	o.record, o.hasRecord = *rec, true
@@ -496,7 +487,7 @@ func (o *Observer) setLocked(exists bool, now time.Time) {
 	r := o.record
 	var lease time.Duration
 	if o.hasRecord {
-		lease = o.leaseOf(r)
+		lease = leaseOf(r, o.config.LeaseDuration)
 	}
 	c := &o.current
 	c.Exists = exists
@@ -596,61 +587,10 @@ func (o *Observer) noteUnknown(rec *rl.LeaderElectionRecord, raw []byte) {
 		return
 	}
 	o.mu.Lock()
-	logged := raw != nil && bytes.Equal(raw, o.loggedRaw)
-	o.loggedRaw = append(o.loggedRaw[:0:0], raw...)
+	first := o.odd.first(raw)
 	o.mu.Unlock()
-	if !logged {
+	if first {
 		o.log.Warn("election: observer: the lock's holder is unknown (a record that does not decode, or records that disagree)",
-			"record", string(raw[:min(len(raw), observerMaxLogged)]))
+			"record", short(string(raw)))
 	}
-}
-
-// leaseOf is the lease rec asks for: its own, the config's when it names
-// none, and at most MaxLeaseDuration.
-func (o *Observer) leaseOf(rec rl.LeaderElectionRecord) time.Duration {
-	switch s := rec.LeaseDurationSeconds; {
-	case s <= 0:
-		return o.config.LeaseDuration
-	case s > int(MaxLeaseDuration/time.Second):
-		return MaxLeaseDuration
-	default:
-		return time.Duration(s) * time.Second
-	}
-}
-
-// jitter is d plus a random part of up to JitterFactor·d.
-func (o *Observer) jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Float64()*JitterFactor*float64(d))
-}
-
-// maxBackoff is the longest wait before a new watch, or a read the server
-// asked to delay.
-func (o *Observer) maxBackoff() time.Duration {
-	return watchloop.MaxWait(o.config.RetryPeriod)
-}
-
-// withTimeout bounds one read by RequestTimeout on the observer's clock; the
-// context's cause is then context.DeadlineExceeded.
-func (o *Observer) withTimeout(parent context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(parent)
-	t := o.config.Clock.AfterFunc(o.config.RequestTimeout, func() { cancel(context.DeadlineExceeded) })
-	return ctx, func() {
-		t.Stop()
-		cancel(context.Canceled)
-	}
-}
-
-// requestError wraps the error of a read; one cut short by RequestTimeout
-// says so.
-func (o *Observer) requestError(ctx context.Context, what string, err error) error {
-	if cause := context.Cause(ctx); errors.Is(cause, context.DeadlineExceeded) && errors.Is(err, context.Canceled) {
-		return fmt.Errorf("election: observer: %s: no answer within %v: %w", what, o.config.RequestTimeout, cause)
-	}
-	return fmt.Errorf("election: observer: %s: %w", what, err)
-}
-
-// sameRecord reports whether a and b hold the same values.
-func observerSameRecord(a, b rl.LeaderElectionRecord) bool {
-	return a.HolderIdentity == b.HolderIdentity && a.LeaseDurationSeconds == b.LeaseDurationSeconds &&
-		a.LeaderTransitions == b.LeaderTransitions && a.AcquireTime.Equal(b.AcquireTime.Time) && a.RenewTime.Equal(b.RenewTime.Time)
 }
