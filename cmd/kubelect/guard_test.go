@@ -159,6 +159,7 @@ type guardProc struct {
 	cmd    *exec.Cmd
 	ctl    *os.File // deadlines to the guard
 	report *bufio.Scanner
+	stdout *bufio.Reader // CMD's
 	exited chan struct{}
 }
 
@@ -176,6 +177,10 @@ func startGuard(t *testing.T, first time.Duration, killAfter time.Duration, scri
 	cmd := exec.Command(os.Args[0], guardCommand, "--kill-after", killAfter.String(), "--", "sh", "-c", script)
 	cmd.ExtraFiles = []*os.File{ctlR, repW}
 	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	if err := cmd.Start(); err != nil {
@@ -183,7 +188,7 @@ func startGuard(t *testing.T, first time.Duration, killAfter time.Duration, scri
 	}
 	ctlR.Close()
 	repW.Close()
-	g := &guardProc{cmd: cmd, ctl: ctlW, report: bufio.NewScanner(repR), exited: make(chan struct{})}
+	g := &guardProc{cmd: cmd, ctl: ctlW, report: bufio.NewScanner(repR), stdout: bufio.NewReader(stdout), exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(g.exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -225,6 +230,14 @@ func (g *guardProc) started(t *testing.T) int {
 	return pid
 }
 
+// ready waits for CMD's "ready" line: its signal handling is set up.
+func (g *guardProc) ready(t *testing.T) {
+	t.Helper()
+	if l, err := g.stdout.ReadString('\n'); l != "ready\n" {
+		t.Fatalf("CMD said %q, %v; want ready", l, err)
+	}
+}
+
 func (g *guardProc) exitCode(t *testing.T) int {
 	t.Helper()
 	select {
@@ -247,7 +260,7 @@ func waitNotAlive(t *testing.T, pid int) {
 	}
 }
 
-const stubborn = `trap '' TERM; exec sleep 1000`
+const stubborn = `trap '' TERM; echo ready; exec sleep 1000`
 
 // The guard process, as kubelect run starts it: kubelect's pipe closing
 // (kubelect killed, or crashed) makes it stop CMD, one that ignores
@@ -255,6 +268,7 @@ const stubborn = `trap '' TERM; exec sleep 1000`
 func TestGuardProcessKubelectGone(t *testing.T) {
 	g := startGuard(t, monoNow()+time.Hour, 100*time.Millisecond, stubborn)
 	pid := g.started(t)
+	g.ready(t) // SIGTERM before the trap would kill it
 	g.ctl.Close()
 	if l := g.line(t); l != "stopped 137" {
 		t.Errorf("report %q, want stopped 137", l)
@@ -268,9 +282,10 @@ func TestGuardProcessKubelectGone(t *testing.T) {
 // The deadline passes with no word from kubelect (frozen): the guard stops
 // CMD, and not before the deadline by the shared clock.
 func TestGuardProcessDeadline(t *testing.T) {
-	deadline := monoNow() + 300*time.Millisecond
-	g := startGuard(t, deadline, 100*time.Millisecond, `trap 'exit 0' TERM; sleep 1000 & wait`)
+	deadline := monoNow() + time.Second
+	g := startGuard(t, deadline, 100*time.Millisecond, `trap 'exit 0' TERM; echo ready; sleep 1000 & wait`)
 	g.started(t)
+	g.ready(t)
 	l := g.line(t)
 	now := monoNow()
 	if l != "stopped 0" {
@@ -312,6 +327,7 @@ func TestGuardProcessKilledTakesCMD(t *testing.T) {
 	}
 	g := startGuard(t, monoNow()+time.Hour, time.Hour, stubborn)
 	pid := g.started(t)
+	g.ready(t)
 	if err := g.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

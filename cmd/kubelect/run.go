@@ -109,6 +109,8 @@ stands again after --retry-period. When the guard had to stop CMD (kubelect
 was frozen), kubelect releases the lock, if it still holds it, and stands
 again.
 
+` + podLabelHelp + `
+
 With --listen, it serves for probes and monitoring:
 
   GET /healthz  liveness: 503 when the renew loop is stuck, or CMD still
@@ -268,6 +270,8 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 	reap := fs.Bool("reap", reapByDefault(), "reap the zombies of the processes CMD leaves behind, as a container's init must (default: on when kubelect runs as PID 1)")
 	listen := fs.String("listen", "", "serve /healthz, /readyz and /metrics on this `address` (default: no HTTP server)")
 	onExit := fs.String("on-exit", "exit", "when CMD exits while leading: exit (release the lock and exit with CMD's code) or restand (release and stand again)")
+	var label podLabelFlags
+	label.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -289,6 +293,10 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 		return err
 	}
 	e, err := a.setup(&c)
+	if err != nil {
+		return err
+	}
+	labeler, err := a.podLabeler(e, &c, &label)
 	if err != nil {
 		return err
 	}
@@ -363,9 +371,13 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 				OnStartedLeading: func(stop <-chan struct{}) {
 					r.wg.Add(1)
 					defer r.wg.Done()
+					// The label comes off when stop closes, while CMD is
+					// stopped; the lock is released after that.
+					defer labeler.lead(le, stop)()
 					r.lead(ctx, le, stop, endTerm)
 				},
 				OnStoppedLeading: func() {},
+				OnNewLeader:      labeler.onNewLeader(),
 			},
 			ReleaseOnCancel: true,
 			Metrics:         hooks,
