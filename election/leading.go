@@ -428,3 +428,67 @@ func (le *LeaderElector) release(to string) (bool, error) {
 	le.mu.Unlock()
 	return true, nil
 }
+
+// recordLocked is the record this candidate writes at now: a new term
+// acquired at acquired.
+func (le *LeaderElector) recordLocked(now time.Time, term int, acquired time.Time) rl.LeaderElectionRecord {
+	return rl.LeaderElectionRecord{
+		HolderIdentity:       le.config.Lock.Identity(),
+		LeaseDurationSeconds: leaseSeconds(le.config.LeaseDuration),
+		AcquireTime:          rl.NewTime(acquired),
+		RenewTime:            rl.NewTime(now),
+		LeaderTransitions:    term,
+	}
+}
+
+// ownLocked reports whether rec is a record this elector wrote: the last
+// one it knows it stored, or one whose answer it did not get.
+func (le *LeaderElector) ownLocked(rec rl.LeaderElectionRecord) bool {
+	_, ok := le.sentLocked(rec)
+	return ok
+}
+
+// sentLocked returns when this elector sent rec, if it wrote it: the
+// earliest of its writes that stored the same bytes.
+func (le *LeaderElector) sentLocked(rec rl.LeaderElectionRecord) (time.Time, bool) {
+	if rec.HolderIdentity != le.config.Lock.Identity() {
+		return time.Time{}, false
+	}
+	if !le.mineSent.IsZero() && sameStored(rec, le.mine, le.precision) {
+		return le.mineSent, true
+	}
+	for _, p := range le.pending {
+		if sameStored(rec, p, le.precision) {
+			return p.RenewTime.Time, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// maxPending is how many writes of unknown outcome an elector remembers;
+// forgetting one only makes it more careful.
+const maxPending = 8
+
+// sendingLocked remembers rec as sent, its outcome unknown until an answer
+// or a later read tells.
+func (le *LeaderElector) sendingLocked(rec rl.LeaderElectionRecord) {
+	if len(le.pending) == maxPending {
+		le.pending = append(le.pending[:0], le.pending[1:]...)
+	}
+	le.pending = append(le.pending, rec)
+}
+
+// sameStored reports whether a and b are stored alike by a lock that keeps
+// times to precision p; with p 0, whether they hold the same values (the
+// observer's test for a record without bytes).
+func sameStored(a, b rl.LeaderElectionRecord, p time.Duration) bool {
+	same := func(x, y rl.Time) bool { return x.Truncate(p).Equal(y.Truncate(p)) }
+	return a.HolderIdentity == b.HolderIdentity && a.LeaseDurationSeconds == b.LeaseDurationSeconds &&
+		a.LeaderTransitions == b.LeaderTransitions && same(a.AcquireTime, b.AcquireTime) && same(a.RenewTime, b.RenewTime)
+}
+
+// leaseSeconds is d in whole seconds, rounded up, at least 1: the record
+// holds seconds, and a shorter lease written down would be unsafe.
+func leaseSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
