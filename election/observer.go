@@ -390,34 +390,24 @@ const observerMaxQueue = 256
 // follow watches the lock until ctx ends or the server forbids the watch
 // (see watchloop.Loop), and applies every record it sees.
 func (o *Observer) follow(ctx context.Context, w rl.RecordWatcher, f *observerFollow) {
-	clock := o.config.Clock
-	loop := watchloop.Loop{
-		Clock:        loopClock{clock},
-		JitterFactor: JitterFactor,
-		Idle:         watchIdle,
-		RetryPeriod:  func() time.Duration { return o.config.RetryPeriod },
-		Watch: func(ctx context.Context, touch func()) error {
-			return w.WatchRecord(ctx, func(rec *rl.LeaderElectionRecord, raw []byte) {
-				touch()
-				o.watched(rec, raw, f)
-			})
-		},
-		Ended: func(err error, idle bool) {
-			f.live.Store(false)
-			f.signal()
-			if ctx.Err() == nil {
-				o.watchEnded(err, idle)
-			}
-		},
-		Forbidden: func(err error) {
-			o.failed(fmt.Errorf("election: observer: watch the lock: %w", err), false)
-			o.log.Warn("election: observer may not watch the lock; polling it every RetryPeriod instead", "err", err)
-		},
-		Again: func(err error, wait time.Duration) {
-			if wait > 0 {
-				o.log.Debug("election: observer's watch ended at once; watching again after a backoff", "err", err, "backoff", wait)
-			}
-		},
+	loop := lockWatch(o.config.Clock, o.config.RetryPeriod, w, func(rec *rl.LeaderElectionRecord, raw []byte) {
+		o.watched(rec, raw, f)
+	})
+	loop.Ended = func(err error, idle bool) {
+		f.live.Store(false)
+		f.signal()
+		if ctx.Err() == nil {
+			o.watchEnded(err, idle)
+		}
+	}
+	loop.Forbidden = func(err error) {
+		o.failed(fmt.Errorf("election: observer: watch the lock: %w", err), false)
+		o.log.Warn("election: observer may not watch the lock; polling it every RetryPeriod instead", "err", err)
+	}
+	loop.Again = func(err error, wait time.Duration) {
+		if wait > 0 {
+			o.log.Debug("election: observer's watch ended at once; watching again after a backoff", "err", err, "backoff", wait)
+		}
 	}
 	loop.Run(ctx)
 }

@@ -97,6 +97,23 @@ func (l loopClock) AfterFunc(d time.Duration, f func()) watchloop.Timer {
 	return l.c.AfterFunc(d, f)
 }
 
+// lockWatch is the watch loop of a lock's own object, for a follower or an
+// observer that retries every retry: observe gets each record it delivers.
+func lockWatch(clock Clock, retry time.Duration, w rl.RecordWatcher, observe func(*rl.LeaderElectionRecord, []byte)) watchloop.Loop {
+	return watchloop.Loop{
+		Clock:        loopClock{clock},
+		JitterFactor: JitterFactor,
+		Idle:         watchIdle,
+		RetryPeriod:  func() time.Duration { return retry },
+		Watch: func(ctx context.Context, touch func()) error {
+			return w.WatchRecord(ctx, func(rec *rl.LeaderElectionRecord, raw []byte) {
+				touch()
+				observe(rec, raw)
+			})
+		},
+	}
+}
+
 // follow keeps a watch on the lock open (see watchloop.Loop: backoff,
 // Retry-After, idle restart) and records every record it sees as observed
 // now. When the server forbids the watch it gives up: the candidate polls
@@ -105,29 +122,20 @@ func (l loopClock) AfterFunc(d time.Duration, f func()) watchloop.Timer {
 // process, the goroutine hands the lock over to the shared watch and
 // returns.
 func (le *LeaderElector) follow(ctx context.Context, w rl.RecordWatcher, f *follower) {
-	loop := watchloop.Loop{
-		Clock:        loopClock{le.config.Clock},
-		JitterFactor: JitterFactor,
-		Idle:         watchIdle,
-		RetryPeriod:  func() time.Duration { return le.config.RetryPeriod },
-		Watch: func(ctx context.Context, touch func()) error {
-			return w.WatchRecord(ctx, func(rec *rl.LeaderElectionRecord, raw []byte) {
-				touch()
-				le.watched(f, rec, raw)
-			})
-		},
-		Ended: func(error, bool) { f.live.Store(false) },
-		Forbidden: func(err error) {
-			le.log.Warn("election: may not watch the lock; polling it every RetryPeriod instead", "err", err)
-		},
-		Again: func(err error, wait time.Duration) {
-			le.watchRestarted(err)
-			if wait == 0 {
-				le.log.Debug("election: watch of the lock ended; watching again", "err", err)
-				return
-			}
-			le.log.Debug("election: watch of the lock ended at once; watching again after a backoff", "err", err, "backoff", wait)
-		},
+	loop := lockWatch(le.config.Clock, le.config.RetryPeriod, w, func(rec *rl.LeaderElectionRecord, raw []byte) {
+		le.watched(f, rec, raw)
+	})
+	loop.Ended = func(error, bool) { f.live.Store(false) }
+	loop.Forbidden = func(err error) {
+		le.log.Warn("election: may not watch the lock; polling it every RetryPeriod instead", "err", err)
+	}
+	loop.Again = func(err error, wait time.Duration) {
+		le.watchRestarted(err)
+		if wait == 0 {
+			le.log.Debug("election: watch of the lock ended; watching again", "err", err)
+			return
+		}
+		le.log.Debug("election: watch of the lock ended at once; watching again after a backoff", "err", err, "backoff", wait)
 	}
 	if f.hub != nil {
 		// The shared watch can take the lock over: before each watch or
