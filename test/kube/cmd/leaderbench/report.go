@@ -31,7 +31,7 @@ func markdown(rs []*result, base *baseline, quiet float64, hot string, trials in
 	var b strings.Builder
 	goVersion, _ := exec.Command("go", "version").Output()
 	fmt.Fprintf(&b, "# Benchmarks: kubelect vs client-go leaderelection\n\n")
-	fmt.Fprintf(&b, "Measured %s by `test/kube/cmd/leaderbench` (`test/kube/build.sh && cd test/kube && go run ./cmd/leaderbench -out ../..`) "+
+	fmt.Fprintf(&b, "Measured %s by `test/kube/cmd/leaderbench` (`test/kube/build.sh && cd test/kube && go run ./cmd/leaderbench -out DIR`) "+
 		"against kube-apiserver v1.37.2 + etcd v3.7.0 on 127.0.0.1, both implementations in one run. Machine: %s/%s, %d CPUs; %s. The run took %v.\n\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), strings.TrimSpace(string(goVersion)), took.Round(time.Second))
 	fmt.Fprintf(&b, "Latency trials: 3 candidates on a fresh Lease each trial, LeaseDuration/RenewDeadline/RetryPeriod = %v/%v/%v, %d trials each; "+
