@@ -16,7 +16,8 @@ import (
 // ErrWatchClosed is what Watcher.Next returns once Close has been called.
 var ErrWatchClosed = errors.New("k8sapi: watch closed")
 
-// WatchOptions tune a single-object watch.
+// WatchOptions tune a watch: of one object (Watch) or of a namespace's
+// collection (WatchAll).
 type WatchOptions struct {
 	ResourceVersion string // start after this version; "" means current state first
 	TimeoutSeconds  int    // server-side timeout; 0 lets the server choose

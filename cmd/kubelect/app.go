@@ -131,7 +131,7 @@ func (a *app) catchSignals(ctx context.Context, hup bool) (_ context.Context, re
 	}
 }
 
-var commands []*command // filled by init in each subcommand's file, sorted below
+var commands []*command // set by init in common.go, in the order help lists them
 
 func findCommand(name string) *command {
 	for _, c := range commands {
@@ -151,7 +151,7 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
 
-// exitError carries an exit code other than 1 for a runtime error.
+// codedError carries an exit code other than 1 for a runtime error.
 type codedError struct {
 	code int
 	err  error
