@@ -47,7 +47,7 @@ type app struct {
 
 	// For run: CMD's standard input and the environment it inherits; the
 	// clock of the elector and of the kill timer (nil: the real one); the
-	// program that runs "kubelect guard" (nil: os.Executable).
+	// program that runs "kubelect guard" (nil: this very program).
 	stdin      io.Reader
 	environ    func() []string
 	clock      election.Clock

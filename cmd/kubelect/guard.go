@@ -219,7 +219,7 @@ type guarded struct {
 // that time began); after that it kills the guard (and so CMD) and returns
 // errLeadershipOver.
 func (r *runner) startGuarded(env []string, deadline time.Duration, stop <-chan struct{}) (*guarded, error) {
-	self := os.Executable
+	self := selfExecutable
 	if r.a.executable != nil {
 		self = r.a.executable
 	}

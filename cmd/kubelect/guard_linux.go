@@ -37,3 +37,15 @@ func processAlive(pid int) bool {
 	i := bytes.LastIndexByte(b, ')')
 	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
+
+// selfExecutable is the running program, to start as the guard:
+// /proc/self/exe is the binary this process runs even when its file has
+// since been replaced or deleted (an upgrade in place); without /proc, the
+// path it was started from.
+func selfExecutable() (string, error) {
+	const self = "/proc/self/exe"
+	if _, err := os.Stat(self); err == nil {
+		return self, nil
+	}
+	return os.Executable()
+}

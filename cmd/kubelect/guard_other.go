@@ -3,6 +3,7 @@
 package main
 
 import (
+	"os"
 	"syscall"
 	"time"
 )
@@ -27,3 +28,6 @@ func cmdSysProcAttr() *syscall.SysProcAttr {
 func processAlive(pid int) bool {
 	return syscall.Kill(pid, 0) == nil
 }
+
+// selfExecutable is the running program, to start as the guard.
+func selfExecutable() (string, error) { return os.Executable() }
