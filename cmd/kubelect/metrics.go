@@ -37,7 +37,7 @@ func (h *histogram) observe(d time.Duration) {
 }
 
 // promMetrics keeps the elector's measurements for /metrics, under the names
-// README.md lists.
+// docs/production.md lists.
 type promMetrics struct {
 	lock string // the lock label: namespace/name
 

@@ -436,7 +436,7 @@ func drawTiming(r *rand.Rand, kinds []string) Timing {
 
 // drawKinds gives the candidates' lock kinds: one kind for all, or a fleet
 // in step 1 (endpoints + endpointsleases) or step 2 (endpointsleases +
-// leases) of the README's migration.
+// leases) of the migration in docs/migrating.md.
 func drawKinds(r *rand.Rand, n int) []string {
 	kinds := make([]string, n)
 	var pick func(i int) string

@@ -13,12 +13,13 @@ for dir in . harness ../interop023; do
   (cd "$dir" && go vet ./... && go test -race -count=1 -timeout 20m ./...)
 done
 # A short run of the side-by-side benchmark, so that it cannot rot; the
-# full run is: go run ./cmd/leaderbench -out ../..  (writes BENCHMARKS.md)
+# full run is: go run ./cmd/leaderbench -out DIR  (writes DIR/BENCHMARKS.md, whose first
+# part goes into ../../BENCHMARKS.md)
 go run ./cmd/leaderbench -smoke > /dev/null
 # Smoke runs of the scale measurements (BENCHMARKS.md has the full ones):
 # the trade-off curve and cold start, herds of 3 and 10, and 1 and 10
 # elections sharing one client. Full runs:
-#   go run ./cmd/leaderbench -curve -coldstart -out ../..   (writes tradeoff.svg)
+#   go run ./cmd/leaderbench -curve -coldstart -out DIR   (writes DIR/tradeoff.svg)
 #   go run ./cmd/herdbench -out FILE
 #   go run ./cmd/manylocks
 go run ./cmd/leaderbench -curve -coldstart -smoke > /dev/null

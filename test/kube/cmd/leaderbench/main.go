@@ -1,9 +1,11 @@
 // Command leaderbench runs the same leader-election scenarios with this
 // library and with client-go v0.37.2 side by side against a real
 // kube-apiserver (the harness), and writes BENCHMARKS.md and an SVG chart
-// of the latency distributions.
+// of the latency distributions into the -out folder (a scratch folder: the
+// repository's BENCHMARKS.md has more parts than this program writes, and
+// takes its first part from the file written here).
 //
-//	test/kube/build.sh && cd test/kube && go run ./cmd/leaderbench -out ../..
+//	test/kube/build.sh && cd test/kube && go run ./cmd/leaderbench -out DIR
 //
 // -smoke runs a few short trials, so that CI keeps the program working.
 //
@@ -12,7 +14,7 @@
 // processes) and the cold start (process start to OnStartedLeading), print
 // their sections of BENCHMARKS.md, and with -out write tradeoff.svg:
 //
-//	go run ./cmd/leaderbench -curve -coldstart -out ../..
+//	go run ./cmd/leaderbench -curve -coldstart -out DIR
 //	go run ./cmd/leaderbench -curve -coldstart -smoke   # what CI runs
 package main
 
