@@ -54,7 +54,7 @@ var runCommand = &command{
 // computed from the library's default timings.
 func runHelp() string {
 	return strings.NewReplacer("DEFAULT_KILL_AFTER", defaultKillAfter(election.DefaultLeaseDuration, election.DefaultRenewDeadline).String()).Replace(
-		`Usage: kubelect run --name NAME [-n NAMESPACE] [--kill-after D] [--on-exit exit|restand] [--listen ADDR] [flags] -- CMD ARGS...
+		`Usage: kubelect run --name NAME [-n NAMESPACE] [--kill-after D] [--on-exit exit|restand] [--listen ADDR] [--label-pod] [flags] -- CMD ARGS...
 
 Stand for the lock as --identity (default $POD_NAME) and run CMD while this
 candidate leads. CMD runs in its own process group, with standard input,
