@@ -55,7 +55,7 @@ func TestSeedAPIVerbatim(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
 		lock := &rl.EndpointsLock{
 			EndpointsMeta: rl.ObjectMeta{Namespace: namespace, Name: lockName},
-			Client:        newClient(t, srv),
+			Client:        srv.Client(),
 			LockConfig:    rl.ResourceLockConfig{Identity: "seed-candidate"},
 		}
 
@@ -355,7 +355,7 @@ func newFleet(t *testing.T, srv *testapiserver.Server, kind string, n int, relea
 	f := &fleet{tl: &timeline{open: map[string]time.Time{}}}
 	for i := range n {
 		id := fmt.Sprintf("candidate-%d", i)
-		lock, err := rl.New(kind, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: id})
+		lock, err := rl.New(kind, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -502,10 +502,7 @@ func (tl *timeline) assertNoOverlap(t *testing.T) {
 
 func newClient(t *testing.T, srv *testapiserver.Server) *k8sapi.Client {
 	t.Helper()
-	c, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := srv.Client()
 	return c
 }
 

@@ -25,7 +25,7 @@ import (
 // leaseLock is a Lease lock on srv for id.
 func leaseLock(t *testing.T, srv *testapiserver.Server, id string) rl.Interface {
 	t.Helper()
-	lock, err := rl.New(rl.LeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: id})
+	lock, err := rl.New(rl.LeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -609,7 +609,7 @@ func TestPlannedTransfer(t *testing.T) {
 		aterm, _ := a.Term()
 
 		asked := time.Now()
-		if err := rl.RequestTransfer(ctx, newClient(t, srv), namespace, lockName, "c"); err != nil {
+		if err := rl.RequestTransfer(ctx, srv.Client(), namespace, lockName, "c"); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
@@ -654,7 +654,7 @@ func TestTransferToAbsentCandidate(t *testing.T) {
 		}
 		time.Sleep(time.Minute)
 		asked := time.Now()
-		if err := rl.RequestTransfer(context.Background(), newClient(t, srv), namespace, lockName, "nobody"); err != nil {
+		if err := rl.RequestTransfer(context.Background(), srv.Client(), namespace, lockName, "nobody"); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
@@ -733,7 +733,7 @@ func TestTransferRedirected(t *testing.T) {
 		b := elect(t, tl, leaseLock(t, srv, "b"), nil)
 		c := elect(t, tl, leaseLock(t, srv, "c"), nil)
 		time.Sleep(time.Minute)
-		client := newClient(t, srv)
+		client := srv.Client()
 		if err := rl.RequestTransfer(context.Background(), client, namespace, lockName, "nobody"); err != nil {
 			t.Fatal(err)
 		}

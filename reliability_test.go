@@ -124,12 +124,12 @@ func TestMultiLockRestartDuringMigration(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
 		putAnnotated(t, srv, annotation("a", "15", 3)) // "a" led on Endpoints, then restarted
 		tl := newTimeline()
-		lock, err := rl.New(rl.EndpointsLeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: "a"})
+		lock, err := rl.New(rl.EndpointsLeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: "a"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		migrated := elect(t, tl, lock, nil)
-		old, err := rl.New(rl.EndpointsResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: "b"})
+		old, err := rl.New(rl.EndpointsResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: "b"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +224,7 @@ func TestOwnWriteSeenFirstOnWatch(t *testing.T) {
 						return resp, err
 					})
 				}
-				holder, err := rl.New(kind, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: "old"})
+				holder, err := rl.New(kind, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: "old"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -302,7 +302,7 @@ func TestFailuresBackOff(t *testing.T) {
 				allow = append(allow, testapiserver.Permission{Verb: verb, Group: "coordination.k8s.io", Resource: "leases"})
 			}
 			srv := testapiserver.New(testapiserver.Options{Allow: allow})
-			stale, err := rl.New(rl.LeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: "old"})
+			stale, err := rl.New(rl.LeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: "old"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,7 +313,7 @@ func TestFailuresBackOff(t *testing.T) {
 			counts := countRequests(srv)
 			tl := newTimeline()
 			for _, id := range []string{"a", "b"} {
-				lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: id})
+				lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
 				elect(t, tl, lock, nil)
 			}
 			time.Sleep(20 * time.Second) // the stale lease has expired
@@ -332,7 +332,7 @@ func TestFailuresBackOff(t *testing.T) {
 			tl := newTimeline()
 			srv.FailNext(1<<30, http.StatusTooManyRequests) // Retry-After: 1
 			for _, id := range []string{"a", "b"} {
-				lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: id})
+				lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
 				elect(t, tl, lock, func(cfg *election.LeaderElectionConfig) {
 					cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 2*time.Second, time.Second, 100*time.Millisecond
 				})
@@ -372,7 +372,7 @@ func TestShortWatchesBackOff(t *testing.T) {
 							Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
 					})
 				}
-				holder, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: "leader"})
+				holder, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: "leader"})
 				tl := newTimeline()
 				elect(t, tl, holder, nil)
 				synctest.Wait()
@@ -410,7 +410,7 @@ func TestUndecodableRecordTakenOver(t *testing.T) {
 				tl := newTimeline()
 				var les []*election.LeaderElector
 				for _, id := range []string{"a", "b", "c"} {
-					lock, _ := rl.New(rl.EndpointsResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: id})
+					lock, _ := rl.New(rl.EndpointsResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
 					les = append(les, elect(t, tl, lock, nil))
 				}
 				time.Sleep(leaseDuration - time.Second)
@@ -443,7 +443,7 @@ func TestHugeLeaseDurationClamped(t *testing.T) {
 		tl := newTimeline()
 		var les []*election.LeaderElector
 		for _, id := range []string{"a", "b"} {
-			lock, _ := rl.New(rl.EndpointsResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: id})
+			lock, _ := rl.New(rl.EndpointsResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
 			les = append(les, elect(t, tl, lock, nil))
 		}
 		time.Sleep(election.MaxLeaseDuration - time.Second)
@@ -581,7 +581,7 @@ func TestHandoverRightAfterElection(t *testing.T) {
 func TestNewElectorOnUsedLockRemembersIt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
-		lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, newClient(t, srv), rl.ResourceLockConfig{Identity: "a"})
+		lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: "a"})
 		first, err := election.NewLeaderElector(election.LeaderElectionConfig{
 			Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod, Logger: testLogger(t),
 			Callbacks: election.LeaderCallbacks{OnStartedLeading: func(<-chan struct{}) {}, OnStoppedLeading: func() {}},

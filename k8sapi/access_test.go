@@ -82,10 +82,7 @@ func TestAccessReviewErrors(t *testing.T) {
 	var requests atomic.Int32
 	srv := testapiserver.New(testapiserver.Options{})
 	srv.SetHook(func(*http.Request) { requests.Add(1) })
-	c, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := srv.Client()
 	for _, attrs := range []k8sapi.ResourceAttributes{{Resource: k8sapi.Leases}, {Verb: "get"}} {
 		if _, err := c.AccessReview(ctx, attrs); err == nil {
 			t.Errorf("AccessReview(%+v) = nil error", attrs)
@@ -96,7 +93,7 @@ func TestAccessReviewErrors(t *testing.T) {
 	}
 
 	srv.FailNext(1, http.StatusForbidden)
-	_, err = c.AccessReview(ctx, k8sapi.ResourceAttributes{Verb: "get", Resource: k8sapi.Leases})
+	_, err := c.AccessReview(ctx, k8sapi.ResourceAttributes{Verb: "get", Resource: k8sapi.Leases})
 	var se *k8sapi.StatusError
 	if !k8sapi.IsForbidden(err) || !errors.As(err, &se) || se.Method != http.MethodPost {
 		t.Errorf("a 403 to the review: %v, want a *StatusError", err)
@@ -121,10 +118,7 @@ func TestAccessReviewInProcess(t *testing.T) {
 	srv := testapiserver.New(testapiserver.Options{
 		Deny: []testapiserver.Permission{{Verb: "watch", Group: "coordination.k8s.io", Resource: "leases"}},
 	})
-	c, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := srv.Client()
 	ask := func(verb string, r k8sapi.Resource) bool {
 		t.Helper()
 		d, err := c.AccessReview(ctx, k8sapi.ResourceAttributes{Verb: verb, Resource: r, Namespace: "default", Name: "l"})
@@ -158,10 +152,7 @@ func TestAccessReviewInProcess(t *testing.T) {
 
 	// An Allow list allows what it lists, and only that.
 	limited := testapiserver.New(testapiserver.Options{Allow: []testapiserver.Permission{{Verb: "get", Group: "coordination.k8s.io", Resource: "leases"}}})
-	c, err = k8sapi.New(limited.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = limited.Client()
 	if !ask("get", k8sapi.Leases) || ask("update", k8sapi.Leases) || ask("get", k8sapi.Endpoints) {
 		t.Error("with an Allow list of get leases: want only get leases allowed")
 	}
@@ -173,10 +164,7 @@ func ExampleClient_AccessReview() {
 	srv := testapiserver.New(testapiserver.Options{
 		Deny: []testapiserver.Permission{{Verb: "watch", Group: "coordination.k8s.io", Resource: "leases"}},
 	})
-	client, err := k8sapi.New(srv.Config())
-	if err != nil {
-		panic(err)
-	}
+	client := srv.Client()
 	for _, verb := range []string{"get", "watch"} {
 		d, err := client.AccessReview(context.Background(), k8sapi.ResourceAttributes{
 			Verb: verb, Resource: k8sapi.Leases, Namespace: "default", Name: "my-controller",

@@ -110,10 +110,7 @@ func (te *testEnv) run(args ...string) int {
 // lock returns a lock on the test server, for the test to write records.
 func (te *testEnv) lock(t *testing.T, kind, namespace, name, identity string) rl.Interface {
 	t.Helper()
-	client, err := k8sapi.New(te.srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := te.srv.Client()
 	lock, err := rl.New(kind, namespace, name, client, rl.ResourceLockConfig{Identity: identity})
 	if err != nil {
 		t.Fatal(err)

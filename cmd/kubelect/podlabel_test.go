@@ -78,10 +78,7 @@ func wantLabel(t *testing.T, srv *testapiserver.Server, pod, label, term string)
 // command's constructor, on srv.
 func newLabeler(t *testing.T, srv *testapiserver.Server, pod string) *podLabeler {
 	t.Helper()
-	client, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := srv.Client()
 	a := &app{getenv: func(k string) string {
 		return map[string]string{"POD_NAME": pod, "POD_NAMESPACE": "team-a"}[k]
 	}}
@@ -409,10 +406,7 @@ func TestServeLabelsPod(t *testing.T) {
 			mu.Unlock()
 		}
 	})
-	client, err := k8sapi.New(te.srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := te.srv.Client()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	w, err := client.Watch(ctx, k8sapi.Pods, "team-a", "pod-a", k8sapi.WatchOptions{})

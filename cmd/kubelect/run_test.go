@@ -490,10 +490,7 @@ func TestRunTransfer(t *testing.T) {
 	waitLine(t, a.stdout, "up")
 	cancelB, codeB := b.start(t, append(append(fastTimings, "--name=my-lock", "--identity=pod-b"), child...)...)
 	waitLine(t, b.stderr, "standing")
-	client, err := k8sapi.New(a.srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := a.srv.Client()
 	if err := rl.RequestTransfer(context.Background(), client, "team-a", "my-lock", "pod-b"); err != nil {
 		t.Fatal(err)
 	}

@@ -84,10 +84,7 @@ func TestTransfer(t *testing.T) {
 // preferredHolder reads the transfer request off the Lease.
 func preferredHolder(t *testing.T, te *testEnv) string {
 	t.Helper()
-	client, err := k8sapi.New(te.srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := te.srv.Client()
 	obj, err := client.Get(context.Background(), k8sapi.Leases, "team-a", "my-lock")
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
-	"github.com/kubelect/kubelect/k8sapi"
 	"github.com/kubelect/kubelect/k8sapi/testapiserver"
 )
 
@@ -16,10 +15,7 @@ func ExampleNew() {
 	srv := testapiserver.New(testapiserver.Options{})
 	ctx := context.Background()
 	newLock := func(id string) rl.Interface {
-		client, err := k8sapi.New(srv.Config())
-		if err != nil {
-			panic(err)
-		}
+		client := srv.Client()
 		lock, err := rl.New(rl.LeasesResourceLock, "default", "my-controller", client, rl.ResourceLockConfig{Identity: id})
 		if err != nil {
 			panic(err)

@@ -21,15 +21,6 @@ import (
 
 const ns = "team-a"
 
-func newClient(t testing.TB, srv *testapiserver.Server) *k8sapi.Client {
-	t.Helper()
-	c, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 type lockKind struct {
 	kind, group, resource string
 }
@@ -42,7 +33,7 @@ var kinds = []lockKind{
 
 func newLock(t testing.TB, srv *testapiserver.Server, kind, id string) rl.Interface {
 	t.Helper()
-	l, err := rl.New(kind, ns, "lock", newClient(t, srv), rl.ResourceLockConfig{Identity: id})
+	l, err := rl.New(kind, ns, "lock", srv.Client(), rl.ResourceLockConfig{Identity: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +263,7 @@ func TestAnnotationFromOldWriter(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	srv := testapiserver.New(testapiserver.Options{})
-	client := newClient(t, srv)
+	client := srv.Client()
 	cfg := rl.ResourceLockConfig{Identity: "a"}
 	for kind, want := range map[string]string{
 		rl.LeasesResourceLock: "*resourcelock.LeaseLock", rl.EndpointsResourceLock: "*resourcelock.EndpointsLock",
@@ -323,7 +314,7 @@ func typeName(v any) string { return fmtType(v) }
 // Each lock tells the precision its object stores times in: the elector
 // times its renew deadline by it.
 func TestTimePrecision(t *testing.T) {
-	client := newClient(t, testapiserver.New(testapiserver.Options{}))
+	client := testapiserver.New(testapiserver.Options{}).Client()
 	for kind, want := range map[string]time.Duration{
 		rl.LeasesResourceLock: time.Microsecond, rl.EndpointsResourceLock: time.Second,
 		rl.ConfigMapsResourceLock: time.Second, rl.EndpointsLeasesResourceLock: time.Second,
@@ -415,7 +406,7 @@ func (r *recorder) Eventf(obj rl.ObjectReference, eventType, reason, format stri
 func TestRecordEvent(t *testing.T) {
 	srv := testapiserver.New(testapiserver.Options{})
 	rec := &recorder{}
-	l, err := rl.New(rl.LeasesResourceLock, ns, "lock", newClient(t, srv), rl.ResourceLockConfig{Identity: "a", EventRecorder: rec})
+	l, err := rl.New(rl.LeasesResourceLock, ns, "lock", srv.Client(), rl.ResourceLockConfig{Identity: "a", EventRecorder: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +419,7 @@ func TestRecordEvent(t *testing.T) {
 // The API recorder posts a core/v1 Event about the lock, asynchronously.
 func TestAPIEventRecorder(t *testing.T) {
 	srv := testapiserver.New(testapiserver.Options{})
-	client := newClient(t, srv)
+	client := srv.Client()
 	events := rl.NewEventRecorder(client, "my-controller", "node-1")
 	l, err := rl.New(rl.LeasesResourceLock, ns, "lock", client, rl.ResourceLockConfig{Identity: "a", EventRecorder: events})
 	if err != nil {

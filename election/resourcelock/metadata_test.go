@@ -80,7 +80,7 @@ func TestLockLabelsAndAnnotations(t *testing.T) {
 		t.Run(tc.kind, func(t *testing.T) {
 			srv := testapiserver.New(testapiserver.Options{})
 			cfg := rl.ResourceLockConfig{Identity: "a", Labels: labels, Annotations: annotations}
-			l, err := rl.New(tc.kind, ns, "lock", newClient(t, srv), cfg)
+			l, err := rl.New(tc.kind, ns, "lock", srv.Client(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,7 +170,7 @@ func TestLockWithoutLabels(t *testing.T) {
 // apimachinery's IsQualifiedName and IsValidLabelValue (annotation keys
 // with case ignored) and the 256 KiB limit of all annotations.
 func TestLockMetadataValidation(t *testing.T) {
-	client := newClient(t, testapiserver.New(testapiserver.Options{}))
+	client := testapiserver.New(testapiserver.Options{}).Client()
 	long := strings.Repeat("a", 63)
 	prefix253 := strings.Repeat("a", 61) + "." + strings.Repeat("b", 61) + "." + strings.Repeat("c", 61) + "." + strings.Repeat("d", 67)
 	if len(prefix253) != 253 {

@@ -31,10 +31,7 @@ func preflightLock(t *testing.T, srv *testapiserver.Server, kind string, events 
 			mu.Unlock()
 		}
 	})
-	client, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := srv.Client()
 	cfg := rl.ResourceLockConfig{Identity: "a"}
 	if events {
 		rec := rl.NewEventRecorder(client, "test", "")
@@ -203,10 +200,7 @@ func ExampleCheckAccess() {
 		{Verb: "watch", Group: "coordination.k8s.io", Resource: "leases"},
 		{Verb: "update", Group: "coordination.k8s.io", Resource: "leases"},
 	}})
-	client, err := k8sapi.New(srv.Config())
-	if err != nil {
-		panic(err)
-	}
+	client := srv.Client()
 	lock, err := rl.New(rl.LeasesResourceLock, "default", "my-controller", client, rl.ResourceLockConfig{Identity: "pod-1"})
 	if err != nil {
 		panic(err)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
-	"github.com/kubelect/kubelect/k8sapi"
 	"github.com/kubelect/kubelect/k8sapi/testapiserver"
 )
 
@@ -18,10 +17,7 @@ import (
 func ExampleRequestTransfer() {
 	srv := testapiserver.New(testapiserver.Options{})
 	ctx := context.Background()
-	client, err := k8sapi.New(srv.Config())
-	if err != nil {
-		panic(err)
-	}
+	client := srv.Client()
 	lock, err := rl.New(rl.LeasesResourceLock, "default", "my-controller", client, rl.ResourceLockConfig{Identity: "pod-a"})
 	if err != nil {
 		panic(err)

@@ -205,7 +205,7 @@ func isRV(p cmp.Path) bool { return p.String() == "RV" }
 func TestTransferRequestIsNoRenewal(t *testing.T) {
 	ctx := context.Background()
 	srv := testapiserver.New(testapiserver.Options{})
-	client := newClient(t, srv)
+	client := srv.Client()
 	leader := newLock(t, srv, rl.LeasesResourceLock, "a")
 	at := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
 	if err := leader.Create(ctx, record("a", 1, at)); err != nil {
@@ -299,7 +299,7 @@ func TestRequestTransferRetriesConflicts(t *testing.T) {
 				obj["metadata"].(map[string]any)["annotations"].(map[string]any)["n"] = string(rune('0' + n%10))
 			})
 		})
-		err := rl.RequestTransfer(context.Background(), newClient(t, srv), ns, "lock", "b")
+		err := rl.RequestTransfer(context.Background(), srv.Client(), ns, "lock", "b")
 		st := storedLease(t, srv)
 		if tc.wantErr {
 			if !k8sapi.IsConflict(err) || !strings.Contains(err.Error(), "5 writes conflicted") || puts.Load() != 5 {
@@ -330,7 +330,7 @@ func TestRequestTransferRetriesConflicts(t *testing.T) {
 func TestRequestTransfer(t *testing.T) {
 	ctx := context.Background()
 	srv := testapiserver.New(testapiserver.Options{})
-	client := newClient(t, srv)
+	client := srv.Client()
 	putLease(t, srv, nil, "")
 	rawBefore, _ := srv.Get(leases, "leases", ns, "lock")
 
@@ -370,7 +370,7 @@ func TestRequestTransfer(t *testing.T) {
 		if err := newLock(t, other, kind, "a").Create(ctx, record("a", 0, time.Now())); err != nil {
 			t.Fatal(err)
 		}
-		err := rl.RequestTransfer(ctx, newClient(t, other), ns, "lock", "b")
+		err := rl.RequestTransfer(ctx, other.Client(), ns, "lock", "b")
 		if !errors.Is(err, rl.ErrNotLease) || !strings.Contains(err.Error(), "team-a/lock is a") {
 			t.Errorf("transfer on a %s lock = %v, want ErrNotLease", kind, err)
 		}
@@ -380,7 +380,7 @@ func TestRequestTransfer(t *testing.T) {
 	if err := empty.Put("", "configmaps", []byte(`{"metadata":{"name":"lock","namespace":"`+ns+`"},"data":{"a":"b"}}`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := rl.RequestTransfer(ctx, newClient(t, empty), ns, "lock", "b"); !k8sapi.IsNotFound(err) || errors.Is(err, rl.ErrNotLease) {
+	if err := rl.RequestTransfer(ctx, empty.Client(), ns, "lock", "b"); !k8sapi.IsNotFound(err) || errors.Is(err, rl.ErrNotLease) {
 		t.Errorf("transfer without a lock = %v, want NotFound", err)
 	}
 	for _, args := range [][2]string{{"", "lock"}, {ns, "a/b"}, {"Team", "lock"}} {
@@ -419,7 +419,7 @@ func TestMultiLockPreferredHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rl.RequestTransfer(ctx, newClient(t, srv), ns, "lock", "b"); err != nil {
+	if err := rl.RequestTransfer(ctx, srv.Client(), ns, "lock", "b"); err != nil {
 		t.Fatal(err)
 	}
 	rec, after, err := m.Get(ctx)

@@ -85,7 +85,7 @@ func TestEventRecorderWithoutClient(t *testing.T) {
 // Validate accepts a complete struct-literal lock and names what is wrong
 // with an incomplete one; a MultiLock's two locks must have one identity.
 func TestValidate(t *testing.T) {
-	client := newClient(t, testapiserver.New(testapiserver.Options{}))
+	client := testapiserver.New(testapiserver.Options{}).Client()
 	meta := rl.ObjectMeta{Namespace: ns, Name: "lock"}
 	cfg := rl.ResourceLockConfig{Identity: "a"}
 	good := []rl.Validator{

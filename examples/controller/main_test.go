@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubelect/kubelect/k8sapi"
 	"github.com/kubelect/kubelect/k8sapi/testapiserver"
 )
 
@@ -48,10 +47,7 @@ func TestParseOptions(t *testing.T) {
 // stop returns run's error.
 func start(t *testing.T, srv *testapiserver.Server, o options) (base string, stop func() error) {
 	t.Helper()
-	client, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := srv.Client()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -22,10 +22,11 @@
 // tested (Options.Deny, SetDeny).
 //
 // Use it over real loopback HTTPS (StartTLS) or, without sockets, as an
-// http.RoundTripper (RoundTripper, Config), which also works inside a
-// testing/synctest bubble. Fault injection (SetLatency, FailNext, DropNext,
-// SetHang, CloseWatches) and a hook that sees every request (SetHook) let
-// tests drive leader-elected code through API server trouble.
+// http.RoundTripper (Client; Config for a client config to change first;
+// RoundTripper), which also works inside a testing/synctest bubble. Fault
+// injection (SetLatency, FailNext, DropNext, SetHang, CloseWatches) and a
+// hook that sees every request (SetHook) let tests drive leader-elected
+// code through API server trouble.
 //
 // It is a test double: no admission, no validation beyond what is listed,
 // no field selectors but metadata.name, no label selectors, no persistence.

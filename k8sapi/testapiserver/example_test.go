@@ -12,12 +12,9 @@ import (
 // sockets, and FailNext makes the API server misbehave on purpose.
 func ExampleServer_FailNext() {
 	srv := testapiserver.New(testapiserver.Options{})
-	client, err := k8sapi.New(srv.Config())
-	if err != nil {
-		panic(err)
-	}
+	client := srv.Client()
 	ctx := context.Background()
-	_, err = client.Create(ctx, k8sapi.ConfigMaps, k8sapi.NewObject(k8sapi.ConfigMaps, "default", "settings"))
+	_, err := client.Create(ctx, k8sapi.ConfigMaps, k8sapi.NewObject(k8sapi.ConfigMaps, "default", "settings"))
 	fmt.Println("create:", err)
 
 	srv.FailNext(1, 500)

@@ -116,6 +116,18 @@ func (s *Server) Config() k8sapi.Config {
 	}
 }
 
+// Client returns a client of the server, reaching it in-process as Config
+// does: what a test passes to the code it tests. Each call returns a new
+// client. It panics if Options.Token is not a valid bearer token (a
+// newline in it, say), the only way the config can be wrong.
+func (s *Server) Client() *k8sapi.Client {
+	c, err := k8sapi.New(s.Config())
+	if err != nil {
+		panic("testapiserver: " + err.Error())
+	}
+	return c
+}
+
 // StartTLS serves the server on loopback HTTPS (HTTP/2 enabled) and returns
 // its URL and the PEM certificate to trust. Calling it again returns the
 // same server.

@@ -22,10 +22,7 @@ const ns = "default"
 
 func client(t *testing.T, srv *testapiserver.Server) *k8sapi.Client {
 	t.Helper()
-	c, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := srv.Client()
 	return c
 }
 
@@ -65,7 +62,7 @@ func lease(name, rv string) *k8sapi.Object {
 func TestCRUD(t *testing.T) {
 	ctx := context.Background()
 	srv := testapiserver.New(testapiserver.Options{})
-	c := client(t, srv)
+	c := srv.Client()
 
 	if _, err := c.Get(ctx, k8sapi.Leases, ns, "l"); !k8sapi.IsNotFound(err) ||
 		!strings.Contains(err.Error(), `leases.coordination.k8s.io "l" not found`) {
@@ -165,6 +162,33 @@ func TestStatusBodies(t *testing.T) {
 	}
 }
 
+// TestClient: Client reaches the server in-process with the server's
+// token, and panics on a token no client can send.
+func TestClient(t *testing.T) {
+	ctx := context.Background()
+	srv := testapiserver.New(testapiserver.Options{Token: "secret"})
+	c := srv.Client()
+	if _, err := c.Create(ctx, k8sapi.Leases, lease("l", "")); err != nil {
+		t.Fatalf("create through Client: %v", err)
+	}
+	if _, ok := srv.Get("coordination.k8s.io", "leases", ns, "l"); !ok {
+		t.Error("the lease created through Client is not on the server")
+	}
+	if srv.Client() == c {
+		t.Error("Client returned the same client twice")
+	}
+
+	bad := testapiserver.New(testapiserver.Options{Token: "secret\n"})
+	defer func() {
+		if r := recover(); r == nil {
+			t.Error("Client with a token holding a newline did not panic")
+		} else if msg := fmt.Sprint(r); !strings.HasPrefix(msg, "testapiserver: ") || strings.Contains(msg, "secret") {
+			t.Errorf("panic %q: want it to say where it comes from, without the token", msg)
+		}
+	}()
+	bad.Client()
+}
+
 func TestAuthAndPermissions(t *testing.T) {
 	ctx := context.Background()
 	srv := testapiserver.New(testapiserver.Options{
@@ -180,7 +204,7 @@ func TestAuthAndPermissions(t *testing.T) {
 	if _, err := bad.Get(ctx, k8sapi.Leases, ns, "l"); !k8sapi.IsUnauthorized(err) {
 		t.Errorf("wrong token: %v, want Unauthorized", err)
 	}
-	c := client(t, srv)
+	c := srv.Client()
 	if _, err := c.Get(ctx, k8sapi.Leases, ns, "l"); !k8sapi.IsNotFound(err) {
 		t.Errorf("allowed get: %v, want NotFound", err)
 	}
@@ -211,7 +235,7 @@ func TestFailNextAndHook(t *testing.T) {
 	srv := testapiserver.New(testapiserver.Options{})
 	var requests atomic.Int32
 	srv.SetHook(func(*http.Request) { requests.Add(1) })
-	c := client(t, srv)
+	c := srv.Client()
 	srv.FailNext(3, 503)
 	for i := 0; i < 3; i++ {
 		var se *k8sapi.StatusError
@@ -242,7 +266,7 @@ func TestFailNextAndHook(t *testing.T) {
 func TestConcurrentWriters(t *testing.T) {
 	ctx := context.Background()
 	srv := testapiserver.New(testapiserver.Options{})
-	c := client(t, srv)
+	c := srv.Client()
 	if _, err := c.Create(ctx, k8sapi.Leases, lease("l", "")); err != nil {
 		t.Fatal(err)
 	}

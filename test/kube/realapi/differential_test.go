@@ -123,10 +123,7 @@ func TestDifferential(t *testing.T) {
 	real := script(t, client, c.Namespace, name)
 
 	srv := testapiserver.New(testapiserver.Options{})
-	fake, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	fake := srv.Client()
 	inProcess := script(t, fake, c.Namespace, name)
 	if diff := cmp.Diff(real, inProcess); diff != "" {
 		t.Errorf("in-process server differs from kube-apiserver (-real +in-process):\n%s", diff)
@@ -275,10 +272,7 @@ func TestDifferentialInvalidNames(t *testing.T) {
 	c := need(t)
 	real := invalidNameScript(t, adminClient(t, c), c.Namespace)
 	srv := testapiserver.New(testapiserver.Options{})
-	fake, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	fake := srv.Client()
 	inProcess := invalidNameScript(t, fake, c.Namespace)
 	if diff := cmp.Diff(real, inProcess); diff != "" {
 		t.Errorf("in-process server differs from kube-apiserver (-real +in-process):\n%s", diff)

@@ -110,10 +110,7 @@ func TestDifferentialPatch(t *testing.T) {
 	name := uniqueName(t)
 	real := patchScript(t, adminClient(t, c), c.Namespace, name, c.ServiceAccount)
 	srv := testapiserver.New(testapiserver.Options{})
-	fake, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	fake := srv.Client()
 	inProcess := patchScript(t, fake, c.Namespace, name, c.ServiceAccount)
 	if diff := cmp.Diff(real, inProcess); diff != "" {
 		t.Errorf("in-process server differs from kube-apiserver (-real +in-process):\n%s", diff)

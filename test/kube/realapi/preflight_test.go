@@ -61,10 +61,7 @@ func TestCheckAccess(t *testing.T) {
 	partialClient, _ := serviceAccountClient(t, "preflight-partial", partial)
 
 	srv := testapiserver.New(testapiserver.Options{Allow: allowList(partial)})
-	inProcess, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	inProcess := srv.Client()
 	for _, tc := range []struct {
 		name   string
 		kind   string
