@@ -38,9 +38,11 @@ type LeaderElectionConfig struct {
 	// Lock is the resource that will be used for locking.
 	Lock rl.Interface
 
-	// LeaseDuration is how long a candidate that is not the leader waits,
-	// after it last saw the record change, before it takes the lock. It is
-	// measured on the candidate's own clock.
+	// LeaseDuration is the lease this candidate writes into the record
+	// (in whole seconds, rounded up): how long the others wait, after they
+	// last saw the record change, before they take the lock, each on its
+	// own clock. A follower waits the lease the holder's record asks for;
+	// LeaseDuration only for a record that names none.
 	LeaseDuration time.Duration
 	// RenewDeadline is how long the leader keeps trying to renew, measured
 	// from when it sent its last successful renewal, before it stops
@@ -64,8 +66,10 @@ type LeaderElectionConfig struct {
 	// OnStartedLeading to return before it gives up on releasing (the lease
 	// then expires normally). Zero means RenewDeadline.
 	ReleaseGrace time.Duration
-	// RequestTimeout bounds each call to the lock. Zero means
-	// max(1s, RenewDeadline/2). It must be shorter than RenewDeadline.
+	// RequestTimeout bounds each call to the lock; a renewal's is also cut
+	// at the renew deadline. Zero means max(1s, RenewDeadline/2), or
+	// RenewDeadline/2 when RenewDeadline is 1s or shorter. It must be
+	// shorter than RenewDeadline.
 	RequestTimeout time.Duration
 
 	// Metrics, when set, receives the elector's measurements (leadership,
@@ -88,12 +92,13 @@ type LeaderCallbacks struct {
 	// OnStartedLeading is called when the elector starts leading. The
 	// leader acts until stop is closed, and should return soon after.
 	OnStartedLeading func(stop <-chan struct{})
-	// OnStoppedLeading is called once when the elector stops leading. It
-	// is not called if the elector never led.
+	// OnStoppedLeading is called once each time a leadership ends (once
+	// per term with Stand). It is not called if the elector never led.
 	OnStoppedLeading func()
 	// OnNewLeader is called when the client observes a leader that is not
 	// the previously observed leader. This includes the first observed
-	// leader, and this candidate itself. Optional.
+	// leader, and this candidate itself; a released lock and a record that
+	// does not decode name no leader and are not reported. Optional.
 	OnNewLeader func(identity string)
 }
 

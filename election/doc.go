@@ -5,16 +5,25 @@
 // forked by etcd-operator): RunOrDie, NewLeaderElector, LeaderElectionConfig,
 // LeaderCallbacks, Run, IsLeader and GetLeader keep their names and
 // meanings, so code written against that package compiles unchanged.
-// RunContext, ReleaseOnCancel, Term, a Clock and a Logger are additions.
+// The additions: RunContext, and Stand to lead again after each term; the
+// leadership term as a fencing token (Term); release on cancel
+// (ReleaseOnCancel, ReleaseGrace) and a timeout per request
+// (RequestTimeout); health checks (Check, CheckReady and their HTTP
+// handlers, LeaderHandler) and a snapshot (Status); Metrics and ErrorKind;
+// an Observer that follows the lock without standing; planned transfer to
+// a preferred holder (resourcelock.RequestTransfer, ErrHandedOver); a
+// Clock, a Logger and a Name.
 //
 // # How it works
 //
 // A candidate that does not lead follows the lock with a watch when the
 // lock supports one (all but MultiLock do) and the server allows it: it
-// sends no request while the holder renews, takes the lock at once when it
-// sees it released, and tries when the holder's lease expires by its own
-// clock (with at most 20ms of jitter). Without a watch it tries every
-// RetryPeriod, with jitter. A try that fails (an error, a lost race, 403,
+// sends no request while the holder renews, and tries when it sees the
+// lock released or when the holder's lease expires by its own clock: each
+// follower after a short random delay (a few round trips to the API
+// server), so that a herd of them does not write at once; a release that
+// names it as the preferred holder it takes without delay. Without a watch
+// it tries every RetryPeriod, with jitter. A try that fails (an error, a lost race, 403,
 // 429) waits at least RetryPeriod with jitter, or the server's Retry-After,
 // before the next; a watch that ends at once is reopened after a backoff.
 //

@@ -260,8 +260,11 @@ func (le *LeaderElector) awaitCallback(ctx context.Context, done <-chan struct{}
 	}
 }
 
-// IsLeader returns true if the last observed leader was this client and it
-// is still within its renew deadline.
+// IsLeader reports whether this candidate leads: it took the lock and has
+// not reached its renew deadline, RenewDeadline after it sent its last
+// stored write. It reads only this elector's own leadership, never the
+// observed record (see GetLeader), so another holder's record with the
+// same identity never makes it true.
 func (le *LeaderElector) IsLeader() bool {
 	le.mu.Lock()
 	defer le.mu.Unlock()
@@ -277,8 +280,10 @@ func (le *LeaderElector) deadlineLocked() time.Time {
 	return le.mineSent.Add(le.config.RenewDeadline)
 }
 
-// GetLeader returns the identity of the last observed leader or returns the
-// empty string if no leader has yet been observed.
+// GetLeader returns the holder of the lock as this candidate last saw it
+// (read, watched, or written by this elector): the empty string when no
+// record has been seen or the lock was released, and
+// resourcelock.UnknownLeader for a record that does not decode.
 func (le *LeaderElector) GetLeader() string {
 	le.mu.Lock()
 	defer le.mu.Unlock()

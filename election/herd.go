@@ -19,9 +19,9 @@ import (
 // rate of about 1/s whatever N is: the followers that try before the
 // winner's write shows (and so lose with 409) are a small constant number,
 // not N, for N up to herdScale (and grow slowly beyond). The cost is at
-// most W added to a takeover (s·ln(herdScale/N) on average): a few tens
-// of milliseconds on a fast network. Safety does not depend on it: every
-// write is conditional on the resourceVersion.
+// most W added to a takeover (s·ln(herdScale/N) on average): a few round
+// trips. Safety does not depend on it: every write is conditional on the
+// resourceVersion.
 const herdScale = 1024
 
 // s is twice the shortest round trip this candidate has seen, or its
@@ -61,7 +61,8 @@ func (le *LeaderElector) herdDelayLocked() time.Duration {
 }
 
 // maxHerdRTT bounds each round trip the herd delay is scaled by: its
-// delay is then at most 2·maxHerdRTT·ln(herdScale) ≈ 139ms.
+// delay is then at most 2·maxHerdRTT·ln(herdScale), whatever a slow
+// moment made a request take.
 const maxHerdRTT = 10 * time.Millisecond
 
 // timedLocked takes an answered request that took d into the herd delay's
@@ -69,8 +70,8 @@ const maxHerdRTT = 10 * time.Millisecond
 func (le *LeaderElector) timedLocked(d time.Duration, stored bool) {
 	// The shortest round trip seen (not the first, which includes the TLS
 	// handshake, nor an average that a loaded moment inflates), and never
-	// more than maxHerdRTT, so that a slow start costs no takeover more
-	// than a few tens of ms.
+	// more than maxHerdRTT, so that a slow start cannot make every
+	// takeover slow.
 	d = min(max(0, d), maxHerdRTT)
 	if !le.rttSet || d < le.rtt {
 		le.rtt, le.rttSet = d, true

@@ -20,7 +20,8 @@ import (
 // block, or they hold up the elector (never past its deadline, which a
 // watchdog enforces, but a slow hook makes renewals late).
 //
-// The names README.md recommends for Prometheus are given with each field.
+// With each field are the Prometheus names that docs/production.md#metrics
+// recommends.
 type Metrics struct {
 	// Leading is called when this candidate starts leading (true, with
 	// the term it leads in) and when it stops (false, with the term it

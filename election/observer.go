@@ -34,7 +34,8 @@ type ObserverConfig struct {
 	// not allow the watch, and while a failed watch waits to be reopened.
 	// Each interval gets up to JitterFactor of it added at random, as the
 	// elector's do. A failed read is retried after the same interval, or
-	// the server's Retry-After. Zero means DefaultRetryPeriod.
+	// the server's Retry-After (up to the longer of 30s and
+	// 8·RetryPeriod). Zero means DefaultRetryPeriod.
 	RetryPeriod time.Duration
 	// LeaseDuration is the lease counted for a record that names none: one
 	// that does not decode, or a lock seen deleted before any of its
@@ -264,14 +265,16 @@ func (f *observerFollow) signal() {
 
 // Run follows the lock until ctx ends, then returns ctx's error. It reads
 // the lock once, then watches it when the lock is a
-// resourcelock.RecordWatcher: a watch that ends is reopened at once, one
-// that ended soon after it opened is reopened after a backoff that doubles
-// from RetryPeriod up to 30s or 8·RetryPeriod (or the server's Retry-After),
-// and one the server forbids is given up for polling. The observer reads
-// the lock every RetryPeriod, with jitter, whenever no watch delivers (a
-// lock without a watch, a forbidden watch, a watch being reopened or not
-// yet delivering). A failed read is retried as long after; Current shows
-// the error in LastError meanwhile.
+// resourcelock.RecordWatcher: a watch that ran for at least RetryPeriod is
+// reopened at once when it ends, one that ended sooner after a backoff that
+// doubles from RetryPeriod, with jitter, up to the longer of 30s and
+// 8·RetryPeriod (or the server's Retry-After, up to as long), and one the
+// server forbids is given up for polling. The observer reads the lock
+// every RetryPeriod, with jitter, whenever no watch delivers (a lock
+// without a watch, a forbidden watch, a watch being reopened or not yet
+// delivering). A failed read is retried as long after, or after the
+// server's Retry-After (up to the same bound); Current shows the error in
+// LastError meanwhile.
 //
 // Run never writes to the lock. It returns when its goroutines have ended,
 // an OnChange call in progress included. Run may be called again after it

@@ -44,10 +44,10 @@ func timeoutCause(ctx context.Context, err error) error {
 // onFreshStack calls f on a goroutine of its own and returns when f does.
 // An elector's goroutine spends its life parked, waiting a lease or a
 // RetryPeriod at a time; a try's request (HTTP/2, TLS, JSON) run on it
-// would grow its stack to 8 to 16 KiB for good, since the runtime shrinks
-// the stack of a parked goroutine only while a quarter of it or less is in
-// use. Run on a short-lived goroutine, the try leaves the parked one at its
-// starting size (BENCHMARKS.md, "Many locks", measures the difference). It
+// would grow its stack for good, since the runtime shrinks the stack of a
+// parked goroutine only while a quarter of it or less is in use. Run on a
+// short-lived goroutine, the try leaves the parked one at its starting
+// size (BENCHMARKS.md, "Many locks", measures the difference). It
 // costs a goroutine per try or renewal, once a RetryPeriod at most.
 func onFreshStack(f func()) {
 	done := make(chan struct{})

@@ -27,8 +27,9 @@ import (
 // record is seen (the elector's callback is the same), deletions too;
 // the stream resumes from the last resourceVersion it saw, restarts from
 // the current state after 410 Gone, is reopened at once after a long run
-// and after a backoff (RetryPeriod doubling to 30s or 8·RetryPeriod, the
-// shortest RetryPeriod among its electors; Retry-After honoured) after a
+// and after a backoff (RetryPeriod doubling to the longer of 30s and
+// 8·RetryPeriod, the shortest RetryPeriod among its electors; Retry-After
+// honoured up to as long) after a
 // short one, and is restarted when it delivers nothing for watchIdle. An
 // elector counts its follower as live (so it does not poll) while the
 // stream runs and has delivered an event (of any object: it streams),

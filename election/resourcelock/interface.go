@@ -43,7 +43,13 @@ type Validator interface {
 const WatchTimeout = 5 * time.Minute
 
 // Interface is a lock object in the API server that holds one
-// LeaderElectionRecord. The elector is its only caller; it serializes calls.
+// LeaderElectionRecord. Its callers are a LeaderElector and an
+// election.Observer. Each calls Get, Create and Update one at a time, but
+// its watch (RecordWatcher.WatchRecord, and the shared watch's
+// DecodeRecord) runs on another goroutine at the same time, and Identity,
+// Describe and RecordEvent are called from any of them: the locks of this
+// package are safe for that. A lock keeps the object it last read for its
+// next Update, so give each elector or observer a lock of its own.
 type Interface interface {
 	// Get reads the record. It returns the record as decoded and the raw
 	// bytes it was decoded from, so that a caller can detect a change by
