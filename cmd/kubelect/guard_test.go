@@ -11,11 +11,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubelect/kubelect/internal/fakeclock"
 )
 
 // holderOn returns a deadlineHolder on clock, whose shared clock reads the
 // fake time since the clock's start.
-func holderOn(clock *fakeClock) deadlineHolder {
+func holderOn(clock *fakeclock.Clock) deadlineHolder {
 	epoch := clock.Now()
 	return deadlineHolder{clock: clock, mono: func() time.Duration { return clock.Now().Sub(epoch) }}
 }
@@ -55,7 +57,7 @@ func answer(t *testing.T, why <-chan string) string {
 func TestGuardStopsAtTheDeadline(t *testing.T) {
 	clock := newFakeClock()
 	why := holding(holderOn(clock), 10*time.Second, make(chan time.Duration), make(chan struct{}))
-	clock.waitTimer(t, 10*time.Second)
+	clock.WaitTimer(t, 10*time.Second)
 	clock.Advance(10*time.Second - time.Nanosecond)
 	notYet(t, why, "a nanosecond before the deadline")
 	clock.Advance(time.Nanosecond)
@@ -71,14 +73,14 @@ func TestGuardTakesEachNewDeadline(t *testing.T) {
 	clock := newFakeClock()
 	beats := make(chan time.Duration)
 	why := holding(holderOn(clock), 10*time.Second, beats, make(chan struct{}))
-	clock.waitTimer(t, 10*time.Second)
+	clock.WaitTimer(t, 10*time.Second)
 	clock.Advance(4 * time.Second)
 	beats <- 15 * time.Second // a renewal at 4s: 11s from now
-	clock.waitTimer(t, 11*time.Second)
+	clock.WaitTimer(t, 11*time.Second)
 	clock.Advance(6 * time.Second) // past the first deadline
 	notYet(t, why, "at 10s, after a renewal extended the deadline to 15s")
 	beats <- 12 * time.Second // earlier than 15s: taken as it is
-	clock.waitTimer(t, 2*time.Second)
+	clock.WaitTimer(t, 2*time.Second)
 	clock.Advance(2*time.Second - time.Nanosecond)
 	notYet(t, why, "just before the new deadline")
 	clock.Advance(time.Nanosecond)
@@ -91,7 +93,7 @@ func TestGuardStopsWhenKubelectIsGone(t *testing.T) {
 	clock := newFakeClock()
 	beats := make(chan time.Duration)
 	why := holding(holderOn(clock), time.Hour, beats, make(chan struct{}))
-	clock.waitTimer(t, time.Hour)
+	clock.WaitTimer(t, time.Hour)
 	close(beats)
 	if w := answer(t, why); w != "kubelect is gone" {
 		t.Errorf("reason %q", w)
@@ -123,7 +125,7 @@ func TestStopCMD(t *testing.T) {
 		if s := <-sent; s != syscall.SIGINT {
 			t.Fatalf("first signal %v, want SIGINT", s)
 		}
-		clock.waitTimer(t, 3*time.Second)
+		clock.WaitTimer(t, 3*time.Second)
 		clock.Advance(3*time.Second - time.Nanosecond)
 		select {
 		case s := <-sent:

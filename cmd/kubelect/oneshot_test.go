@@ -366,7 +366,7 @@ func TestStatusTimeoutNamesLastError(t *testing.T) {
 	// The observer logs the failed read once firstRead has noted it.
 	for l := te.stderr.next(t); !strings.Contains(l, "read the lock"); l = te.stderr.next(t) {
 	}
-	clock.waitTimer(t, 10*time.Second)
+	clock.WaitTimer(t, 10*time.Second)
 	clock.Advance(10 * time.Second)
 	select {
 	case c := <-code:
@@ -395,7 +395,7 @@ func TestStatusTimeoutNoAnswer(t *testing.T) {
 	go func() {
 		code <- te.app.run(context.Background(), []string{"status", "--name=my-lock", "--timeout=500ms"})
 	}()
-	clock.waitTimer(t, 500*time.Millisecond)
+	clock.WaitTimer(t, 500*time.Millisecond)
 	// Less than the request timeout (2s): no read has failed yet.
 	clock.Advance(500 * time.Millisecond)
 	select {
@@ -454,7 +454,7 @@ func TestStatusHonoursRetryAfter(t *testing.T) {
 	reads := countReads(te.srv, "my-lock")
 	code := make(chan int, 1)
 	go func() { code <- te.app.run(context.Background(), []string{"status", "--name=my-lock", "-o", "json"}) }()
-	clock.waitTimer(t, 7*time.Second)
+	clock.WaitTimer(t, 7*time.Second)
 	clock.Advance(7 * time.Second)
 	select {
 	case c := <-code:

@@ -10,13 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/kubelect/kubelect/election"
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/internal/fakeclock"
 	"github.com/kubelect/kubelect/k8sapi"
 	"github.com/kubelect/kubelect/k8sapi/testapiserver"
 	"github.com/kubelect/kubelect/kubeconfig"
@@ -289,107 +288,10 @@ func TestRunSignals(t *testing.T) {
 	})
 }
 
-// fakeClock is an election.Clock that moves only when told.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-	added  chan struct{} // closed and replaced when a timer is added
-}
-
-type fakeTimer struct {
-	c     *fakeClock
-	when  time.Time
-	d     time.Duration
-	ch    chan time.Time
-	f     func()
-	fired bool
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), added: make(chan struct{})}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) add(d time.Duration, f func()) *fakeTimer {
-	c.mu.Lock()
-	t := &fakeTimer{c: c, when: c.now.Add(d), d: d, ch: make(chan time.Time, 1), f: f}
-	c.timers = append(c.timers, t)
-	close(c.added)
-	c.added = make(chan struct{})
-	c.mu.Unlock()
-	if d <= 0 {
-		c.Advance(0)
-	}
-	return t
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) election.Timer { return c.add(d, nil) }
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) election.Timer { return c.add(d, f) }
-
-func (t *fakeTimer) C() <-chan time.Time {
-	if t.f != nil {
-		return nil
-	}
-	return t.ch
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.fired
-	t.fired = true
-	return was
-}
-
-// Advance moves the clock by d and fires the timers due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []*fakeTimer
-	for _, t := range c.timers {
-		if !t.fired && !t.when.After(c.now) {
-			t.fired = true
-			due = append(due, t)
-		}
-	}
-	now := c.now
-	c.mu.Unlock()
-	for _, t := range due {
-		if t.f != nil {
-			go t.f()
-		} else {
-			t.ch <- now
-		}
-	}
-}
-
-// waitTimer waits until a pending timer of duration d exists.
-func (c *fakeClock) waitTimer(t *testing.T, d time.Duration) {
-	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for {
-		c.mu.Lock()
-		added := c.added
-		for _, tm := range c.timers {
-			if !tm.fired && tm.d == d {
-				c.mu.Unlock()
-				return
-			}
-		}
-		c.mu.Unlock()
-		select {
-		case <-added:
-		case <-deadline:
-			t.Fatalf("no timer of %s", d)
-		}
-	}
+// newFakeClock is a fake clock for the tests that time the guard and the
+// kill.
+func newFakeClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 // With --on-exit=restand, a CMD that exits makes kubelect release the lock
@@ -424,7 +326,7 @@ func TestRunKillsStubbornCMD(t *testing.T) {
 	waitLine(t, te.stdout, "up")
 	cancel()
 	waitLine(t, te.stderr, "leadership ended: stopping CMD")
-	clock.waitTimer(t, 1500*time.Millisecond) // the kill timer runs
+	clock.WaitTimer(t, 1500*time.Millisecond) // the kill timer runs
 	select {
 	case c := <-code:
 		t.Fatalf("exit %d before the kill time; stderr:\n%s", c, te.stderr)
@@ -526,7 +428,7 @@ func TestRunLostKillsInTimeFakeClock(t *testing.T) {
 	clock.Advance(10 * time.Second) // the renew deadline
 	waitLine(t, te.stderr, "leadership ended: stopping CMD")
 	ka := defaultKillAfter(15*time.Second, 10*time.Second)
-	clock.waitTimer(t, ka)
+	clock.WaitTimer(t, ka)
 	if strings.Contains(te.stderr.String(), "CMD exited") {
 		t.Fatalf("CMD, which ignores SIGTERM, exited before SIGKILL:\n%s", te.stderr)
 	}
