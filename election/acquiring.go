@@ -64,7 +64,7 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 				// backoff is over: that release is news, a try is due.
 				t.Stop()
 				le.mu.Lock()
-				released := le.seen && !le.gone && le.releasedForMeLocked()
+				released := le.observed.exists() && le.observed.releasedFor(le.config.Lock.Identity())
 				le.mu.Unlock()
 				if raced && released {
 					backoffUntil = time.Time{}
@@ -114,10 +114,10 @@ func (le *LeaderElector) nextTry(watching bool, backoffUntil time.Time) time.Dur
 	d := jittered(le.config.RetryPeriod)
 	if watching {
 		le.mu.Lock()
-		free, expiry := le.freeLocked(), le.expiryLocked()
+		free, expiry := le.freeLocked(), le.observed.expiry()
 		var spread time.Duration
-		if le.seen && !le.namedOrOwnLocked() {
-			spread = le.herdDelayLocked()
+		if le.observed.seen && !le.namedOrOwnLocked() {
+			spread = le.herd.delay(le.observed.at, le.config.RetryPeriod)
 		}
 		le.mu.Unlock()
 		switch {
@@ -135,7 +135,7 @@ func (le *LeaderElector) nextTry(watching bool, backoffUntil time.Time) time.Dur
 // preferred holder, or its own record.
 func (le *LeaderElector) namedOrOwnLocked() bool {
 	id := le.config.Lock.Identity()
-	return (le.observed.HolderIdentity == "" && le.observed.PreferredHolder == id) || le.ownLocked(le.observed)
+	return (le.observed.rec.HolderIdentity == "" && le.observed.rec.PreferredHolder == id) || le.ownLocked(le.observed.rec)
 }
 
 // tryAcquire makes one try to take the lock; on success this candidate
@@ -165,25 +165,25 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 
 	le.mu.Lock()
 	if create {
-		le.goneLocked(now, false)
+		le.observed.goneAt(now, false)
 	} else {
 		le.observeLocked(rec, raw, now)
-		le.cacheMine = le.ownLocked(*rec)
+		le.lead.cacheMine = le.ownLocked(*rec)
 	}
-	if !le.freeLocked() && now.Before(le.expiryLocked()) {
+	if !le.freeLocked() && now.Before(le.observed.expiry()) {
 		le.mu.Unlock()
 		return nil, errHeldByOther
 	}
 	term := 0
-	if le.seen {
-		term = le.maxTerm + 1
+	if le.observed.seen {
+		term = le.observed.maxTerm + 1
 	}
 	// A lock seen deleted may have been taken and deleted again unseen (a
 	// polling follower cannot tell): creating it is no acquisition, only a
 	// record to wait a lease for, as any other holder's.
-	recreate := create && le.seen
+	recreate := create && le.observed.seen
 	desired := le.recordLocked(now, term, now)
-	le.sendingLocked(desired)
+	le.lead.sending(desired)
 	le.mu.Unlock()
 
 	if create {
@@ -199,11 +199,9 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 		// as another's, to wait a lease for; then it is taken in a new
 		// term by a conditional update.
 		le.mu.Lock()
-		le.pending = slices.DeleteFunc(le.pending, func(p rl.LeaderElectionRecord) bool { return sameStored(p, desired, le.precision) })
-		le.seen, le.gone = true, false
-		le.observed, le.observedRaw, le.observedTime = desired, nil, le.config.Clock.Now()
-		le.maxTerm = max(le.maxTerm, desired.LeaderTransitions)
-		le.cacheMine = false
+		le.lead.pending = slices.DeleteFunc(le.lead.pending, func(p rl.LeaderElectionRecord) bool { return sameStored(p, desired, le.precision) })
+		le.observed.wrote(desired, le.config.Clock.Now())
+		le.lead.cacheMine = false
 		le.mu.Unlock()
 		if err == nil {
 			return nil, errHeldByOther
@@ -221,15 +219,15 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 func (le *LeaderElector) readFresh(ctx context.Context) (*rl.LeaderElectionRecord, []byte, error) {
 	for try := 0; ; try++ {
 		le.mu.Lock()
-		seq := le.watchSeq
+		seq := le.observed.events
 		le.mu.Unlock()
 		rec, raw, err := le.lockGet(ctx)
 		le.mu.Lock()
 		// The watch showing what the read returned (its first event, say)
 		// is no race.
-		same := (rec != nil && le.watchRaw != nil && bytes.Equal(raw, le.watchRaw)) ||
-			(k8sapi.IsNotFound(err) && le.watchRaw == nil)
-		raced := le.watchSeq != seq && !same
+		same := (rec != nil && le.observed.eventRaw != nil && bytes.Equal(raw, le.observed.eventRaw)) ||
+			(k8sapi.IsNotFound(err) && le.observed.eventRaw == nil)
+		raced := le.observed.events != seq && !same
 		le.mu.Unlock()
 		if !raced || try == 1 || ctx.Err() != nil {
 			return rec, raw, err

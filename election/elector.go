@@ -35,45 +35,17 @@ type LeaderElector struct {
 	log       *slog.Logger
 	ran       atomic.Bool
 
-	mu sync.Mutex
-	// What this candidate last saw of the lock: the follower's view, from
-	// which it judges expiry.
-	observed     rl.LeaderElectionRecord // guarded by mu: the last record read, watched or written
-	observedRaw  []byte                  // guarded by mu: its bytes, to detect a change
-	observedTime time.Time               // guarded by mu: local time the bytes last changed (or the lock went)
-	seen         bool                    // guarded by mu: a record has been observed
-	gone         bool                    // guarded by mu: the lock was deleted after observed was seen
-	maxTerm      int                     // guarded by mu: the highest leaderTransitions seen on the lock
-	odd          oddRecords              // guarded by mu
-	watchSeq     uint64                  // guarded by mu: counts the records the watch delivered
-	watchRaw     []byte                  // guarded by mu: the bytes of the last one; nil for a deletion
-	rtt          time.Duration           // guarded by mu: the shortest answered request (at most maxHerdRTT)
-	rttSet       bool                    // guarded by mu: rtt has a sample
-	writeRTT     time.Duration           // guarded by mu: the shortest stored write (at most maxHerdRTT)
-	writeRTTSet  bool                    // guarded by mu: writeRTT has a sample
-	herdU        float64                 // guarded by mu: the draw of the herd delay for herdFor
-	herdFor      time.Time               // guarded by mu: the observedTime herdU was drawn for
-	herdDrawn    bool                    // guarded by mu: herdU is set
-
-	// This elector's own writes and leadership. Term and IsLeader read only
-	// these, never the observed record.
-	leading    bool                      // guarded by mu: this candidate leads
-	term       int                       // guarded by mu: the term of the current (or last) leadership
-	mine       rl.LeaderElectionRecord   // guarded by mu: the last record this elector knows it stored
-	mineSent   time.Time                 // guarded by mu: when mine was sent; the deadline counts from it
-	pending    []rl.LeaderElectionRecord // guarded by mu: writes sent after mine whose outcome is unknown
-	cacheMine  bool                      // guarded by mu: the lock's cached object holds mine
-	stop       chan struct{}             // guarded by mu: closed when the current leadership ends
-	watchdog   Timer                     // guarded by mu: ends the leadership at its deadline
-	ended      func()                    // guarded by mu: reports the end of the current leadership to Metrics, once
-	transferTo string                    // guarded by mu: the preferred holder this leadership is to be handed to
+	mu       sync.Mutex
+	observed observedLock // guarded by mu: what this candidate last saw of the lock; it judges expiry by it
+	lead     leadership   // guarded by mu: this elector's own writes and leadership
+	herd     herdSampler  // guarded by mu: the herd delay's draw and its round trips
+	health   health       // guarded by mu
 
 	reportedLeader string    // guarded by mu: the last identity given to OnNewLeader
 	notifier       *notifier // guarded by mu; nil outside a run, or without OnNewLeader
 
 	running  bool      // guarded by mu: Run, RunContext or Stand runs
 	watching *follower // guarded by mu: the run's watch; nil outside a run
-	health   health    // guarded by mu
 }
 
 // NewLeaderElector creates a LeaderElector from a LeaderElectionConfig. The
@@ -86,7 +58,12 @@ func NewLeaderElector(lec LeaderElectionConfig) (*LeaderElector, error) {
 	if lec.Name != "" {
 		log = log.With("name", short(lec.Name))
 	}
-	return &LeaderElector{config: lec, precision: rl.TimePrecision(lec.Lock), log: log}, nil
+	return &LeaderElector{
+		config:    lec,
+		precision: rl.TimePrecision(lec.Lock),
+		log:       log,
+		observed:  observedLock{lease: lec.LeaseDuration},
+	}, nil
 }
 
 // RunOrDie starts a client with the provided config or panics if the config
@@ -199,7 +176,7 @@ func (le *LeaderElector) leadOnce(ctx context.Context, f *follower) (<-chan stru
 	callbackDone := make(chan struct{})
 	le.mu.Lock()
 	le.health.callbackRunning = true
-	if le.leading { // else stop is closed already, and stepping down noted when
+	if le.lead.leading { // else stop is closed already, and stepping down noted when
 		le.health.callbackStopped = time.Time{}
 	}
 	le.mu.Unlock()
@@ -213,7 +190,7 @@ func (le *LeaderElector) leadOnce(ctx context.Context, f *follower) (<-chan stru
 		le.config.Callbacks.OnStartedLeading(stop)
 	}()
 	le.mu.Lock()
-	term, ended := le.term, le.ended
+	term, ended := le.lead.term, le.lead.ended
 	le.mu.Unlock()
 	if m := le.config.Metrics; m != nil && m.Leading != nil {
 		m.Leading(true, term)
@@ -231,7 +208,7 @@ func (le *LeaderElector) leadOnce(ctx context.Context, f *follower) (<-chan stru
 	switch {
 	case errors.Is(err, ErrHandedOver):
 		le.mu.Lock()
-		to := le.transferTo
+		to := le.lead.transferTo
 		le.mu.Unlock()
 		le.releaseAfter(callbackDone, to)
 	case ctx.Err() != nil && le.config.ReleaseOnCancel:
@@ -272,22 +249,23 @@ func (le *LeaderElector) IsLeader() bool {
 }
 
 func (le *LeaderElector) isLeadingLocked(now time.Time) bool {
-	return le.leading && now.Before(le.deadlineLocked())
+	return le.lead.leading && now.Before(le.deadlineLocked())
 }
 
 // deadlineLocked is when the current leadership ends unless renewed.
 func (le *LeaderElector) deadlineLocked() time.Time {
-	return le.mineSent.Add(le.config.RenewDeadline)
+	return le.lead.mineSent.Add(le.config.RenewDeadline)
 }
 
 // GetLeader returns the holder of the lock as this candidate last saw it
 // (read, watched, or written by this elector): the empty string when no
 // record has been seen or the lock was released, and
-// resourcelock.UnknownLeader for a record that does not decode.
+// resourcelock.UnknownLeader for a record that does not decode or a lock
+// seen deleted before any of its records.
 func (le *LeaderElector) GetLeader() string {
 	le.mu.Lock()
 	defer le.mu.Unlock()
-	return le.observed.HolderIdentity
+	return le.observed.rec.HolderIdentity
 }
 
 // Term returns this candidate's leadership term and whether it leads. The
@@ -304,7 +282,7 @@ func (le *LeaderElector) Term() (term int, leading bool) {
 	if !le.isLeadingLocked(le.config.Clock.Now()) {
 		return 0, false
 	}
-	return le.term, true
+	return le.lead.term, true
 }
 
 // sleep waits d on the elector's clock; false if ctx ended first.

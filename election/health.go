@@ -167,15 +167,15 @@ func (le *LeaderElector) Status() Status {
 		Watching:     le.watching != nil && le.watching.watching(),
 	}
 	if le.isLeadingLocked(now) {
-		s.Leading, s.Term, s.RenewDeadline = true, le.term, le.deadlineLocked()
+		s.Leading, s.Term, s.RenewDeadline = true, le.lead.term, le.deadlineLocked()
 	}
-	if !le.mineSent.IsZero() {
-		s.LastRenewal = le.mineSent
+	if !le.lead.mineSent.IsZero() {
+		s.LastRenewal = le.lead.mineSent
 	}
-	if le.seen {
-		s.Holder, s.HolderTerm = le.observed.HolderIdentity, le.observed.LeaderTransitions
-		s.LockExists = !le.gone
-		s.ObservedAt, s.LeaseExpiry = le.observedTime, le.expiryLocked()
+	if le.observed.seen {
+		s.Holder, s.HolderTerm = le.observed.rec.HolderIdentity, le.observed.rec.LeaderTransitions
+		s.LockExists = le.observed.exists()
+		s.ObservedAt, s.LeaseExpiry = le.observed.at, le.observed.expiry()
 	}
 	return s
 }

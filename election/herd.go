@@ -35,29 +35,42 @@ const (
 	defaultHerdRTT = 5 * time.Millisecond
 )
 
-// herdSpreadLocked is s.
-func (le *LeaderElector) herdSpreadLocked() time.Duration {
-	rtt := le.rtt
-	if !le.rttSet {
+// herdSampler times this candidate's requests for the herd delay, and
+// keeps the delay's draw for the record it was drawn for. Its owner's
+// mutex guards it.
+type herdSampler struct {
+	rtt         time.Duration // the shortest answered request (at most maxHerdRTT)
+	rttSet      bool          // rtt has a sample
+	writeRTT    time.Duration // the shortest stored write (at most maxHerdRTT)
+	writeRTTSet bool          // writeRTT has a sample
+	u           float64       // the draw of the delay for drawnFor
+	drawnFor    time.Time     // the observation time u was drawn for
+	drawn       bool          // u is set
+}
+
+// spread is s, for a candidate that retries every retry.
+func (h *herdSampler) spread(retry time.Duration) time.Duration {
+	rtt := h.rtt
+	if !h.rttSet {
 		rtt = defaultHerdRTT
 	}
 	s := max(2*rtt, minHerdSpread)
-	if le.writeRTTSet {
-		s = max(s, le.writeRTT)
+	if h.writeRTTSet {
+		s = max(s, h.writeRTT)
 	}
-	return min(s, max(le.config.RetryPeriod/8, time.Millisecond))
+	return min(s, max(retry/8, time.Millisecond))
 }
 
-// herdDelayLocked is this follower's delay for the lease or release it now
-// observes: drawn once per observed record, so that the watch delivering
-// other events meanwhile does not draw again.
-func (le *LeaderElector) herdDelayLocked() time.Duration {
-	if !le.herdDrawn || !le.herdFor.Equal(le.observedTime) {
-		le.herdU = 1 - rand.Float64() // in (0, 1]
-		le.herdFor, le.herdDrawn = le.observedTime, true
+// delay is this follower's delay for the lease or release it observed
+// (changed) at observedAt: drawn once per observed record, so that the
+// watch delivering other events meanwhile does not draw again.
+func (h *herdSampler) delay(observedAt time.Time, retry time.Duration) time.Duration {
+	if !h.drawn || !h.drawnFor.Equal(observedAt) {
+		h.u = 1 - rand.Float64() // in (0, 1]
+		h.drawnFor, h.drawn = observedAt, true
 	}
-	s := float64(le.herdSpreadLocked())
-	return time.Duration(max(0, s*math.Log(herdScale)+s*math.Log(le.herdU)))
+	s := float64(h.spread(retry))
+	return time.Duration(max(0, s*math.Log(herdScale)+s*math.Log(h.u)))
 }
 
 // maxHerdRTT bounds each round trip the herd delay is scaled by: its
@@ -65,21 +78,21 @@ func (le *LeaderElector) herdDelayLocked() time.Duration {
 // moment made a request take.
 const maxHerdRTT = 10 * time.Millisecond
 
-// timedLocked takes an answered request that took d into the herd delay's
-// time scale; stored is set for a write the server stored.
-func (le *LeaderElector) timedLocked(d time.Duration, stored bool) {
+// timed takes an answered request that took d into the herd delay's time
+// scale; stored is set for a write the server stored.
+func (h *herdSampler) timed(d time.Duration, stored bool) {
 	// The shortest round trip seen (not the first, which includes the TLS
 	// handshake, nor an average that a loaded moment inflates), and never
 	// more than maxHerdRTT, so that a slow start cannot make every
 	// takeover slow.
 	d = min(max(0, d), maxHerdRTT)
-	if !le.rttSet || d < le.rtt {
-		le.rtt, le.rttSet = d, true
+	if !h.rttSet || d < h.rtt {
+		h.rtt, h.rttSet = d, true
 	}
 	// A write that was stored (not a 409, which the server answers without
 	// storing anything) also times how long a write takes to commit, which
 	// reads served from the server's cache do not.
-	if stored && (!le.writeRTTSet || d < le.writeRTT) {
-		le.writeRTT, le.writeRTTSet = d, true
+	if stored && (!h.writeRTTSet || d < h.writeRTT) {
+		h.writeRTT, h.writeRTTSet = d, true
 	}
 }

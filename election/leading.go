@@ -15,6 +15,22 @@ import (
 // deadline it would have given: the candidate does not lead on it.
 var errTooLate = errors.New("election: the lock was taken, but the answer came after the renew deadline")
 
+// leadership is this elector's own writes and leadership: IsLeader, Term
+// and the renew deadline read only these, never the observed record. The
+// elector's mutex guards it.
+type leadership struct {
+	leading    bool                      // this candidate leads
+	term       int                       // the term of the current (or last) leadership
+	mine       rl.LeaderElectionRecord   // the last record this elector knows it stored
+	mineSent   time.Time                 // when mine was sent; the deadline counts from it
+	pending    []rl.LeaderElectionRecord // writes sent after mine whose outcome is unknown
+	cacheMine  bool                      // the lock's cached object holds mine
+	stop       chan struct{}             // closed when the current leadership ends
+	watchdog   Timer                     // ends the leadership at its deadline
+	ended      func()                    // reports the end of the current leadership to Metrics, once
+	transferTo string                    // the preferred holder this leadership is to be handed to
+}
+
 // startLeading makes this candidate the leader on rec, which it sent at
 // rec.RenewTime and the server stored: its deadline counts from the send,
 // and a watchdog ends the leadership then unless a renewal moves it.
@@ -22,55 +38,51 @@ func (le *LeaderElector) startLeading(rec rl.LeaderElectionRecord) (<-chan struc
 	le.mu.Lock()
 	defer le.mu.Unlock()
 	le.storedLocked(rec, rec.RenewTime.Time)
-	le.cacheMine = true
+	le.lead.cacheMine = true
 	if !le.config.Clock.Now().Before(le.deadlineLocked()) {
 		return nil, errTooLate
 	}
-	le.leading = true
-	le.term = rec.LeaderTransitions
-	le.transferTo = ""
-	le.stop = make(chan struct{})
-	term := le.term
-	le.ended = sync.OnceFunc(func() {
+	le.lead.leading = true
+	le.lead.term = rec.LeaderTransitions
+	le.lead.transferTo = ""
+	le.lead.stop = make(chan struct{})
+	term := le.lead.term
+	le.lead.ended = sync.OnceFunc(func() {
 		if m := le.config.Metrics; m != nil && m.Leading != nil {
 			m.Leading(false, term)
 		}
 	})
 	le.armLocked()
-	return le.stop, nil
+	return le.lead.stop, nil
 }
 
 // storedLocked records that rec, sent at sent, is what the lock holds.
 func (le *LeaderElector) storedLocked(rec rl.LeaderElectionRecord, sent time.Time) {
-	le.mine, le.mineSent = rec, sent
-	le.pending = le.pending[:0]
-	le.seen, le.gone = true, false
-	le.observed = rec
-	le.observedRaw = nil // not the server's bytes: the next read counts as a change
-	le.observedTime = sent
-	le.maxTerm = max(le.maxTerm, rec.LeaderTransitions)
+	le.lead.mine, le.lead.mineSent = rec, sent
+	le.lead.pending = le.lead.pending[:0]
+	le.observed.wrote(rec, sent)
 	le.reportLocked(rec.HolderIdentity)
 }
 
 // armLocked sets the watchdog to the current deadline.
 func (le *LeaderElector) armLocked() {
-	if le.watchdog != nil {
-		le.watchdog.Stop()
+	if le.lead.watchdog != nil {
+		le.lead.watchdog.Stop()
 	}
 	d := le.deadlineLocked().Sub(le.config.Clock.Now())
-	le.watchdog = le.config.Clock.AfterFunc(max(d, 0), le.expire)
+	le.lead.watchdog = le.config.Clock.AfterFunc(max(d, 0), le.expire)
 }
 
 // expire ends the leadership if its deadline has passed: the watchdog's
 // callback. It closes stop before anything else happens.
 func (le *LeaderElector) expire() {
 	le.mu.Lock()
-	if !le.leading || le.config.Clock.Now().Before(le.deadlineLocked()) {
+	if !le.lead.leading || le.config.Clock.Now().Before(le.deadlineLocked()) {
 		le.mu.Unlock()
 		return
 	}
 	le.stepDownLocked()
-	ended := le.ended
+	ended := le.lead.ended
 	le.mu.Unlock()
 	ended()
 }
@@ -83,14 +95,14 @@ func (le *LeaderElector) stepDown() {
 }
 
 func (le *LeaderElector) stepDownLocked() {
-	if !le.leading {
+	if !le.lead.leading {
 		return
 	}
-	le.leading = false
-	close(le.stop)
+	le.lead.leading = false
+	close(le.lead.stop)
 	le.health.callbackStopped = le.config.Clock.Now()
-	if le.watchdog != nil {
-		le.watchdog.Stop()
+	if le.lead.watchdog != nil {
+		le.lead.watchdog.Stop()
 	}
 }
 
@@ -184,8 +196,8 @@ func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent
 func (le *LeaderElector) untilNextRenewal() time.Duration {
 	le.mu.Lock()
 	defer le.mu.Unlock()
-	next := le.mineSent.Add(le.config.RetryPeriod)
-	if unit := le.mine.RenewTime.Truncate(le.precision).Add(le.precision); next.Before(unit) {
+	next := le.lead.mineSent.Add(le.config.RetryPeriod)
+	if unit := le.lead.mine.RenewTime.Truncate(le.precision).Add(le.precision); next.Before(unit) {
 		next = unit
 	}
 	return max(0, next.Sub(le.config.Clock.Now()))
@@ -203,8 +215,8 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 		le.mu.Unlock()
 		return err
 	}
-	desired := le.recordLocked(now, le.term, le.mine.AcquireTime.Time)
-	le.sendingLocked(desired)
+	desired := le.recordLocked(now, le.lead.term, le.lead.mine.AcquireTime.Time)
+	le.lead.sending(desired)
 	deadline := le.deadlineLocked()
 	le.mu.Unlock()
 
@@ -246,7 +258,7 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 		le.mu.Unlock()
 		return err
 	}
-	if sent, ok := le.sentLocked(*rec); ok && rec.LeaderTransitions == le.term {
+	if sent, ok := le.sentLocked(*rec); ok && rec.LeaderTransitions == le.lead.term {
 		if le.transferRequestedLocked(*rec) {
 			le.mu.Unlock()
 			return le.handOver()
@@ -255,9 +267,9 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 		// write that stored it. When that is the last write known (another
 		// field of the object changed), nothing new was stored: renew once
 		// more, over the object just read.
-		moved := sent.After(le.mineSent)
+		moved := sent.After(le.lead.mineSent)
 		le.storedLocked(*rec, sent)
-		le.cacheMine = true
+		le.lead.cacheMine = true
 		le.armLocked()
 		le.mu.Unlock()
 		if moved {
@@ -269,9 +281,9 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 		return le.renewed(desired, now)
 	}
 	le.stepDownLocked()
-	le.cacheMine = false
+	le.lead.cacheMine = false
 	le.observeLocked(rec, raw, seenAt)
-	holder := le.observed.HolderIdentity
+	holder := le.observed.rec.HolderIdentity
 	le.mu.Unlock()
 	return fmt.Errorf("%w: %w (holder %q)", ErrLeadershipLost, errHeldByOther, short(holder))
 }
@@ -282,7 +294,7 @@ func (le *LeaderElector) transferRequestedLocked(rec rl.LeaderElectionRecord) bo
 	if rec.PreferredHolder == "" || rec.PreferredHolder == le.config.Lock.Identity() {
 		return false
 	}
-	le.transferTo = rec.PreferredHolder
+	le.lead.transferTo = rec.PreferredHolder
 	return true
 }
 
@@ -292,11 +304,11 @@ func (le *LeaderElector) transferRequestedLocked(rec rl.LeaderElectionRecord) bo
 func (le *LeaderElector) handOver() error {
 	le.mu.Lock()
 	defer le.mu.Unlock()
-	if le.transferTo == "" {
+	if le.lead.transferTo == "" {
 		return nil
 	}
 	le.stepDownLocked()
-	return fmt.Errorf("%w: %w %q", ErrLeadershipLost, ErrHandedOver, short(le.transferTo))
+	return fmt.Errorf("%w: %w %q", ErrLeadershipLost, ErrHandedOver, short(le.lead.transferTo))
 }
 
 // pastDeadlineLocked steps down and returns an error wrapping
@@ -321,20 +333,20 @@ var errDeadlinePassed = errors.New("the renew deadline passed")
 func (le *LeaderElector) renewed(rec rl.LeaderElectionRecord, sent time.Time) error {
 	le.mu.Lock()
 	defer le.mu.Unlock()
-	if sameStored(rec, le.mine, le.precision) {
+	if sameStored(rec, le.lead.mine, le.precision) {
 		// The same bytes as the last write (a renewal within one unit of
 		// the lock's precision, made at once after a conflict or a
 		// deletion): followers saw no change, so the deadline stays.
-		sent = le.mineSent
+		sent = le.lead.mineSent
 	}
 	if !le.isLeadingLocked(le.config.Clock.Now()) {
 		le.stepDownLocked()
 		le.storedLocked(rec, sent)
-		le.cacheMine = true
+		le.lead.cacheMine = true
 		return fmt.Errorf("%w: the renewal was answered after the renew deadline", ErrLeadershipLost)
 	}
 	le.storedLocked(rec, sent)
-	le.cacheMine = true
+	le.lead.cacheMine = true
 	le.armLocked()
 	return nil
 }
@@ -379,7 +391,7 @@ func (le *LeaderElector) releaseAfter(callbackDone <-chan struct{}, to string) {
 func (le *LeaderElector) release(to string) (bool, error) {
 	now := le.config.Clock.Now()
 	le.mu.Lock()
-	if le.mineSent.IsZero() {
+	if le.lead.mineSent.IsZero() {
 		le.mu.Unlock()
 		return false, nil
 	}
@@ -387,7 +399,7 @@ func (le *LeaderElector) release(to string) (bool, error) {
 		LeaseDurationSeconds: 1,
 		AcquireTime:          rl.NewTime(now),
 		RenewTime:            rl.NewTime(now),
-		LeaderTransitions:    le.term,
+		LeaderTransitions:    le.lead.term,
 	}
 	if to != "" {
 		// A handover: the release is the preferred holder's to take;
@@ -395,7 +407,7 @@ func (le *LeaderElector) release(to string) (bool, error) {
 		rec.PreferredHolder = to
 		rec.LeaseDurationSeconds = leaseSeconds(le.config.LeaseDuration)
 	}
-	cacheMine := le.cacheMine
+	cacheMine := le.lead.cacheMine
 	le.mu.Unlock()
 
 	ctx, cancel := withTimeout(context.Background(), le.config.Clock, le.config.RequestTimeout)
@@ -423,8 +435,8 @@ func (le *LeaderElector) release(to string) (bool, error) {
 		return false, requestError(ctx, "release", err)
 	}
 	le.mu.Lock()
-	le.observed, le.observedRaw, le.observedTime = rec, nil, now
-	le.cacheMine = false
+	le.observed.rec, le.observed.raw, le.observed.at = rec, nil, now
+	le.lead.cacheMine = false
 	le.mu.Unlock()
 	return true, nil
 }
@@ -454,10 +466,10 @@ func (le *LeaderElector) sentLocked(rec rl.LeaderElectionRecord) (time.Time, boo
 	if rec.HolderIdentity != le.config.Lock.Identity() {
 		return time.Time{}, false
 	}
-	if !le.mineSent.IsZero() && sameStored(rec, le.mine, le.precision) {
-		return le.mineSent, true
+	if !le.lead.mineSent.IsZero() && sameStored(rec, le.lead.mine, le.precision) {
+		return le.lead.mineSent, true
 	}
-	for _, p := range le.pending {
+	for _, p := range le.lead.pending {
 		if sameStored(rec, p, le.precision) {
 			return p.RenewTime.Time, true
 		}
@@ -469,13 +481,13 @@ func (le *LeaderElector) sentLocked(rec rl.LeaderElectionRecord) (time.Time, boo
 // forgetting one only makes it more careful.
 const maxPending = 8
 
-// sendingLocked remembers rec as sent, its outcome unknown until an answer
-// or a later read tells.
-func (le *LeaderElector) sendingLocked(rec rl.LeaderElectionRecord) {
-	if len(le.pending) == maxPending {
-		le.pending = append(le.pending[:0], le.pending[1:]...)
+// sending remembers rec as sent, its outcome unknown until an answer or a
+// later read tells.
+func (l *leadership) sending(rec rl.LeaderElectionRecord) {
+	if len(l.pending) == maxPending {
+		l.pending = append(l.pending[:0], l.pending[1:]...)
 	}
-	le.pending = append(le.pending, rec)
+	l.pending = append(l.pending, rec)
 }
 
 // sameStored reports whether a and b are stored alike by a lock that keeps

@@ -1,7 +1,6 @@
 package election
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -158,15 +157,11 @@ type Observer struct {
 	deliverWake chan struct{} // buffered(1): OnChange has changes waiting
 
 	mu        sync.Mutex
-	current   Observation             // guarded by mu
-	record    rl.LeaderElectionRecord // guarded by mu: the last record seen, kept when the lock goes
-	hasRecord bool                    // guarded by mu: record is one the lock held (or stands for one)
-	raw       []byte                  // guarded by mu: record's bytes, to detect a change
-	changed   chan struct{}           // guarded by mu: closed at the next change
-	events    uint64                  // guarded by mu: counts watch events; a read that overlapped one is dropped
-	queue     []Observation           // guarded by mu: changes waiting for OnChange
-	loggedErr string                  // guarded by mu: the last error logged, to log each once
-	odd       oddRecords              // guarded by mu
+	observed  observedLock  // guarded by mu: the lock as last seen; a read that overlapped a watch event is dropped
+	current   Observation   // guarded by mu: observed, as the API gives it
+	changed   chan struct{} // guarded by mu: closed at the next change
+	queue     []Observation // guarded by mu: changes waiting for OnChange
+	loggedErr string        // guarded by mu: the last error logged, to log each once
 }
 
 // NewObserver makes an Observer from cfg. The error wraps ErrInvalidConfig
@@ -205,6 +200,7 @@ func NewObserver(cfg ObserverConfig) (*Observer, error) {
 	return &Observer{
 		config:      cfg,
 		log:         cfg.Logger.With("lock", cfg.Lock.Describe(), "observer", true),
+		observed:    observedLock{lease: cfg.LeaseDuration},
 		deliverWake: make(chan struct{}, 1),
 		changed:     make(chan struct{}),
 	}, nil
@@ -357,7 +353,7 @@ func (o *Observer) Run(ctx context.Context) error {
 // poll reads the lock once and returns when the next read is due.
 func (o *Observer) poll(ctx context.Context) time.Time {
 	o.mu.Lock()
-	events := o.events
+	events := o.observed.events
 	o.mu.Unlock()
 	rctx, cancel := withTimeout(ctx, o.config.Clock, o.config.RequestTimeout)
 	rec, raw, err := o.config.Lock.Get(rctx)
@@ -378,7 +374,7 @@ func (o *Observer) poll(ctx context.Context) time.Time {
 	o.mu.Lock()
 	// A watch event that arrived while the read was in flight may be newer
 	// than what the read returned: the watch has the last word.
-	changed := o.events == events && o.observeLocked(rec, raw, now, false)
+	changed := o.observed.events == events && o.observeLocked(rec, raw, now, false)
 	o.contactLocked(now)
 	o.mu.Unlock()
 	if changed {
@@ -420,7 +416,7 @@ func (o *Observer) follow(ctx context.Context, w rl.RecordWatcher, f *observerFo
 func (o *Observer) watched(rec *rl.LeaderElectionRecord, raw []byte, f *observerFollow) {
 	now := o.config.Clock.Now()
 	o.mu.Lock()
-	o.events++
+	o.observed.event(rec, raw)
 	changed := o.observeLocked(rec, raw, now, rec == nil)
 	o.contactLocked(now)
 	o.mu.Unlock()
@@ -450,40 +446,34 @@ func (o *Observer) watchEnded(err error, idle bool) {
 
 // observeLocked applies what a read or the watch showed at now: rec, or nil
 // when the object does not exist (deleted: the watch saw it go). It reports
-// whether that was a change.
+// whether that was a change. The first read is one, whatever it finds.
 func (o *Observer) observeLocked(rec *rl.LeaderElectionRecord, raw []byte, now time.Time, deleted bool) bool {
-	seen := o.current.Version > 0
+	first := o.current.Version == 0
 	if rec == nil {
-		switch {
-		case !seen && deleted:
-			// The lock existed, held by someone this observer cannot name.
-			o.record, o.hasRecord = rl.LeaderElectionRecord{HolderIdentity: rl.UnknownLeader}, true
-		case !seen:
-		case !o.current.Exists:
+		if !first && !o.observed.exists() {
 			return false
 		}
-		o.raw = nil
-		o.setLocked(false, now)
+		o.observed.goneAt(now, deleted)
+		o.setLocked(now)
 		return true
 	}
-	if seen && o.current.Exists && bytes.Equal(raw, o.raw) && (raw != nil || sameStored(*rec, o.record, 0)) {
+	if !first && o.observed.sameBytes(raw) && (raw != nil || sameStored(*rec, o.observed.rec, 0)) {
 		return false
 	}
-	o.record, o.hasRecord = *rec, true
-	o.raw = append(o.raw[:0:0], raw...)
-	o.setLocked(true, now)
+	o.observed.set(*rec, raw, now)
+	o.setLocked(now)
 	return true
 }
 
-// setLocked makes the observation of record as seen at now a change.
-func (o *Observer) setLocked(exists bool, now time.Time) {
-	r := o.record
+// setLocked makes the observation of the lock as seen at now a change.
+func (o *Observer) setLocked(now time.Time) {
+	r := o.observed.rec
 	var lease time.Duration
-	if o.hasRecord {
-		lease = leaseOf(r, o.config.LeaseDuration)
+	if o.observed.seen {
+		lease = o.observed.holderLease()
 	}
 	c := &o.current
-	c.Exists = exists
+	c.Exists = o.observed.exists()
 	c.Holder = r.HolderIdentity
 	c.Term = r.LeaderTransitions
 	c.AcquireTime, c.RenewTime = r.AcquireTime.Time, r.RenewTime.Time
@@ -580,7 +570,7 @@ func (o *Observer) noteUnknown(rec *rl.LeaderElectionRecord, raw []byte) {
 		return
 	}
 	o.mu.Lock()
-	first := o.odd.first(raw)
+	first := o.observed.odd.first(raw)
 	o.mu.Unlock()
 	if first {
 		o.log.Warn("election: observer: the lock's holder is unknown (a record that does not decode, or records that disagree)",

@@ -105,7 +105,7 @@ func (le *LeaderElector) requestDone(ctx context.Context, op string, start time.
 	}
 	if err == nil || answered {
 		le.mu.Lock()
-		le.timedLocked(now.Sub(start), err == nil && op != opGet)
+		le.herd.timed(now.Sub(start), err == nil && op != opGet)
 		le.health.lastContact = now
 		le.mu.Unlock()
 	}

@@ -159,24 +159,17 @@ func (le *LeaderElector) watchRestarted(err error) {
 func (le *LeaderElector) watched(f *follower, rec *rl.LeaderElectionRecord, raw []byte) {
 	now := le.config.Clock.Now()
 	le.mu.Lock()
-	le.watchSeq++
-	le.watchRaw = nil
-	if rec != nil {
-		le.watchRaw = append(raw[:0:0], raw...)
-		if raw == nil {
-			le.watchRaw = []byte{}
-		}
-	}
-	leading := le.leading
+	le.observed.event(rec, raw)
+	leading := le.lead.leading
 	// A record of this leadership (a renewal's echo, however
 	// late) is not news; a deletion or any other record is.
-	urgent := leading && (rec == nil || rec.HolderIdentity != le.config.Lock.Identity() || rec.LeaderTransitions != le.term)
+	urgent := leading && (rec == nil || rec.HolderIdentity != le.config.Lock.Identity() || rec.LeaderTransitions != le.lead.term)
 	switch {
 	case leading && !urgent:
 		urgent = le.transferRequestedLocked(*rec)
 	case leading:
 	case rec == nil:
-		le.goneLocked(now, true)
+		le.observed.goneAt(now, true)
 	default:
 		le.observeLocked(rec, raw, now)
 	}
