@@ -1,6 +1,6 @@
 //go:build go1.25 && !race
 
-package kubelect_test
+package scenarios_test
 
 // herdSizes without the race detector.
 var herdSizes = []int{3, 10, 50, 200}

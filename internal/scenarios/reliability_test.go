@@ -1,6 +1,11 @@
 //go:build go1.25
 
-package kubelect_test
+// The timers of the scenarios' test binary are Go 1.23's (this module
+// says go 1.22), as testing/synctest wants them: for every file here.
+//
+//go:debug asynctimerchan=0
+
+package scenarios_test
 
 // End-to-end regression tests for issue 8 on the in-process API server:
 // each reproduces one way the elector broke its promise (two leaders, a
@@ -22,6 +27,7 @@ import (
 
 	"github.com/kubelect/kubelect/election"
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/internal/electiontest"
 	"github.com/kubelect/kubelect/k8sapi"
 	"github.com/kubelect/kubelect/k8sapi/testapiserver"
 )
@@ -45,21 +51,21 @@ func clientVia(t *testing.T, srv *testapiserver.Server, wrap func(next http.Roun
 
 // elect runs one elector on lock until the test ends, recording its
 // leadership in tl; edit may change the config first.
-func elect(t *testing.T, tl *timeline, lock rl.Interface, edit func(*election.LeaderElectionConfig)) *election.LeaderElector {
+func elect(t *testing.T, tl *electiontest.Timeline, lock rl.Interface, edit func(*election.LeaderElectionConfig)) *election.LeaderElector {
 	t.Helper()
 	id := lock.Identity()
 	cfg := election.LeaderElectionConfig{
 		Lock:          lock,
-		LeaseDuration: leaseDuration,
-		RenewDeadline: renewDeadline,
-		RetryPeriod:   retryPeriod,
+		LeaseDuration: electiontest.LeaseDuration,
+		RenewDeadline: electiontest.RenewDeadline,
+		RetryPeriod:   electiontest.RetryPeriod,
 		Name:          id,
-		Logger:        testLogger(t),
+		Logger:        electiontest.Logger(t),
 		Callbacks: election.LeaderCallbacks{
 			OnStartedLeading: func(stop <-chan struct{}) {
-				tl.start(id)
+				tl.Start(id)
 				<-stop
-				tl.end(id)
+				tl.End(id)
 			},
 			OnStoppedLeading: func() {},
 		},
@@ -81,8 +87,6 @@ func elect(t *testing.T, tl *timeline, lock rl.Interface, edit func(*election.Le
 	return le
 }
 
-func newTimeline() *timeline { return &timeline{open: map[string]time.Time{}} }
-
 // leaders counts the electors that say they lead.
 func leaders(les ...*election.LeaderElector) int {
 	n := 0
@@ -99,7 +103,7 @@ func leaders(les ...*election.LeaderElector) int {
 func putAnnotated(t *testing.T, srv *testapiserver.Server, value string) {
 	t.Helper()
 	obj, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-		"namespace": namespace, "name": lockName,
+		"namespace": electiontest.Namespace, "name": electiontest.LockName,
 		"annotations": map[string]string{rl.LeaderElectionRecordAnnotationKey: value},
 	}})
 	if err := srv.Put("", "endpoints", obj); err != nil {
@@ -123,13 +127,13 @@ func TestMultiLockRestartDuringMigration(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
 		putAnnotated(t, srv, annotation("a", "15", 3)) // "a" led on Endpoints, then restarted
-		tl := newTimeline()
-		lock, err := rl.New(rl.EndpointsLeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: "a"})
+		tl := electiontest.NewTimeline()
+		lock, err := rl.New(rl.EndpointsLeasesResourceLock, electiontest.Namespace, electiontest.LockName, srv.Client(), rl.ResourceLockConfig{Identity: "a"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		migrated := elect(t, tl, lock, nil)
-		old, err := rl.New(rl.EndpointsResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: "b"})
+		old, err := rl.New(rl.EndpointsResourceLock, electiontest.Namespace, electiontest.LockName, srv.Client(), rl.ResourceLockConfig{Identity: "b"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,12 +144,12 @@ func TestMultiLockRestartDuringMigration(t *testing.T) {
 				t.Fatalf("%d leaders at %v", n, time.Now().Format(time.TimeOnly))
 			}
 		}
-		tl.assertNoOverlap(t)
+		tl.AssertNoOverlap(t)
 		if leaders(migrated, endpointsOnly) != 1 {
 			t.Fatal("no leader after 40s")
 		}
 		if migrated.IsLeader() {
-			if rec := annotationRecord(t, srv); rec.HolderIdentity != "a" || rec.LeaderTransitions <= 3 {
+			if rec := electiontest.AnnotationRecord(t, srv); rec.HolderIdentity != "a" || rec.LeaderTransitions <= 3 {
 				t.Errorf("the MultiLock leads, but the Endpoints record is %+v", rec)
 			}
 		}
@@ -155,7 +159,7 @@ func TestMultiLockRestartDuringMigration(t *testing.T) {
 // leaseTerm is the Lease's leaseTransitions.
 func leaseTerm(t *testing.T, srv *testapiserver.Server) int {
 	t.Helper()
-	spec, _ := mustGet(t, srv, "coordination.k8s.io", "leases")["spec"].(map[string]any)
+	spec, _ := electiontest.MustGet(t, srv, "coordination.k8s.io", "leases")["spec"].(map[string]any)
 	n, _ := spec["leaseTransitions"].(float64)
 	return int(n)
 }
@@ -167,29 +171,29 @@ func leaseTerm(t *testing.T, srv *testapiserver.Server) int {
 func TestDeletedLock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
-		f := newFleet(t, srv, rl.LeasesResourceLock, 3, false)
+		f := electiontest.NewFleet(t, srv, rl.LeasesResourceLock, 3, false)
 		time.Sleep(time.Minute)
-		old := f.leader(t)
-		old.stop() // a crash: the next leader gets term 1
-		next := f.waitNewLeader(t, old.id)
-		term, _ := next.elector().Term()
+		old := f.Leader(t)
+		old.Stop() // a crash: the next leader gets term 1
+		next := f.WaitNewLeader(t, old.ID)
+		term, _ := next.Elector().Term()
 		time.Sleep(500 * time.Millisecond)
 
-		srv.Delete("coordination.k8s.io", "leases", namespace, lockName)
+		srv.Delete("coordination.k8s.io", "leases", electiontest.Namespace, electiontest.LockName)
 		synctest.Wait()
 		// The leader watches its lock: it recreates it at once, in its
 		// own term, before a candidate that never saw it could.
-		if _, ok := srv.Get("coordination.k8s.io", "leases", namespace, lockName); !ok {
+		if _, ok := srv.Get("coordination.k8s.io", "leases", electiontest.Namespace, electiontest.LockName); !ok {
 			t.Fatal("the leader did not recreate the deleted lock at once")
 		}
-		if rec := leaseRecord(t, srv); rec.HolderIdentity != next.id || leaseTerm(t, srv) != term {
-			t.Errorf("recreated lock: holder %q term %d, want %q and %d", rec.HolderIdentity, leaseTerm(t, srv), next.id, term)
+		if rec := electiontest.LeaseRecord(t, srv); rec.HolderIdentity != next.ID || leaseTerm(t, srv) != term {
+			t.Errorf("recreated lock: holder %q term %d, want %q and %d", rec.HolderIdentity, leaseTerm(t, srv), next.ID, term)
 		}
 		for range 600 { // a minute
 			time.Sleep(100 * time.Millisecond)
 			n := 0
-			for _, c := range f.candidates {
-				if c.elector().IsLeader() {
+			for _, c := range f.Candidates {
+				if c.Elector().IsLeader() {
 					n++
 				}
 			}
@@ -200,8 +204,8 @@ func TestDeletedLock(t *testing.T) {
 		if got := leaseTerm(t, srv); got < term {
 			t.Errorf("term after the lock was deleted = %d, want at least %d", got, term)
 		}
-		f.stopAll()
-		f.tl.assertNoOverlap(t)
+		f.StopAll()
+		f.Timeline.AssertNoOverlap(t)
 	})
 }
 
@@ -224,7 +228,7 @@ func TestOwnWriteSeenFirstOnWatch(t *testing.T) {
 						return resp, err
 					})
 				}
-				holder, err := rl.New(kind, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: "old"})
+				holder, err := rl.New(kind, electiontest.Namespace, electiontest.LockName, srv.Client(), rl.ResourceLockConfig{Identity: "old"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -232,8 +236,8 @@ func TestOwnWriteSeenFirstOnWatch(t *testing.T) {
 					AcquireTime: rl.NewTime(time.Now()), RenewTime: rl.NewTime(time.Now())}); err != nil {
 					t.Fatal(err)
 				}
-				tl := newTimeline()
-				lock, err := rl.New(kind, namespace, lockName, clientVia(t, srv, slowAnswers), rl.ResourceLockConfig{Identity: "a"})
+				tl := electiontest.NewTimeline()
+				lock, err := rl.New(kind, electiontest.Namespace, electiontest.LockName, clientVia(t, srv, slowAnswers), rl.ResourceLockConfig{Identity: "a"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -244,41 +248,11 @@ func TestOwnWriteSeenFirstOnWatch(t *testing.T) {
 				if !le.IsLeader() {
 					t.Fatal("no leader after a minute")
 				}
-				tl.mu.Lock()
-				defer tl.mu.Unlock()
-				if len(tl.intervals) != 0 {
-					t.Errorf("a healthy leader stepped down: %+v", tl.intervals)
+				if ended := tl.Intervals(); len(ended) != 0 {
+					t.Errorf("a healthy leader stepped down: %+v", ended)
 				}
 			})
 		})
-	}
-}
-
-// countRequests counts the requests srv sees, by method ("WATCH" for
-// watches).
-func countRequests(srv *testapiserver.Server) func() map[string]int {
-	var mu sync.Mutex
-	counts := map[string]int{}
-	srv.SetHook(func(r *http.Request) {
-		kind := r.Method
-		if r.URL.Query().Get("watch") != "" {
-			kind = "WATCH"
-		}
-		mu.Lock()
-		counts[kind]++
-		mu.Unlock()
-	})
-	return func() map[string]int {
-		mu.Lock()
-		defer mu.Unlock()
-		c := map[string]int{}
-		for k, v := range counts {
-			if v > 0 {
-				c[k] = v
-			}
-		}
-		clear(counts)
-		return c
 	}
 }
 
@@ -302,7 +276,7 @@ func TestFailuresBackOff(t *testing.T) {
 				allow = append(allow, testapiserver.Permission{Verb: verb, Group: "coordination.k8s.io", Resource: "leases"})
 			}
 			srv := testapiserver.New(testapiserver.Options{Allow: allow})
-			stale, err := rl.New(rl.LeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: "old"})
+			stale, err := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, srv.Client(), rl.ResourceLockConfig{Identity: "old"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -310,17 +284,17 @@ func TestFailuresBackOff(t *testing.T) {
 				AcquireTime: rl.NewTime(time.Now()), RenewTime: rl.NewTime(time.Now())}); err != nil {
 				t.Fatal(err)
 			}
-			counts := countRequests(srv)
-			tl := newTimeline()
+			counts := electiontest.CountRequests(srv)
+			tl := electiontest.NewTimeline()
 			for _, id := range []string{"a", "b"} {
-				lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
+				lock, _ := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
 				elect(t, tl, lock, nil)
 			}
 			time.Sleep(20 * time.Second) // the stale lease has expired
 			counts()
 			time.Sleep(time.Minute)
 			// Each attempt is a GET and a PUT, at least RetryPeriod apart.
-			if got, most := total(counts()), 2*2*(int(time.Minute/retryPeriod)+1); got > most {
+			if got, most := total(counts()), 2*2*(int(time.Minute/electiontest.RetryPeriod)+1); got > most {
 				t.Errorf("%d requests in a minute from two followers that may not update; want at most %d", got, most)
 			}
 		})
@@ -328,11 +302,11 @@ func TestFailuresBackOff(t *testing.T) {
 	t.Run("429 with Retry-After", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			srv := testapiserver.New(testapiserver.Options{})
-			counts := countRequests(srv)
-			tl := newTimeline()
+			counts := electiontest.CountRequests(srv)
+			tl := electiontest.NewTimeline()
 			srv.FailNext(1<<30, http.StatusTooManyRequests) // Retry-After: 1
 			for _, id := range []string{"a", "b"} {
-				lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
+				lock, _ := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
 				elect(t, tl, lock, func(cfg *election.LeaderElectionConfig) {
 					cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 2*time.Second, time.Second, 100*time.Millisecond
 				})
@@ -372,11 +346,11 @@ func TestShortWatchesBackOff(t *testing.T) {
 							Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
 					})
 				}
-				holder, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: "leader"})
-				tl := newTimeline()
+				holder, _ := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, srv.Client(), rl.ResourceLockConfig{Identity: "leader"})
+				tl := electiontest.NewTimeline()
 				elect(t, tl, holder, nil)
 				synctest.Wait()
-				lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, clientVia(t, srv, brokenWatch), rl.ResourceLockConfig{Identity: "follower"})
+				lock, _ := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, clientVia(t, srv, brokenWatch), rl.ResourceLockConfig{Identity: "follower"})
 				elect(t, tl, lock, nil)
 				time.Sleep(time.Minute)
 				// Backoff from RetryPeriod, doubling up to 8·RetryPeriod:
@@ -407,13 +381,13 @@ func TestUndecodableRecordTakenOver(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := testapiserver.New(testapiserver.Options{})
 				putAnnotated(t, srv, tc.value)
-				tl := newTimeline()
+				tl := electiontest.NewTimeline()
 				var les []*election.LeaderElector
 				for _, id := range []string{"a", "b", "c"} {
-					lock, _ := rl.New(rl.EndpointsResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
+					lock, _ := rl.New(rl.EndpointsResourceLock, electiontest.Namespace, electiontest.LockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
 					les = append(les, elect(t, tl, lock, nil))
 				}
-				time.Sleep(leaseDuration - time.Second)
+				time.Sleep(electiontest.LeaseDuration - time.Second)
 				if n := leaders(les...); n != 0 {
 					t.Fatalf("%d leaders before the unknown holder's lease ran out", n)
 				}
@@ -421,17 +395,17 @@ func TestUndecodableRecordTakenOver(t *testing.T) {
 				if n := leaders(les...); n != 1 {
 					t.Fatalf("%d leaders a lease after the record was last changed, want 1", n)
 				}
-				if rec := annotationRecord(t, srv); rec.HolderIdentity == "" || rec.HolderIdentity == "x" || rec.LeaderTransitions != tc.term {
+				if rec := electiontest.AnnotationRecord(t, srv); rec.HolderIdentity == "" || rec.HolderIdentity == "x" || rec.LeaderTransitions != tc.term {
 					t.Errorf("record after the takeover = %+v, want term %d", rec, tc.term)
 				}
-				tl.assertNoOverlap(t)
+				tl.AssertNoOverlap(t)
 			})
 		})
 	}
 }
 
 // maxRetryE2E is the longest wait of a polling candidate.
-var maxRetryE2E = time.Duration(float64(retryPeriod) * (1 + election.JitterFactor))
+var maxRetryE2E = time.Duration(float64(electiontest.RetryPeriod) * (1 + election.JitterFactor))
 
 // Bug 12: leaseDurationSeconds of 18446744074 wrapped to 290 ms and
 // followers took the lock at once. A lease longer than MaxLeaseDuration
@@ -440,10 +414,10 @@ func TestHugeLeaseDurationClamped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
 		putAnnotated(t, srv, annotation("x", "18446744074", 2))
-		tl := newTimeline()
+		tl := electiontest.NewTimeline()
 		var les []*election.LeaderElector
 		for _, id := range []string{"a", "b"} {
-			lock, _ := rl.New(rl.EndpointsResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
+			lock, _ := rl.New(rl.EndpointsResourceLock, electiontest.Namespace, electiontest.LockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
 			les = append(les, elect(t, tl, lock, nil))
 		}
 		time.Sleep(election.MaxLeaseDuration - time.Second)
@@ -454,7 +428,7 @@ func TestHugeLeaseDurationClamped(t *testing.T) {
 		if n := leaders(les...); n != 1 {
 			t.Fatalf("%d leaders after MaxLeaseDuration, want 1", n)
 		}
-		if rec := annotationRecord(t, srv); rec.LeaderTransitions != 3 {
+		if rec := electiontest.AnnotationRecord(t, srv); rec.LeaderTransitions != 3 {
 			t.Errorf("term after the takeover = %d, want 3", rec.LeaderTransitions)
 		}
 	})
@@ -488,15 +462,15 @@ func TestLeaderIgnoresLateEchoes(t *testing.T) {
 				return resp, err
 			})
 		}
-		lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, clientVia(t, srv, lateEvents), rl.ResourceLockConfig{Identity: "a"})
-		le := elect(t, newTimeline(), lock, nil)
+		lock, _ := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, clientVia(t, srv, lateEvents), rl.ResourceLockConfig{Identity: "a"})
+		le := elect(t, electiontest.NewTimeline(), lock, nil)
 		time.Sleep(11 * time.Second) // between two renewals: the window holds 30 of them
-		counts := countRequests(srv)
+		counts := electiontest.CountRequests(srv)
 		time.Sleep(time.Minute)
 		if !le.IsLeader() {
 			t.Fatal("a does not lead")
 		}
-		if got, want := counts()["PUT"], int(time.Minute/retryPeriod); got > want {
+		if got, want := counts()["PUT"], int(time.Minute/electiontest.RetryPeriod); got > want {
 			t.Errorf("%d renewals in a minute, want %d (one per RetryPeriod)", got, want)
 		}
 	})
@@ -519,17 +493,17 @@ func TestHandoverRightAfterElection(t *testing.T) {
 				return next.RoundTrip(r)
 			})
 		}
-		tl := newTimeline()
+		tl := electiontest.NewTimeline()
 		les := map[string]*election.LeaderElector{}
 		cancels := map[string]context.CancelFunc{}
 		var wg sync.WaitGroup
 		for _, id := range []string{"a", "b", "c"} {
-			lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, clientVia(t, srv, slowCreates), rl.ResourceLockConfig{Identity: id})
+			lock, _ := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, clientVia(t, srv, slowCreates), rl.ResourceLockConfig{Identity: id})
 			le, err := election.NewLeaderElector(election.LeaderElectionConfig{
-				Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
-				ReleaseOnCancel: true, Logger: testLogger(t),
+				Lock: lock, LeaseDuration: electiontest.LeaseDuration, RenewDeadline: electiontest.RenewDeadline, RetryPeriod: electiontest.RetryPeriod,
+				ReleaseOnCancel: true, Logger: electiontest.Logger(t),
 				Callbacks: election.LeaderCallbacks{
-					OnStartedLeading: func(stop <-chan struct{}) { tl.start(id); <-stop; tl.end(id) },
+					OnStartedLeading: func(stop <-chan struct{}) { tl.Start(id); <-stop; tl.End(id) },
 					OnStoppedLeading: func() {},
 				},
 			})
@@ -560,16 +534,15 @@ func TestHandoverRightAfterElection(t *testing.T) {
 		stoppedAt := time.Now()
 		cancels[leader]()
 		time.Sleep(100 * time.Millisecond)
-		tl.mu.Lock()
-		defer tl.mu.Unlock()
+		open := tl.Open()
 		var took time.Duration = -1
-		for id, at := range tl.open {
+		for id, at := range open {
 			if id != leader {
 				took = at.Sub(stoppedAt)
 			}
 		}
-		if took < 0 || took > maxHerdDelay {
-			t.Errorf("handover right after the election: a new leader %v after the release, want within %v (open: %v)", took, maxHerdDelay, tl.open)
+		if took < 0 || took > electiontest.MaxHerdDelay {
+			t.Errorf("handover right after the election: a new leader %v after the release, want within %v (open: %v)", took, electiontest.MaxHerdDelay, open)
 		}
 	})
 }
@@ -581,9 +554,9 @@ func TestHandoverRightAfterElection(t *testing.T) {
 func TestNewElectorOnUsedLockRemembersIt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
-		lock, _ := rl.New(rl.LeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: "a"})
+		lock, _ := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, srv.Client(), rl.ResourceLockConfig{Identity: "a"})
 		first, err := election.NewLeaderElector(election.LeaderElectionConfig{
-			Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod, Logger: testLogger(t),
+			Lock: lock, LeaseDuration: electiontest.LeaseDuration, RenewDeadline: electiontest.RenewDeadline, RetryPeriod: electiontest.RetryPeriod, Logger: electiontest.Logger(t),
 			Callbacks: election.LeaderCallbacks{OnStartedLeading: func(<-chan struct{}) {}, OnStoppedLeading: func() {}},
 		})
 		if err != nil {
@@ -595,13 +568,13 @@ func TestNewElectorOnUsedLockRemembersIt(t *testing.T) {
 		time.Sleep(5 * time.Second)
 		cancel() // the first elector ends without releasing
 		<-done
-		srv.Delete("coordination.k8s.io", "leases", namespace, lockName)
-		second := elect(t, newTimeline(), lock, nil)
-		time.Sleep(leaseDuration - time.Second)
+		srv.Delete("coordination.k8s.io", "leases", electiontest.Namespace, electiontest.LockName)
+		second := elect(t, electiontest.NewTimeline(), lock, nil)
+		time.Sleep(electiontest.LeaseDuration - time.Second)
 		if second.IsLeader() {
 			t.Fatal("a new elector on a used lock took the deleted lock at once")
 		}
-		time.Sleep(3 * leaseDuration)
+		time.Sleep(3 * electiontest.LeaseDuration)
 		if term, ok := second.Term(); !ok || term < 1 {
 			t.Errorf("Term = %d, %v; want a leader in a term above the first elector's", term, ok)
 		}

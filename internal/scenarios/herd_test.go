@@ -1,6 +1,6 @@
 //go:build go1.25
 
-package kubelect_test
+package scenarios_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubelect/kubelect/election"
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/internal/electiontest"
 	"github.com/kubelect/kubelect/k8sapi/testapiserver"
 )
 
@@ -124,12 +125,12 @@ func testHerd(t *testing.T, n int, release bool, readLatency, writeLatency time.
 	quiet := slog.New(slog.DiscardHandler)
 	for i := range n {
 		id := fmt.Sprintf("c%03d", i)
-		lock, err := rl.New(rl.LeasesResourceLock, namespace, lockName, clientVia(t, srv, slow), rl.ResourceLockConfig{Identity: id})
+		lock, err := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, clientVia(t, srv, slow), rl.ResourceLockConfig{Identity: id})
 		if err != nil {
 			t.Fatal(err)
 		}
 		le, err := election.NewLeaderElector(election.LeaderElectionConfig{
-			Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
+			Lock: lock, LeaseDuration: electiontest.LeaseDuration, RenewDeadline: electiontest.RenewDeadline, RetryPeriod: electiontest.RetryPeriod,
 			ReleaseOnCancel: release, Logger: quiet,
 			Callbacks: election.LeaderCallbacks{
 				OnStartedLeading: func(stop <-chan struct{}) {
@@ -155,7 +156,7 @@ func testHerd(t *testing.T, n int, release bool, readLatency, writeLatency time.
 			<-c.done
 		}
 	}()
-	time.Sleep(3 * retryPeriod) // elected, the others watching
+	time.Sleep(3 * electiontest.RetryPeriod) // elected, the others watching
 	synctest.Wait()
 
 	leader := func() string {
@@ -184,7 +185,7 @@ func testHerd(t *testing.T, n int, release bool, readLatency, writeLatency time.
 		<-cands[old].done
 		delete(cands, old)
 		var next string
-		for deadline := time.Now().Add(3 * leaseDuration); next == "" && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(3 * electiontest.LeaseDuration); next == "" && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
 			for id, c := range cands {
 				if c.le.IsLeader() {
@@ -193,16 +194,16 @@ func testHerd(t *testing.T, n int, release bool, readLatency, writeLatency time.
 			}
 		}
 		if next == "" {
-			t.Fatalf("no new leader within %v of stopping %s", 3*leaseDuration, old)
+			t.Fatalf("no new leader within %v of stopping %s", 3*electiontest.LeaseDuration, old)
 		}
 		mu.Lock()
 		at := started[next]
 		mu.Unlock()
 		// Let every try started for this takeover end.
-		time.Sleep(retryPeriod)
+		time.Sleep(electiontest.RetryPeriod)
 		synctest.Wait()
 		perTakeover = append(perTakeover, conflicts.Load()-c0)
-		from := lastRenewal.Add(leaseDuration)
+		from := lastRenewal.Add(electiontest.LeaseDuration)
 		if release {
 			from = stoppedAt
 		}

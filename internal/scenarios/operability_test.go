@@ -1,6 +1,6 @@
 //go:build go1.25
 
-package kubelect_test
+package scenarios_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubelect/kubelect/election"
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/internal/electiontest"
 	"github.com/kubelect/kubelect/k8sapi"
 	"github.com/kubelect/kubelect/k8sapi/testapiserver"
 )
@@ -25,7 +26,7 @@ import (
 // leaseLock is a Lease lock on srv for id.
 func leaseLock(t *testing.T, srv *testapiserver.Server, id string) rl.Interface {
 	t.Helper()
-	lock, err := rl.New(rl.LeasesResourceLock, namespace, lockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
+	lock, err := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, srv.Client(), rl.ResourceLockConfig{Identity: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,13 +35,13 @@ func leaseLock(t *testing.T, srv *testapiserver.Server, id string) rl.Interface 
 
 // timedConfig is the tests' config for lock: the usual timings, and
 // callbacks that record each leadership in tl.
-func timedConfig(t *testing.T, lock rl.Interface, tl *timeline) election.LeaderElectionConfig {
+func timedConfig(t *testing.T, lock rl.Interface, tl *electiontest.Timeline) election.LeaderElectionConfig {
 	id := lock.Identity()
 	return election.LeaderElectionConfig{
-		Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
-		Name: id, Logger: testLogger(t),
+		Lock: lock, LeaseDuration: electiontest.LeaseDuration, RenewDeadline: electiontest.RenewDeadline, RetryPeriod: electiontest.RetryPeriod,
+		Name: id, Logger: electiontest.Logger(t),
 		Callbacks: election.LeaderCallbacks{
-			OnStartedLeading: func(stop <-chan struct{}) { tl.start(id); <-stop; tl.end(id) },
+			OnStartedLeading: func(stop <-chan struct{}) { tl.Start(id); <-stop; tl.End(id) },
 			OnStoppedLeading: func() {},
 		},
 	}
@@ -63,7 +64,7 @@ func TestReadinessWhenForbidden(t *testing.T) {
 			{Verb: "get", Group: "coordination.k8s.io", Resource: "leases"},
 			{Verb: "watch", Group: "coordination.k8s.io", Resource: "leases"},
 		}})
-		le := elect(t, newTimeline(), leaseLock(t, srv, "a"), nil)
+		le := elect(t, electiontest.NewTimeline(), leaseLock(t, srv, "a"), nil)
 		synctest.Wait()
 		if err := le.CheckReady(time.Minute); err != nil {
 			t.Errorf("CheckReady within the tolerance: %v", err)
@@ -74,11 +75,11 @@ func TestReadinessWhenForbidden(t *testing.T) {
 			t.Fatalf("CheckReady = %v, want ErrNoAPIAccess wrapping a 403", err)
 		}
 		st := le.Status()
-		if !st.FailingSince.Equal(bubbleStart) || st.Failures < 10 || !k8sapi.IsForbidden(st.LastError) || st.Leading || !st.Running {
+		if !st.FailingSince.Equal(electiontest.BubbleStart) || st.Failures < 10 || !k8sapi.IsForbidden(st.LastError) || st.Leading || !st.Running {
 			t.Errorf("Status = %+v", st)
 		}
 		// The reads were answered (404: no lock yet).
-		if !st.LastContact.After(bubbleStart) {
+		if !st.LastContact.After(electiontest.BubbleStart) {
 			t.Errorf("LastContact = %v, want the last read's time", st.LastContact)
 		}
 		if err := le.Check(0); err != nil {
@@ -113,7 +114,7 @@ func TestReadinessWhenForbidden(t *testing.T) {
 func TestReadinessRecovers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
-		tl := newTimeline()
+		tl := electiontest.NewTimeline()
 		a := elect(t, tl, leaseLock(t, srv, "a"), nil)
 		synctest.Wait()
 		var fail sync.Mutex
@@ -129,7 +130,7 @@ func TestReadinessRecovers(t *testing.T) {
 				return next.RoundTrip(r)
 			})
 		})
-		lock, err := rl.New(rl.LeasesResourceLock, namespace, lockName, client, rl.ResourceLockConfig{Identity: "b"})
+		lock, err := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, client, rl.ResourceLockConfig{Identity: "b"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,10 +162,10 @@ func TestReadinessRecovers(t *testing.T) {
 func TestLivenessHungRenewal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
-		le := elect(t, newTimeline(), leaseLock(t, srv, "a"), nil)
+		le := elect(t, electiontest.NewTimeline(), leaseLock(t, srv, "a"), nil)
 		// Between two renewals (they come every RetryPeriod from 0), so
 		// that none is under way when the server starts hanging.
-		time.Sleep(30*time.Second + retryPeriod/2)
+		time.Sleep(30*time.Second + electiontest.RetryPeriod/2)
 		synctest.Wait()
 		if err := le.Check(time.Second); err != nil {
 			t.Fatalf("Check of a healthy leader: %v", err)
@@ -172,7 +173,7 @@ func TestLivenessHungRenewal(t *testing.T) {
 		srv.SetHang(true)
 		last := le.Status().LastRenewal
 		// The next renewal is due at last+RetryPeriod and hangs.
-		time.Sleep(time.Until(last.Add(retryPeriod + time.Second - time.Millisecond)))
+		time.Sleep(time.Until(last.Add(electiontest.RetryPeriod + time.Second - time.Millisecond)))
 		if err := le.Check(time.Second); err != nil {
 			t.Errorf("Check within the tolerance: %v", err)
 		}
@@ -187,11 +188,11 @@ func TestLivenessHungRenewal(t *testing.T) {
 			t.Error("the leader stepped down before its deadline")
 		}
 		// The request is cut after RequestTimeout (RenewDeadline/2).
-		time.Sleep(time.Until(last.Add(retryPeriod + renewDeadline/2 + time.Millisecond)))
+		time.Sleep(time.Until(last.Add(electiontest.RetryPeriod + electiontest.RenewDeadline/2 + time.Millisecond)))
 		if err := le.Check(time.Second); err != nil {
 			t.Errorf("Check after the hung request was cut: %v", err)
 		}
-		time.Sleep(time.Until(last.Add(renewDeadline)))
+		time.Sleep(time.Until(last.Add(electiontest.RenewDeadline)))
 		synctest.Wait()
 		if le.IsLeader() {
 			t.Error("still leading after the renew deadline")
@@ -211,7 +212,7 @@ func TestLivenessCallbackIgnoresStop(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
 		release := make(chan struct{})
 		stopped := make(chan time.Time, 1)
-		le := elect(t, newTimeline(), leaseLock(t, srv, "a"), func(c *election.LeaderElectionConfig) {
+		le := elect(t, electiontest.NewTimeline(), leaseLock(t, srv, "a"), func(c *election.LeaderElectionConfig) {
 			c.Callbacks.OnStartedLeading = func(stop <-chan struct{}) {
 				<-stop
 				stopped <- time.Now()
@@ -247,7 +248,7 @@ func TestLivenessBlockingMetricsHook(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
 		unblock := make(chan struct{})
 		var renewals int
-		tl := newTimeline()
+		tl := electiontest.NewTimeline()
 		le := elect(t, tl, leaseLock(t, srv, "a"), func(c *election.LeaderElectionConfig) {
 			c.Metrics = &election.Metrics{Renewal: func(time.Duration, error) {
 				if renewals++; renewals == 3 {
@@ -257,14 +258,14 @@ func TestLivenessBlockingMetricsHook(t *testing.T) {
 		})
 		synctest.Wait()
 		start := time.Now()
-		time.Sleep(3*retryPeriod + retryPeriod + 2*time.Second + time.Millisecond)
+		time.Sleep(3*electiontest.RetryPeriod + electiontest.RetryPeriod + 2*time.Second + time.Millisecond)
 		if err := le.Check(2 * time.Second); !errors.Is(err, election.ErrRenewalStuck) {
 			t.Errorf("Check with a blocked hook = %v, want ErrRenewalStuck", err)
 		}
-		time.Sleep(time.Until(start.Add(3*retryPeriod + renewDeadline)))
+		time.Sleep(time.Until(start.Add(3*electiontest.RetryPeriod + electiontest.RenewDeadline)))
 		synctest.Wait()
-		if le.IsLeader() || len(tl.open) != 0 {
-			t.Errorf("IsLeader %v, open terms %v after the deadline", le.IsLeader(), tl.open)
+		if open := tl.Open(); le.IsLeader() || len(open) != 0 {
+			t.Errorf("IsLeader %v, open terms %v after the deadline", le.IsLeader(), open)
 		}
 		close(unblock)
 		synctest.Wait()
@@ -279,7 +280,7 @@ func TestLivenessBlockingMetricsHook(t *testing.T) {
 func TestStatusOfLeaderAndFollower(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
-		tl := newTimeline()
+		tl := electiontest.NewTimeline()
 		a := elect(t, tl, leaseLock(t, srv, "a"), nil)
 		synctest.Wait()
 		b := elect(t, tl, leaseLock(t, srv, "b"), nil)
@@ -288,12 +289,12 @@ func TestStatusOfLeaderAndFollower(t *testing.T) {
 		now := time.Now()
 		sa, sb := a.Status(), b.Status()
 		if !sa.Running || !sa.Leading || sa.Term != 0 || sa.Holder != "a" || !sa.LockExists || sa.Identity != "a" ||
-			!sa.RenewDeadline.Equal(sa.LastRenewal.Add(renewDeadline)) || now.Sub(sa.LastRenewal) > retryPeriod ||
+			!sa.RenewDeadline.Equal(sa.LastRenewal.Add(electiontest.RenewDeadline)) || now.Sub(sa.LastRenewal) > electiontest.RetryPeriod ||
 			!sa.FailingSince.IsZero() || sa.LastError != nil {
 			t.Errorf("leader Status = %+v", sa)
 		}
 		if !sb.Running || sb.Leading || sb.Holder != "a" || !sb.LockExists || !sb.Watching || !sb.LastRenewal.IsZero() ||
-			!sb.LeaseExpiry.Equal(sb.ObservedAt.Add(leaseDuration)) || now.Sub(sb.ObservedAt) > retryPeriod ||
+			!sb.LeaseExpiry.Equal(sb.ObservedAt.Add(electiontest.LeaseDuration)) || now.Sub(sb.ObservedAt) > electiontest.RetryPeriod ||
 			!sb.FailingSince.IsZero() || sb.Failures != 0 {
 			t.Errorf("follower Status = %+v", sb)
 		}
@@ -318,10 +319,10 @@ func TestStandAgain(t *testing.T) {
 		finish := make(chan struct{}) // lets the first term's callback return
 		cfg := election.LeaderElectionConfig{
 			Lock:          leaseLock(t, srv, "a"),
-			LeaseDuration: leaseDuration,
-			RenewDeadline: renewDeadline,
-			RetryPeriod:   retryPeriod,
-			Logger:        testLogger(t),
+			LeaseDuration: electiontest.LeaseDuration,
+			RenewDeadline: electiontest.RenewDeadline,
+			RetryPeriod:   electiontest.RetryPeriod,
+			Logger:        electiontest.Logger(t),
 			Callbacks: election.LeaderCallbacks{
 				OnStartedLeading: func(stop <-chan struct{}) {
 					mu.Lock()
@@ -354,7 +355,7 @@ func TestStandAgain(t *testing.T) {
 		time.Sleep(10 * time.Second)
 		term0, _ := le.Term()
 		srv.SetHang(true)
-		time.Sleep(renewDeadline)
+		time.Sleep(electiontest.RenewDeadline)
 		srv.SetHang(false)
 		synctest.Wait()
 		mu.Lock()
@@ -373,7 +374,7 @@ func TestStandAgain(t *testing.T) {
 			t.Errorf("Check with the first callback running = %v", err)
 		}
 		close(finish)
-		time.Sleep(2 * (retryPeriod + time.Duration(election.JitterFactor*float64(retryPeriod))))
+		time.Sleep(2 * (electiontest.RetryPeriod + time.Duration(election.JitterFactor*float64(electiontest.RetryPeriod))))
 		term1, leading := le.Term()
 		mu.Lock()
 		if !leading || term1 <= term0 || starts != 2 || len(stopChans) != 2 || stopChans[0] == stopChans[1] {
@@ -407,7 +408,7 @@ func TestStandAgain(t *testing.T) {
 func TestStandAgainAfterAnotherLeads(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
-		tl := newTimeline()
+		tl := electiontest.NewTimeline()
 		var mu sync.Mutex
 		broken := false
 		client := clientVia(t, srv, func(next http.RoundTripper) http.RoundTripper {
@@ -421,7 +422,7 @@ func TestStandAgainAfterAnotherLeads(t *testing.T) {
 				return next.RoundTrip(r)
 			})
 		})
-		lockA, err := rl.New(rl.LeasesResourceLock, namespace, lockName, client, rl.ResourceLockConfig{Identity: "a"})
+		lockA, err := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, client, rl.ResourceLockConfig{Identity: "a"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -474,7 +475,7 @@ func TestStandAgainAfterAnotherLeads(t *testing.T) {
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("Stand = %v", err)
 		}
-		tl.assertNoOverlap(t)
+		tl.AssertNoOverlap(t)
 	})
 }
 
@@ -526,7 +527,7 @@ func TestMetricsHooks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
 		var ma, mb recordingMetrics
-		tl := newTimeline()
+		tl := electiontest.NewTimeline()
 		actx, acancel := context.WithCancel(context.Background())
 		adone := make(chan struct{})
 		cfg := timedConfig(t, leaseLock(t, srv, "a"), tl)
@@ -556,7 +557,7 @@ func TestMetricsHooks(t *testing.T) {
 		acancel()
 		<-adone
 		// b takes the released lock after its herd delay.
-		time.Sleep(maxHerdDelay)
+		time.Sleep(electiontest.MaxHerdDelay)
 		synctest.Wait()
 		ma.mu.Lock()
 		if fmt.Sprint(ma.leading) != "[true 0 false 0]" {
@@ -592,7 +593,7 @@ func TestMetricsHooks(t *testing.T) {
 func TestPlannedTransfer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
-		tl := newTimeline()
+		tl := electiontest.NewTimeline()
 		a, err := election.NewLeaderElector(timedConfig(t, leaseLock(t, srv, "a"), tl))
 		if err != nil {
 			t.Fatal(err)
@@ -609,7 +610,7 @@ func TestPlannedTransfer(t *testing.T) {
 		aterm, _ := a.Term()
 
 		asked := time.Now()
-		if err := rl.RequestTransfer(ctx, srv.Client(), namespace, lockName, "c"); err != nil {
+		if err := rl.RequestTransfer(ctx, srv.Client(), electiontest.Namespace, electiontest.LockName, "c"); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
@@ -621,10 +622,10 @@ func TestPlannedTransfer(t *testing.T) {
 		if !ok || cterm <= aterm || b.IsLeader() || a.IsLeader() {
 			t.Fatalf("after the transfer: c leads %v (term %d, a's %d), b leads %v, a leads %v", ok, cterm, aterm, b.IsLeader(), a.IsLeader())
 		}
-		if took := tl.startOf("c").Sub(asked); took != 0 {
+		if took := tl.StartOf("c").Sub(asked); took != 0 {
 			t.Errorf("c took over %v after the request, want at once", took)
 		}
-		obj := mustGet(t, srv, "coordination.k8s.io", "leases")
+		obj := electiontest.MustGet(t, srv, "coordination.k8s.io", "leases")
 		meta, _ := obj["metadata"].(map[string]any)
 		ann, _ := meta["annotations"].(map[string]any)
 		if _, ok := ann[rl.PreferredHolderAnnotationKey]; ok {
@@ -635,7 +636,7 @@ func TestPlannedTransfer(t *testing.T) {
 		if !c.IsLeader() || b.IsLeader() {
 			t.Errorf("a minute later: c leads %v, b leads %v", c.IsLeader(), b.IsLeader())
 		}
-		tl.assertNoOverlap(t)
+		tl.AssertNoOverlap(t)
 	})
 }
 
@@ -646,7 +647,7 @@ func TestPlannedTransfer(t *testing.T) {
 func TestTransferToAbsentCandidate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
-		tl := newTimeline()
+		tl := electiontest.NewTimeline()
 		var les []*election.LeaderElector
 		for _, id := range []string{"a", "b"} {
 			les = append(les, elect(t, tl, leaseLock(t, srv, id), nil))
@@ -654,14 +655,14 @@ func TestTransferToAbsentCandidate(t *testing.T) {
 		}
 		time.Sleep(time.Minute)
 		asked := time.Now()
-		if err := rl.RequestTransfer(context.Background(), srv.Client(), namespace, lockName, "nobody"); err != nil {
+		if err := rl.RequestTransfer(context.Background(), srv.Client(), electiontest.Namespace, electiontest.LockName, "nobody"); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
 		if n := leaders(les...); n != 0 {
 			t.Errorf("%d leaders right after the handover to an absent candidate", n)
 		}
-		time.Sleep(leaseDuration - time.Millisecond)
+		time.Sleep(electiontest.LeaseDuration - time.Millisecond)
 		if n := leaders(les...); n != 0 {
 			t.Errorf("%d leaders within the reserved lease", n)
 		}
@@ -670,7 +671,7 @@ func TestTransferToAbsentCandidate(t *testing.T) {
 		if !les[1].IsLeader() {
 			t.Errorf("b does not lead after the reservation ran out (a's elector returned)")
 		}
-		if took := tl.startOf("b").Sub(asked); took < leaseDuration || took > leaseDuration+time.Second {
+		if took := tl.StartOf("b").Sub(asked); took < electiontest.LeaseDuration || took > electiontest.LeaseDuration+time.Second {
 			t.Errorf("b took over %v after the request, want one lease", took)
 		}
 		if holder := rlHolderPreferred(t, srv); holder != "" {
@@ -680,14 +681,14 @@ func TestTransferToAbsentCandidate(t *testing.T) {
 		if !les[1].IsLeader() {
 			t.Error("b stepped down again")
 		}
-		tl.assertNoOverlap(t)
+		tl.AssertNoOverlap(t)
 	})
 }
 
 // rlHolderPreferred is the preferred holder the Lease on srv names.
 func rlHolderPreferred(t *testing.T, srv *testapiserver.Server) string {
 	t.Helper()
-	obj := mustGet(t, srv, "coordination.k8s.io", "leases")
+	obj := electiontest.MustGet(t, srv, "coordination.k8s.io", "leases")
 	meta, _ := obj["metadata"].(map[string]any)
 	ann, _ := meta["annotations"].(map[string]any)
 	s, _ := ann[rl.PreferredHolderAnnotationKey].(string)
@@ -702,7 +703,7 @@ func TestLostLeadershipErrorWrapsCause(t *testing.T) {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := testapiserver.New(testapiserver.Options{})
-				le, err := election.NewLeaderElector(timedConfig(t, leaseLock(t, srv, "a"), newTimeline()))
+				le, err := election.NewLeaderElector(timedConfig(t, leaseLock(t, srv, "a"), electiontest.NewTimeline()))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -727,14 +728,14 @@ func TestLostLeadershipErrorWrapsCause(t *testing.T) {
 func TestTransferRedirected(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
-		tl := newTimeline()
+		tl := electiontest.NewTimeline()
 		elect(t, tl, leaseLock(t, srv, "a"), nil)
 		synctest.Wait()
 		b := elect(t, tl, leaseLock(t, srv, "b"), nil)
 		c := elect(t, tl, leaseLock(t, srv, "c"), nil)
 		time.Sleep(time.Minute)
 		client := srv.Client()
-		if err := rl.RequestTransfer(context.Background(), client, namespace, lockName, "nobody"); err != nil {
+		if err := rl.RequestTransfer(context.Background(), client, electiontest.Namespace, electiontest.LockName, "nobody"); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Second)
@@ -743,17 +744,17 @@ func TestTransferRedirected(t *testing.T) {
 			t.Fatal("a candidate took a release reserved for another")
 		}
 		asked := time.Now()
-		if err := rl.RequestTransfer(context.Background(), client, namespace, lockName, "c"); err != nil {
+		if err := rl.RequestTransfer(context.Background(), client, electiontest.Namespace, electiontest.LockName, "c"); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
 		if !c.IsLeader() || b.IsLeader() {
 			t.Errorf("after the redirect: c leads %v, b leads %v", c.IsLeader(), b.IsLeader())
 		}
-		if took := tl.startOf("c").Sub(asked); took != 0 {
+		if took := tl.StartOf("c").Sub(asked); took != 0 {
 			t.Errorf("c took over %v after the redirect, want at once", took)
 		}
-		tl.assertNoOverlap(t)
+		tl.AssertNoOverlap(t)
 	})
 }
 
@@ -765,7 +766,7 @@ func TestTransferRedirected(t *testing.T) {
 func TestStaleReadAfterWatchedRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
-		tl := newTimeline()
+		tl := electiontest.NewTimeline()
 		cfg := timedConfig(t, leaseLock(t, srv, "a"), tl)
 		cfg.ReleaseOnCancel = true
 		a, err := election.NewLeaderElector(cfg)
@@ -788,7 +789,7 @@ func TestStaleReadAfterWatchedRelease(t *testing.T) {
 				return resp, err
 			})
 		})
-		lock, err := rl.New(rl.LeasesResourceLock, namespace, lockName, client, rl.ResourceLockConfig{Identity: "b"})
+		lock, err := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, client, rl.ResourceLockConfig{Identity: "b"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -800,11 +801,11 @@ func TestStaleReadAfterWatchedRelease(t *testing.T) {
 		releasedAt := time.Now()
 		close(released)
 		synctest.Wait()
-		time.Sleep(retryPeriod)
+		time.Sleep(electiontest.RetryPeriod)
 		if !b.IsLeader() {
 			t.Fatalf("b does not lead %v after a released", time.Since(releasedAt))
 		}
-		if took := tl.startOf("b").Sub(releasedAt); took > time.Millisecond {
+		if took := tl.StartOf("b").Sub(releasedAt); took > time.Millisecond {
 			t.Errorf("b led %v after the release, want at once", took)
 		}
 	})
