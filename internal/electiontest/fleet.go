@@ -86,27 +86,36 @@ func NewFleet(t testing.TB, srv *testapiserver.Server, kind string, n int, relea
 }
 
 func (f *Fleet) newElector(t testing.TB, lock rl.Interface, id string, release bool) *election.LeaderElector {
-	le, err := election.NewLeaderElector(election.LeaderElectionConfig{
-		Lock:            lock,
-		LeaseDuration:   LeaseDuration,
-		RenewDeadline:   RenewDeadline,
-		RetryPeriod:     RetryPeriod,
-		ReleaseOnCancel: release,
-		Name:            id,
-		Logger:          Logger(t),
-		Callbacks: election.LeaderCallbacks{
-			OnStartedLeading: func(stop <-chan struct{}) {
-				f.Timeline.Start(id)
-				<-stop
-				f.Timeline.End(id)
-			},
-			OnStoppedLeading: func() {},
-		},
-	})
+	cfg := Config(t, lock, f.Timeline)
+	cfg.ReleaseOnCancel = release
+	le, err := election.NewLeaderElector(cfg)
 	if err != nil {
 		t.Error(err)
 	}
 	return le
+}
+
+// Config is the tests' config for lock: the timings above, the lock's
+// identity as the elector's name, a logger through t, and callbacks that
+// record each term in tl.
+func Config(t testing.TB, lock rl.Interface, tl *Timeline) election.LeaderElectionConfig {
+	id := lock.Identity()
+	return election.LeaderElectionConfig{
+		Lock:          lock,
+		LeaseDuration: LeaseDuration,
+		RenewDeadline: RenewDeadline,
+		RetryPeriod:   RetryPeriod,
+		Name:          id,
+		Logger:        Logger(t),
+		Callbacks: election.LeaderCallbacks{
+			OnStartedLeading: func(stop <-chan struct{}) {
+				tl.Start(id)
+				<-stop
+				tl.End(id)
+			},
+			OnStoppedLeading: func() {},
+		},
+	}
 }
 
 // StopAll stops every candidate and waits, in the synctest bubble, until

@@ -33,20 +33,6 @@ func leaseLock(t *testing.T, srv *testapiserver.Server, id string) rl.Interface 
 	return lock
 }
 
-// timedConfig is the tests' config for lock: the usual timings, and
-// callbacks that record each leadership in tl.
-func timedConfig(t *testing.T, lock rl.Interface, tl *electiontest.Timeline) election.LeaderElectionConfig {
-	id := lock.Identity()
-	return election.LeaderElectionConfig{
-		Lock: lock, LeaseDuration: electiontest.LeaseDuration, RenewDeadline: electiontest.RenewDeadline, RetryPeriod: electiontest.RetryPeriod,
-		Name: id, Logger: electiontest.Logger(t),
-		Callbacks: election.LeaderCallbacks{
-			OnStartedLeading: func(stop <-chan struct{}) { tl.Start(id); <-stop; tl.End(id) },
-			OnStoppedLeading: func() {},
-		},
-	}
-}
-
 // serve returns the code and body h answers a GET with.
 func serve(h http.Handler) (int, string) {
 	w := httptest.NewRecorder()
@@ -427,7 +413,7 @@ func TestStandAgainAfterAnotherLeads(t *testing.T) {
 			t.Fatal(err)
 		}
 		config := func(lock rl.Interface) election.LeaderElectionConfig {
-			c := timedConfig(t, lock, tl)
+			c := electiontest.Config(t, lock, tl)
 			c.ReleaseOnCancel = true
 			return c
 		}
@@ -530,7 +516,7 @@ func TestMetricsHooks(t *testing.T) {
 		tl := electiontest.NewTimeline()
 		actx, acancel := context.WithCancel(context.Background())
 		adone := make(chan struct{})
-		cfg := timedConfig(t, leaseLock(t, srv, "a"), tl)
+		cfg := electiontest.Config(t, leaseLock(t, srv, "a"), tl)
 		cfg.ReleaseOnCancel, cfg.Metrics = true, ma.hooks()
 		a, err := election.NewLeaderElector(cfg)
 		if err != nil {
@@ -594,7 +580,7 @@ func TestPlannedTransfer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
 		tl := electiontest.NewTimeline()
-		a, err := election.NewLeaderElector(timedConfig(t, leaseLock(t, srv, "a"), tl))
+		a, err := election.NewLeaderElector(electiontest.Config(t, leaseLock(t, srv, "a"), tl))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -703,7 +689,7 @@ func TestLostLeadershipErrorWrapsCause(t *testing.T) {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := testapiserver.New(testapiserver.Options{})
-				le, err := election.NewLeaderElector(timedConfig(t, leaseLock(t, srv, "a"), electiontest.NewTimeline()))
+				le, err := election.NewLeaderElector(electiontest.Config(t, leaseLock(t, srv, "a"), electiontest.NewTimeline()))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -767,7 +753,7 @@ func TestStaleReadAfterWatchedRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := testapiserver.New(testapiserver.Options{})
 		tl := electiontest.NewTimeline()
-		cfg := timedConfig(t, leaseLock(t, srv, "a"), tl)
+		cfg := electiontest.Config(t, leaseLock(t, srv, "a"), tl)
 		cfg.ReleaseOnCancel = true
 		a, err := election.NewLeaderElector(cfg)
 		if err != nil {

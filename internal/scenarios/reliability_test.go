@@ -53,23 +53,7 @@ func clientVia(t *testing.T, srv *testapiserver.Server, wrap func(next http.Roun
 // leadership in tl; edit may change the config first.
 func elect(t *testing.T, tl *electiontest.Timeline, lock rl.Interface, edit func(*election.LeaderElectionConfig)) *election.LeaderElector {
 	t.Helper()
-	id := lock.Identity()
-	cfg := election.LeaderElectionConfig{
-		Lock:          lock,
-		LeaseDuration: electiontest.LeaseDuration,
-		RenewDeadline: electiontest.RenewDeadline,
-		RetryPeriod:   electiontest.RetryPeriod,
-		Name:          id,
-		Logger:        electiontest.Logger(t),
-		Callbacks: election.LeaderCallbacks{
-			OnStartedLeading: func(stop <-chan struct{}) {
-				tl.Start(id)
-				<-stop
-				tl.End(id)
-			},
-			OnStoppedLeading: func() {},
-		},
-	}
+	cfg := electiontest.Config(t, lock, tl)
 	if edit != nil {
 		edit(&cfg)
 	}
