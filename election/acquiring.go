@@ -33,7 +33,7 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 		var stop <-chan struct{}
 		var err error
 		onFreshStack(func() { stop, err = le.tryAcquire(ctx) })
-		le.acquired(acquireOutcome(err))
+		le.acquired(outcomeOf(err))
 		le.tryDone(err)
 		if err == nil {
 			return stop, true
@@ -77,8 +77,8 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 	}
 }
 
-// acquireOutcome is Metrics.Acquire's outcome of a try that ended with err.
-func acquireOutcome(err error) string {
+// outcomeOf is Metrics.Acquire's outcome of a try that ended with err.
+func outcomeOf(err error) AcquireOutcome {
 	switch {
 	case err == nil:
 		return AcquireAcquired
@@ -236,7 +236,7 @@ func (le *LeaderElector) readFresh(ctx context.Context) (*rl.LeaderElectionRecor
 }
 
 // acquired reports the outcome of a try to acquire.
-func (le *LeaderElector) acquired(outcome string) {
+func (le *LeaderElector) acquired(outcome AcquireOutcome) {
 	if m := le.config.Metrics; m != nil && m.Acquire != nil {
 		m.Acquire(outcome)
 	}

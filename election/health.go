@@ -145,7 +145,7 @@ func (s Status) MarshalJSON() ([]byte, error) {
 		at(s.LastContact), at(s.FailingSince), s.Failures, "", "", at(s.LastErrorAt),
 	}
 	if s.LastError != nil {
-		out.LastError, out.LastErrorKind = s.LastError.Error(), ErrorKind(s.LastError)
+		out.LastError, out.LastErrorKind = s.LastError.Error(), string(ErrorKind(s.LastError))
 	}
 	return json.Marshal(out)
 }

@@ -36,11 +36,12 @@ type Metrics struct {
 	// kubelect_request_errors_total{op,kind} with kind = ErrorKind(err).
 	Request func(op string, d time.Duration, err error)
 	// Acquire is called after each try to take the lock, with its
-	// outcome: "acquired", "held" (another candidate's lease runs, or the
+	// outcome: AcquireAcquired, AcquireHeld (another candidate's lease runs, or the
 	// lock is reserved for a planned successor: nothing was written),
-	// "lost-race" (another candidate wrote first: a conflict) or "error".
+	// AcquireLostRace (another candidate wrote first: a conflict) or
+	// AcquireError.
 	// A counter kubelect_acquire_attempts_total{outcome}.
-	Acquire func(outcome string)
+	Acquire func(outcome AcquireOutcome)
 	// Renewal is called after each renewal by the leader: d is how long
 	// it took, err nil on success. A histogram
 	// kubelect_renew_duration_seconds and a counter
@@ -52,34 +53,42 @@ type Metrics struct {
 	WatchRestart func(err error)
 }
 
+// AcquireOutcome is how a try to take the lock ended, as reported to
+// Metrics.Acquire; its text is the value of a metric label.
+type AcquireOutcome string
+
 // The outcomes of Metrics.Acquire.
 const (
-	AcquireAcquired = "acquired"
-	AcquireHeld     = "held"
-	AcquireLostRace = "lost-race"
-	AcquireError    = "error"
+	AcquireAcquired AcquireOutcome = "acquired"
+	AcquireHeld     AcquireOutcome = "held"
+	AcquireLostRace AcquireOutcome = "lost-race"
+	AcquireError    AcquireOutcome = "error"
 )
+
+// FailureKind is the kind of a failed request or try, as ErrorKind sorts
+// errors; its text is the value of a metric label.
+type FailureKind string
 
 // The kinds of failure ErrorKind reports.
 const (
-	KindTimeout       = "timeout"        // no answer in time
-	KindUnauthorized  = "unauthorized"   // 401: the token is not accepted
-	KindForbidden     = "forbidden"      // 403: RBAC does not allow it
-	KindNotFound      = "notfound"       // 404: a missing namespace, or the lock where it must exist
-	KindConflict      = "conflict"       // 409: another writer came first
-	KindInvalid       = "invalid"        // 400 or 422: the server refuses what was sent
-	KindThrottled     = "throttled"      // 429: too many requests
-	KindServer        = "server"         // 5xx
-	KindTLS           = "tls"            // the server's certificate does not verify, or the handshake failed
-	KindNetwork       = "network"        // DNS, connection refused or reset
-	KindInvalidRecord = "invalid-record" // the lock holds a record that does not decode
-	KindOther         = "other"
+	KindTimeout       FailureKind = "timeout"        // no answer in time
+	KindUnauthorized  FailureKind = "unauthorized"   // 401: the token is not accepted
+	KindForbidden     FailureKind = "forbidden"      // 403: RBAC does not allow it
+	KindNotFound      FailureKind = "notfound"       // 404: a missing namespace, or the lock where it must exist
+	KindConflict      FailureKind = "conflict"       // 409: another writer came first
+	KindInvalid       FailureKind = "invalid"        // 400 or 422: the server refuses what was sent
+	KindThrottled     FailureKind = "throttled"      // 429: too many requests
+	KindServer        FailureKind = "server"         // 5xx
+	KindTLS           FailureKind = "tls"            // the server's certificate does not verify, or the handshake failed
+	KindNetwork       FailureKind = "network"        // DNS, connection refused or reset
+	KindInvalidRecord FailureKind = "invalid-record" // the lock holds a record that does not decode
+	KindOther         FailureKind = "other"
 )
 
 // ErrorKind sorts an error of the elector or of the lock into one of a few
 // kinds (KindTimeout, KindForbidden, ...), for a metric label or an alert.
 // It returns "" for nil.
-func ErrorKind(err error) string {
+func ErrorKind(err error) FailureKind {
 	var (
 		se   *k8sapi.StatusError
 		ne   net.Error

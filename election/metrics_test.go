@@ -18,7 +18,7 @@ func TestErrorKind(t *testing.T) {
 	wrap := func(err error) error { return fmt.Errorf("election: renew: %w", err) }
 	cases := []struct {
 		err  error
-		want string
+		want election.FailureKind
 	}{
 		{nil, ""},
 		{context.DeadlineExceeded, election.KindTimeout},

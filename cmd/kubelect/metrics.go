@@ -84,20 +84,20 @@ func (m *promMetrics) hooks() *election.Metrics {
 			}
 			h.observe(d)
 			if err != nil {
-				m.requestErrors[[2]string{op, election.ErrorKind(err)}]++
+				m.requestErrors[[2]string{op, string(election.ErrorKind(err))}]++
 			}
 		},
-		Acquire: func(outcome string) {
+		Acquire: func(outcome election.AcquireOutcome) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
-			m.acquire[outcome]++
+			m.acquire[string(outcome)]++
 		},
 		Renewal: func(d time.Duration, err error) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			m.renewals.observe(d)
 			if err != nil {
-				m.renewFailures[election.ErrorKind(err)]++
+				m.renewFailures[string(election.ErrorKind(err))]++
 			}
 		},
 		WatchRestart: func(error) {

@@ -114,15 +114,15 @@ func (v *Vars) Metrics() *election.Metrics {
 			v.requests.Add(op, 1)
 			v.requestSeconds.AddFloat(op, d.Seconds())
 			if err != nil {
-				v.requestErrors.Add(election.ErrorKind(err), 1)
+				v.requestErrors.Add(string(election.ErrorKind(err)), 1)
 			}
 		},
-		Acquire: func(outcome string) { v.attempts.Add(outcome, 1) },
+		Acquire: func(outcome election.AcquireOutcome) { v.attempts.Add(string(outcome), 1) },
 		Renewal: func(d time.Duration, err error) {
 			v.renewals.Add(1)
 			v.renewSeconds.Add(d.Seconds())
 			if err != nil {
-				v.renewFailures.Add(election.ErrorKind(err), 1)
+				v.renewFailures.Add(string(election.ErrorKind(err)), 1)
 			}
 		},
 		WatchRestart: func(error) { v.watchRestarts.Add(1) },

@@ -85,7 +85,7 @@ func TestReadinessWhenForbidden(t *testing.T) {
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Fatal(err)
 		}
-		if got["lastErrorKind"] != election.KindForbidden || !strings.Contains(got["lastError"].(string), "403") || got["leading"] != false {
+		if got["lastErrorKind"] != string(election.KindForbidden) || !strings.Contains(got["lastError"].(string), "403") || got["leading"] != false {
 			t.Errorf("Status as JSON: %s", b)
 		}
 		if _, ok := got["renewDeadline"]; ok {
@@ -469,7 +469,7 @@ func TestStandAgainAfterAnotherLeads(t *testing.T) {
 type recordingMetrics struct {
 	mu       sync.Mutex
 	leading  []string
-	acquire  map[string]int
+	acquire  map[election.AcquireOutcome]int
 	requests map[string]int
 	errors   map[string]int
 	renewals int
@@ -478,7 +478,7 @@ type recordingMetrics struct {
 }
 
 func (m *recordingMetrics) hooks() *election.Metrics {
-	m.acquire, m.requests, m.errors = map[string]int{}, map[string]int{}, map[string]int{}
+	m.acquire, m.requests, m.errors = map[election.AcquireOutcome]int{}, map[string]int{}, map[string]int{}
 	return &election.Metrics{
 		Leading: func(on bool, term int) {
 			m.mu.Lock()
@@ -490,10 +490,10 @@ func (m *recordingMetrics) hooks() *election.Metrics {
 			defer m.mu.Unlock()
 			m.requests[op]++
 			if err != nil {
-				m.errors[op+" "+election.ErrorKind(err)]++
+				m.errors[op+" "+string(election.ErrorKind(err))]++
 			}
 		},
-		Acquire: func(outcome string) { m.mu.Lock(); m.acquire[outcome]++; m.mu.Unlock() },
+		Acquire: func(outcome election.AcquireOutcome) { m.mu.Lock(); m.acquire[outcome]++; m.mu.Unlock() },
 		Renewal: func(d time.Duration, err error) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
