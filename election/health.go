@@ -73,8 +73,10 @@ type Status struct {
 	Leading bool
 	// Term is this candidate's term while it leads, else 0 (Term).
 	Term int
-	// RenewDeadline is when the current leadership ends unless renewed.
-	RenewDeadline time.Time
+	// LeadingUntil is, while this candidate leads, when its leadership
+	// ends unless renewed: LeaderElectionConfig.RenewDeadline after it sent
+	// its last stored record. Zero while it does not lead.
+	LeadingUntil time.Time
 	// LastRenewal is when the leader sent its last stored record.
 	LastRenewal time.Time
 
@@ -125,7 +127,7 @@ func (s Status) MarshalJSON() ([]byte, error) {
 		Running       bool       `json:"running"`
 		Leading       bool       `json:"leading"`
 		Term          int        `json:"term,omitempty"`
-		RenewDeadline *time.Time `json:"renewDeadline,omitempty"`
+		LeadingUntil  *time.Time `json:"leadingUntil,omitempty"`
 		LastRenewal   *time.Time `json:"lastRenewal,omitempty"`
 		Holder        string     `json:"holder"`
 		HolderTerm    int        `json:"holderTerm"`
@@ -140,7 +142,7 @@ func (s Status) MarshalJSON() ([]byte, error) {
 		LastErrorKind string     `json:"lastErrorKind,omitempty"`
 		LastErrorAt   *time.Time `json:"lastErrorAt,omitempty"`
 	}{
-		s.Identity, s.Running, s.Leading, s.Term, at(s.RenewDeadline), at(s.LastRenewal),
+		s.Identity, s.Running, s.Leading, s.Term, at(s.LeadingUntil), at(s.LastRenewal),
 		s.Holder, s.HolderTerm, s.LockExists, at(s.ObservedAt), at(s.LeaseExpiry), s.Watching,
 		at(s.LastContact), at(s.FailingSince), s.Failures, "", "", at(s.LastErrorAt),
 	}
@@ -167,7 +169,7 @@ func (le *LeaderElector) Status() Status {
 		Watching:     le.watching != nil && le.watching.watching(),
 	}
 	if le.isLeadingLocked(now) {
-		s.Leading, s.Term, s.RenewDeadline = true, le.lead.term, le.deadlineLocked()
+		s.Leading, s.Term, s.LeadingUntil = true, le.lead.term, le.deadlineLocked()
 	}
 	if !le.lead.mineSent.IsZero() {
 		s.LastRenewal = le.lead.mineSent

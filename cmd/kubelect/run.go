@@ -187,7 +187,7 @@ func (r *runner) setExit(code int) {
 // lead runs CMD for one leadership, and returns once it is dead.
 func (r *runner) lead(ctx context.Context, le *election.LeaderElector, stop <-chan struct{}, endTerm context.CancelFunc) {
 	term, _ := le.Term()
-	deadline := func() time.Duration { return sharedDeadline(r.clock, le.Status().RenewDeadline) }
+	deadline := func() time.Duration { return sharedDeadline(r.clock, le.Status().LeadingUntil) }
 	env := append(append([]string(nil), r.env...), "KUBELECT_TERM="+strconv.Itoa(term))
 	g, err := r.startGuarded(env, deadline(), stop)
 	var se *startError

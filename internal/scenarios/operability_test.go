@@ -88,8 +88,8 @@ func TestReadinessWhenForbidden(t *testing.T) {
 		if got["lastErrorKind"] != string(election.KindForbidden) || !strings.Contains(got["lastError"].(string), "403") || got["leading"] != false {
 			t.Errorf("Status as JSON: %s", b)
 		}
-		if _, ok := got["renewDeadline"]; ok {
-			t.Errorf("Status as JSON has a renew deadline for a follower: %s", b)
+		if _, ok := got["leadingUntil"]; ok {
+			t.Errorf("Status as JSON has an end of leadership for a follower: %s", b)
 		}
 	})
 }
@@ -275,9 +275,12 @@ func TestStatusOfLeaderAndFollower(t *testing.T) {
 		now := time.Now()
 		sa, sb := a.Status(), b.Status()
 		if !sa.Running || !sa.Leading || sa.Term != 0 || sa.Holder != "a" || !sa.LockExists || sa.Identity != "a" ||
-			!sa.RenewDeadline.Equal(sa.LastRenewal.Add(electiontest.RenewDeadline)) || now.Sub(sa.LastRenewal) > electiontest.RetryPeriod ||
+			!sa.LeadingUntil.Equal(sa.LastRenewal.Add(electiontest.RenewDeadline)) || now.Sub(sa.LastRenewal) > electiontest.RetryPeriod ||
 			!sa.FailingSince.IsZero() || sa.LastError != nil {
 			t.Errorf("leader Status = %+v", sa)
+		}
+		if b, err := json.Marshal(sa); err != nil || !strings.Contains(string(b), `"leadingUntil":"`) {
+			t.Errorf("leader Status as JSON has no end of leadership: %s (%v)", b, err)
 		}
 		if !sb.Running || sb.Leading || sb.Holder != "a" || !sb.LockExists || !sb.Watching || !sb.LastRenewal.IsZero() ||
 			!sb.LeaseExpiry.Equal(sb.ObservedAt.Add(electiontest.LeaseDuration)) || now.Sub(sb.ObservedAt) > electiontest.RetryPeriod ||
