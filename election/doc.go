@@ -8,7 +8,7 @@
 // The additions: RunContext, and Stand to lead again after each term; the
 // leadership term as a fencing token (Term); release on cancel
 // (ReleaseOnCancel, ReleaseGrace) and a timeout per request
-// (RequestTimeout); health checks (Check, CheckReady and their HTTP
+// (RequestTimeout); health checks (CheckLive, CheckReady and their HTTP
 // handlers, LeaderHandler) and a snapshot (Status); Metrics and ErrorKind;
 // an Observer that follows the lock without standing; planned transfer to
 // a preferred holder (resourcelock.RequestTransfer, ErrHandedOver); a

@@ -8,12 +8,12 @@ import (
 	"time"
 )
 
-// ErrRenewalStuck is wrapped by Check's error when the leader's renew loop
+// ErrRenewalStuck is wrapped by CheckLive's error when the leader's renew loop
 // has made no attempt for longer than it should: a request that hangs, a
 // logger or a Metrics hook that blocks.
 var ErrRenewalStuck = errors.New("election: the renew loop is stuck")
 
-// ErrCallbackStuck is wrapped by Check's error when OnStartedLeading has
+// ErrCallbackStuck is wrapped by CheckLive's error when OnStartedLeading has
 // not returned long after its stop channel was closed: the program may
 // still act as the leader while another candidate leads.
 var ErrCallbackStuck = errors.New("election: OnStartedLeading has not returned after its leadership ended")
@@ -182,7 +182,7 @@ func (le *LeaderElector) Status() Status {
 	return s
 }
 
-// Check is a liveness check: it returns an error when this elector is
+// CheckLive is a liveness check: it returns an error when this elector is
 // stuck, and nil otherwise (also before it runs and after it returned).
 // Stuck means either of:
 //
@@ -199,7 +199,7 @@ func (le *LeaderElector) Status() Status {
 // liveness probe (LivenessHandler). A tolerance of a few RetryPeriods
 // suits; it must cover the time the program takes to stop acting after
 // stop is closed.
-func (le *LeaderElector) Check(tolerance time.Duration) error {
+func (le *LeaderElector) CheckLive(tolerance time.Duration) error {
 	le.mu.Lock()
 	defer le.mu.Unlock()
 	now := le.config.Clock.Now()
@@ -248,10 +248,10 @@ func (le *LeaderElector) CheckReady(tolerance time.Duration) error {
 		ErrNoAPIAccess, since.Round(time.Millisecond), h.failures, ErrorKind(h.lastErr), h.lastErr)
 }
 
-// LivenessHandler serves Check(tolerance): 200 "ok", or 503 with the
+// LivenessHandler serves CheckLive(tolerance): 200 "ok", or 503 with the
 // error's text.
 func (le *LeaderElector) LivenessHandler(tolerance time.Duration) http.Handler {
-	return checkHandler(func() error { return le.Check(tolerance) })
+	return checkHandler(func() error { return le.CheckLive(tolerance) })
 }
 
 // ReadinessHandler serves CheckReady(tolerance): 200 "ok", or 503 with

@@ -68,8 +68,8 @@ func TestReadinessWhenForbidden(t *testing.T) {
 		if !st.LastContact.After(electiontest.BubbleStart) {
 			t.Errorf("LastContact = %v, want the last read's time", st.LastContact)
 		}
-		if err := le.Check(0); err != nil {
-			t.Errorf("Check = %v: a follower that cannot write is not stuck", err)
+		if err := le.CheckLive(0); err != nil {
+			t.Errorf("CheckLive = %v: a follower that cannot write is not stuck", err)
 		}
 		if code, body := serve(le.ReadinessHandler(time.Minute)); code != http.StatusServiceUnavailable || !strings.Contains(body, "403") {
 			t.Errorf("readiness handler: %d %q", code, body)
@@ -142,7 +142,7 @@ func TestReadinessRecovers(t *testing.T) {
 }
 
 // TestLivenessHungRenewal: a renewal that hangs holds up the renew loop;
-// Check says so once it is late by more than the tolerance, and is
+// CheckLive says so once it is late by more than the tolerance, and is
 // healthy again when the request is cut at its timeout. The leadership
 // still ends at the renew deadline.
 func TestLivenessHungRenewal(t *testing.T) {
@@ -153,19 +153,19 @@ func TestLivenessHungRenewal(t *testing.T) {
 		// that none is under way when the server starts hanging.
 		time.Sleep(30*time.Second + electiontest.RetryPeriod/2)
 		synctest.Wait()
-		if err := le.Check(time.Second); err != nil {
-			t.Fatalf("Check of a healthy leader: %v", err)
+		if err := le.CheckLive(time.Second); err != nil {
+			t.Fatalf("CheckLive of a healthy leader: %v", err)
 		}
 		srv.SetHang(true)
 		last := le.Status().LastRenewal
 		// The next renewal is due at last+RetryPeriod and hangs.
 		time.Sleep(time.Until(last.Add(electiontest.RetryPeriod + time.Second - time.Millisecond)))
-		if err := le.Check(time.Second); err != nil {
-			t.Errorf("Check within the tolerance: %v", err)
+		if err := le.CheckLive(time.Second); err != nil {
+			t.Errorf("CheckLive within the tolerance: %v", err)
 		}
 		time.Sleep(2 * time.Millisecond)
-		if err := le.Check(time.Second); !errors.Is(err, election.ErrRenewalStuck) {
-			t.Errorf("Check of a renewal hung past the tolerance = %v, want ErrRenewalStuck", err)
+		if err := le.CheckLive(time.Second); !errors.Is(err, election.ErrRenewalStuck) {
+			t.Errorf("CheckLive of a renewal hung past the tolerance = %v, want ErrRenewalStuck", err)
 		}
 		if code, _ := serve(le.LivenessHandler(time.Second)); code != http.StatusServiceUnavailable {
 			t.Errorf("liveness handler: %d", code)
@@ -175,23 +175,23 @@ func TestLivenessHungRenewal(t *testing.T) {
 		}
 		// The request is cut after RequestTimeout (RenewDeadline/2).
 		time.Sleep(time.Until(last.Add(electiontest.RetryPeriod + electiontest.RenewDeadline/2 + time.Millisecond)))
-		if err := le.Check(time.Second); err != nil {
-			t.Errorf("Check after the hung request was cut: %v", err)
+		if err := le.CheckLive(time.Second); err != nil {
+			t.Errorf("CheckLive after the hung request was cut: %v", err)
 		}
 		time.Sleep(time.Until(last.Add(electiontest.RenewDeadline)))
 		synctest.Wait()
 		if le.IsLeader() {
 			t.Error("still leading after the renew deadline")
 		}
-		if err := le.Check(0); err != nil {
-			t.Errorf("Check after stepping down: %v", err)
+		if err := le.CheckLive(0); err != nil {
+			t.Errorf("CheckLive after stepping down: %v", err)
 		}
 		srv.SetHang(false)
 	})
 }
 
 // TestLivenessCallbackIgnoresStop: OnStartedLeading that does not return
-// after its stop was closed makes Check fail after the tolerance, and
+// after its stop was closed makes CheckLive fail after the tolerance, and
 // healthy again once it returns.
 func TestLivenessCallbackIgnoresStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -209,25 +209,25 @@ func TestLivenessCallbackIgnoresStop(t *testing.T) {
 		srv.SetHang(true)
 		at := <-stopped
 		time.Sleep(5 * time.Second)
-		if err := le.Check(5 * time.Second); err != nil {
-			t.Errorf("Check within the tolerance: %v", err)
+		if err := le.CheckLive(5 * time.Second); err != nil {
+			t.Errorf("CheckLive within the tolerance: %v", err)
 		}
 		time.Sleep(time.Millisecond)
-		err := le.Check(5 * time.Second)
+		err := le.CheckLive(5 * time.Second)
 		if !errors.Is(err, election.ErrCallbackStuck) {
-			t.Errorf("Check %v after stop = %v, want ErrCallbackStuck", time.Since(at), err)
+			t.Errorf("CheckLive %v after stop = %v, want ErrCallbackStuck", time.Since(at), err)
 		}
 		close(release)
 		synctest.Wait()
-		if err := le.Check(5 * time.Second); err != nil {
-			t.Errorf("Check after the callback returned: %v", err)
+		if err := le.CheckLive(5 * time.Second); err != nil {
+			t.Errorf("CheckLive after the callback returned: %v", err)
 		}
 		srv.SetHang(false)
 	})
 }
 
 // TestLivenessBlockingMetricsHook: a Metrics hook that blocks holds the
-// renew loop: Check reports it; the watchdog still ends the leadership at
+// renew loop: CheckLive reports it; the watchdog still ends the leadership at
 // the deadline.
 func TestLivenessBlockingMetricsHook(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -245,8 +245,8 @@ func TestLivenessBlockingMetricsHook(t *testing.T) {
 		synctest.Wait()
 		start := time.Now()
 		time.Sleep(3*electiontest.RetryPeriod + electiontest.RetryPeriod + 2*time.Second + time.Millisecond)
-		if err := le.Check(2 * time.Second); !errors.Is(err, election.ErrRenewalStuck) {
-			t.Errorf("Check with a blocked hook = %v, want ErrRenewalStuck", err)
+		if err := le.CheckLive(2 * time.Second); !errors.Is(err, election.ErrRenewalStuck) {
+			t.Errorf("CheckLive with a blocked hook = %v, want ErrRenewalStuck", err)
 		}
 		time.Sleep(time.Until(start.Add(3*electiontest.RetryPeriod + electiontest.RenewDeadline)))
 		synctest.Wait()
@@ -255,8 +255,8 @@ func TestLivenessBlockingMetricsHook(t *testing.T) {
 		}
 		close(unblock)
 		synctest.Wait()
-		if err := le.Check(0); err != nil {
-			t.Errorf("Check after the hook returned: %v", err)
+		if err := le.CheckLive(0); err != nil {
+			t.Errorf("CheckLive after the hook returned: %v", err)
 		}
 	})
 }
@@ -359,8 +359,8 @@ func TestStandAgain(t *testing.T) {
 			t.Errorf("a second term started while the first callback ran")
 		}
 		mu.Unlock()
-		if err := le.Check(time.Second); !errors.Is(err, election.ErrCallbackStuck) {
-			t.Errorf("Check with the first callback running = %v", err)
+		if err := le.CheckLive(time.Second); !errors.Is(err, election.ErrCallbackStuck) {
+			t.Errorf("CheckLive with the first callback running = %v", err)
 		}
 		close(finish)
 		time.Sleep(2 * (electiontest.RetryPeriod + time.Duration(election.JitterFactor*float64(electiontest.RetryPeriod))))
