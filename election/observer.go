@@ -15,10 +15,6 @@ import (
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
-// ErrObserverRunning is returned by Observer.Run while another call of Run
-// on the same Observer has not returned.
-var ErrObserverRunning = errors.New("election: observer already running")
-
 // ObserverConfig configures an Observer. Only Lock is required.
 type ObserverConfig struct {
 	// Lock is the lock object to follow. Give the observer a lock of its
@@ -153,7 +149,7 @@ func (ob Observation) Leading(now time.Time) bool {
 type Observer struct {
 	config      ObserverConfig // validated, defaults filled in
 	log         *slog.Logger
-	running     atomic.Bool
+	ran         atomic.Bool
 	deliverWake chan struct{} // buffered(1): OnChange has changes waiting
 
 	mu        sync.Mutex
@@ -273,14 +269,14 @@ func (f *observerFollow) signal() {
 // LastError meanwhile.
 //
 // Run never writes to the lock. It returns when its goroutines have ended,
-// an OnChange call in progress included. Run may be called again after it
-// returned; the observation goes on from where it was. A call while
-// another is running returns ErrObserverRunning.
+// an OnChange call in progress included. An Observer runs once, like a
+// LeaderElector: a second call, while the first runs or after it
+// returned, returns ErrAlreadyRun; make a new Observer to follow the lock
+// again.
 func (o *Observer) Run(ctx context.Context) error {
-	if !o.running.CompareAndSwap(false, true) {
-		return ErrObserverRunning
+	if !o.ran.CompareAndSwap(false, true) {
+		return ErrAlreadyRun
 	}
-	defer o.running.Store(false)
 	inner, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {

@@ -672,8 +672,8 @@ func TestObserverChangedAndWait(t *testing.T) {
 }
 
 // Run returns ctx's error once every goroutine it started has ended,
-// including an OnChange call in progress; it refuses to run twice at once
-// and may run again after it returned.
+// including an OnChange call in progress; an observer runs once: a second
+// Run, while the first runs or after it returned, returns ErrAlreadyRun.
 func TestObserverRunStops(t *testing.T) {
 	e := newObsEnv(t, testapiserver.Options{})
 	inCallback, release := make(chan struct{}, 1), make(chan struct{})
@@ -696,8 +696,8 @@ func TestObserverRunStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- o.Run(ctx) }()
 	<-inCallback // the first read's change
-	if err := o.Run(context.Background()); !errors.Is(err, election.ErrObserverRunning) {
-		t.Errorf("a second Run while running = %v, want ErrObserverRunning", err)
+	if err := o.Run(context.Background()); !errors.Is(err, election.ErrAlreadyRun) {
+		t.Errorf("a second Run while running = %v, want ErrAlreadyRun", err)
 	}
 
 	cancel()
@@ -725,18 +725,13 @@ func TestObserverRunStops(t *testing.T) {
 		runtime.Gosched()
 	}
 
-	// Run again: the observation goes on.
+	// Run after it returned: refused too, at once, reading nothing.
 	v := o.Current().Version
-	ctx, cancel = context.WithCancel(context.Background())
-	go func() { done <- o.Run(ctx) }()
-	e.put(t, `{"holderIdentity":"x","leaseDurationSeconds":15}`)
-	<-inCallback
-	if cur := o.Current(); cur.Holder != "x" || cur.Version <= v {
-		t.Errorf("second run: %+v, want x at a version above %d", cur, v)
+	if err := o.Run(context.Background()); !errors.Is(err, election.ErrAlreadyRun) {
+		t.Errorf("Run after the first returned = %v, want ErrAlreadyRun", err)
 	}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("second Run = %v, want context.Canceled", err)
+	if cur := o.Current(); cur.Version != v {
+		t.Errorf("a refused Run changed the observation: %+v, want version %d", cur, v)
 	}
 	e.assertReadOnly(t)
 }
