@@ -139,7 +139,7 @@ func (lec *LeaderElectionConfig) validate() error {
 	// precision (a second for the annotation locks), so renewals that
 	// followers see come at most once per unit: the deadline must leave
 	// room for one, as it must for one RetryPeriod.
-	if p := rl.TimePrecision(lec.Lock); lec.RenewDeadline <= time.Duration(JitterFactor*float64(p)) {
+	if p := timePrecision(lec.Lock); lec.RenewDeadline <= time.Duration(JitterFactor*float64(p)) {
 		return invalid("RenewDeadline (%v) must be greater than JitterFactor times the lock's time precision (%v): "+
 			"a lock that stores times in units of %v shows followers at most one renewal per unit", lec.RenewDeadline, time.Duration(JitterFactor*float64(p)), p)
 	}
@@ -172,4 +172,18 @@ func validateLock(lock rl.Interface) error {
 		return v.Validate()
 	}
 	return nil
+}
+
+// timePrecise is a lock that tells the unit its object stores times in
+// (see rl.Interface).
+type timePrecise interface {
+	TimePrecision() time.Duration
+}
+
+// timePrecision is lock's TimePrecision, a second for a lock without one.
+func timePrecision(lock rl.Interface) time.Duration {
+	if p, ok := lock.(timePrecise); ok && p.TimePrecision() > 0 {
+		return p.TimePrecision()
+	}
+	return time.Second
 }

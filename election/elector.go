@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	rl "github.com/kubelect/kubelect/election/resourcelock"
 )
 
 // ErrLeadershipLost is wrapped by RunContext's error when the elector led
@@ -60,7 +58,7 @@ func NewLeaderElector(lec LeaderElectionConfig) (*LeaderElector, error) {
 	}
 	return &LeaderElector{
 		config:    lec,
-		precision: rl.TimePrecision(lec.Lock),
+		precision: timePrecision(lec.Lock),
 		log:       log,
 		observed:  observedLock{lease: lec.LeaseDuration},
 	}, nil
@@ -125,12 +123,10 @@ func (le *LeaderElector) run(ctx context.Context, again bool) error {
 
 	// A lock used before (by an elector that lost, in this process) tells
 	// what it last saw: the lock exists, held by that record, from now.
-	if c, ok := le.config.Lock.(rl.RecordCache); ok {
-		if rec, raw, ok := c.CachedRecord(); ok {
-			le.mu.Lock()
-			le.observeLocked(rec, raw, le.config.Clock.Now())
-			le.mu.Unlock()
-		}
+	if rec, raw, ok := lockHooks().Cached(le.config.Lock); ok {
+		le.mu.Lock()
+		le.observeLocked(rec, raw, le.config.Clock.Now())
+		le.mu.Unlock()
 	}
 	// The watch runs for the whole run: a follower learns of renewals and
 	// releases, the leader of a deletion or another's write at once.

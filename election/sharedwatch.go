@@ -9,6 +9,7 @@ import (
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/internal/lockwatch"
 	"github.com/kubelect/kubelect/internal/watchloop"
 	"github.com/kubelect/kubelect/k8sapi"
 )
@@ -76,7 +77,7 @@ type watchHub struct {
 // joinHub makes f a member of its key's hub, made if need be. It returns
 // nil when the clock cannot be a map key (a clock of an incomparable
 // type): such electors watch on their own.
-func joinHub(t rl.WatchTarget, clock Clock, f *follower) *watchHub {
+func joinHub(t lockwatch.Target, clock Clock, f *follower) *watchHub {
 	if clock == nil || !reflect.TypeOf(clock).Comparable() {
 		return nil
 	}

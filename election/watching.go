@@ -7,6 +7,7 @@ import (
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/internal/lockwatch"
 	"github.com/kubelect/kubelect/internal/watchloop"
 	"github.com/kubelect/kubelect/k8sapi"
 )
@@ -53,6 +54,12 @@ func (f *follower) stop() {
 	f.wg.Wait()
 }
 
+// lockHooks are what package resourcelock tells about its own single
+// locks: the watch they can share, the record they last saw.
+func lockHooks() lockwatch.Hooks[*rl.LeaderElectionRecord] {
+	return lockwatch.Get[*rl.LeaderElectionRecord]()
+}
+
 // startFollowing watches the lock when it can be watched; the follower it
 // returns never signals otherwise.
 func (le *LeaderElector) startFollowing(ctx context.Context) *follower {
@@ -63,11 +70,9 @@ func (le *LeaderElector) startFollowing(ctx context.Context) *follower {
 	}
 	f.w = w
 	f.ctx, f.cancel = context.WithCancel(ctx)
-	if s, ok := w.(rl.SharedRecordWatcher); ok {
-		if t, err := s.WatchTarget(); err == nil {
-			f.name, f.decode = t.Name, s.DecodeRecord
-			f.hub = joinHub(t, le.config.Clock, f) // nil when the clock cannot be a key
-		}
+	if t, decode, ok := lockHooks().Shared(w); ok {
+		f.name, f.decode = t.Name, decode
+		f.hub = joinHub(t, le.config.Clock, f) // nil when the clock cannot be a key
 	}
 	if f.hub == nil || !f.hub.share(f) {
 		f.startOwn()

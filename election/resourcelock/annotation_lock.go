@@ -28,7 +28,6 @@ type EndpointsLock struct {
 var (
 	_ Interface     = (*EndpointsLock)(nil)
 	_ RecordWatcher = (*EndpointsLock)(nil)
-	_ RecordCache   = (*EndpointsLock)(nil)
 	_ Validator     = (*EndpointsLock)(nil)
 )
 
@@ -49,8 +48,8 @@ func (l *EndpointsLock) Validate() error {
 	return validateLock(k8sapi.Endpoints, l.EndpointsMeta, l.Client, l.LockConfig)
 }
 
-// CachedRecord implements RecordCache.
-func (l *EndpointsLock) CachedRecord() (*LeaderElectionRecord, []byte, bool) {
+// cachedRecord implements recordCache.
+func (l *EndpointsLock) cachedRecord() (*LeaderElectionRecord, []byte, bool) {
 	return l.cache.cachedRecord(decodeAnnotation)
 }
 
@@ -108,7 +107,8 @@ func (l *EndpointsLock) Identity() string {
 	return l.LockConfig.Identity
 }
 
-// TimePrecision implements Precision: the annotation holds whole seconds.
+// TimePrecision is the unit the annotation stores times in (see
+// Interface): a second.
 func (l *EndpointsLock) TimePrecision() time.Duration { return time.Second }
 
 // Describe is "namespace/name".
@@ -136,7 +136,6 @@ type ConfigMapLock struct {
 var (
 	_ Interface     = (*ConfigMapLock)(nil)
 	_ RecordWatcher = (*ConfigMapLock)(nil)
-	_ RecordCache   = (*ConfigMapLock)(nil)
 	_ Validator     = (*ConfigMapLock)(nil)
 )
 
@@ -157,8 +156,8 @@ func (l *ConfigMapLock) Validate() error {
 	return validateLock(k8sapi.ConfigMaps, l.ConfigMapMeta, l.Client, l.LockConfig)
 }
 
-// CachedRecord implements RecordCache.
-func (l *ConfigMapLock) CachedRecord() (*LeaderElectionRecord, []byte, bool) {
+// cachedRecord implements recordCache.
+func (l *ConfigMapLock) cachedRecord() (*LeaderElectionRecord, []byte, bool) {
 	return l.cache.cachedRecord(decodeAnnotation)
 }
 
@@ -216,7 +215,8 @@ func (l *ConfigMapLock) Identity() string {
 	return l.LockConfig.Identity
 }
 
-// TimePrecision implements Precision: the annotation holds whole seconds.
+// TimePrecision is the unit the annotation stores times in (see
+// Interface): a second.
 func (l *ConfigMapLock) TimePrecision() time.Duration { return time.Second }
 
 // Describe is "namespace/name".

@@ -45,11 +45,25 @@ const WatchTimeout = 5 * time.Minute
 // Interface is a lock object in the API server that holds one
 // LeaderElectionRecord. Its callers are a LeaderElector and an
 // election.Observer. Each calls Get, Create and Update one at a time, but
-// its watch (RecordWatcher.WatchRecord, and the shared watch's
-// DecodeRecord) runs on another goroutine at the same time, and Identity,
-// Describe and RecordEvent are called from any of them: the locks of this
-// package are safe for that. A lock keeps the object it last read for its
-// next Update, so give each elector or observer a lock of its own.
+// its watch (RecordWatcher.WatchRecord) runs on another goroutine at the
+// same time, and Identity, Describe and RecordEvent are called from any of
+// them: the locks of this package are safe for that. A lock keeps the
+// object it last read for its next Update, so give each elector or
+// observer a lock of its own.
+//
+// A lock may also have a method
+//
+//	TimePrecision() time.Duration
+//
+// that tells the unit its object stores the record's times in: a second
+// for the annotation locks (the record's JSON), a microsecond for
+// LeaseLock, the coarser of its two locks' for MultiLock. Two renewals
+// within one unit store the same bytes, which the server does not count
+// as a change, so followers time the lease from the first of them; the
+// elector then measures its own renew deadline from the first of them
+// too, and requires RenewDeadline to exceed election.JitterFactor units.
+// A lock without the method, or whose method returns zero or less, is
+// taken to store whole seconds, as Kubernetes' own record does.
 type Interface interface {
 	// Get reads the record. It returns the record as decoded and the raw
 	// bytes it was decoded from, so that a caller can detect a change by
@@ -95,32 +109,10 @@ type RecordWatcher interface {
 	WatchRecord(ctx context.Context, observe func(rec *LeaderElectionRecord, raw []byte)) error
 }
 
-// RecordCache is implemented by locks that keep the object they last read or
-// wrote (the three single locks). A new elector on the same lock, as in a
-// program that stands again after losing, starts from what the lock last
-// saw instead of from nothing: it then knows the lock existed, and waits a
-// lease before it creates it again should it find it deleted.
-type RecordCache interface {
-	// CachedRecord returns the record of the object last read or written
-	// and its raw bytes; false when there is none.
-	CachedRecord() (*LeaderElectionRecord, []byte, bool)
-}
-
-// Precision is implemented by locks that tell how finely their object stores
-// the record's times: a second for the annotation locks (the record's JSON),
-// a microsecond for Lease. Two renewals within one unit store the same
-// bytes, which the server does not count as a change, so followers time the
-// lease from the first of them; the elector then measures its own renew
-// deadline from the first of them too. A lock without it is taken to store
-// whole seconds, as Kubernetes' own record does.
-type Precision interface {
-	// TimePrecision is the unit the lock object stores times in.
-	TimePrecision() time.Duration
-}
-
-// TimePrecision is lock's Precision, a second for a lock without one.
-func TimePrecision(lock Interface) time.Duration {
-	if p, ok := lock.(Precision); ok && p.TimePrecision() > 0 {
+// timePrecision is the unit lock stores times in: its TimePrecision (see
+// Interface), a second for a lock without one.
+func timePrecision(lock Interface) time.Duration {
+	if p, ok := lock.(interface{ TimePrecision() time.Duration }); ok && p.TimePrecision() > 0 {
 		return p.TimePrecision()
 	}
 	return time.Second

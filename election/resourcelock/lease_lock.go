@@ -27,12 +27,11 @@ type LeaseLock struct {
 var (
 	_ Interface     = (*LeaseLock)(nil)
 	_ RecordWatcher = (*LeaseLock)(nil)
-	_ RecordCache   = (*LeaseLock)(nil)
 	_ Validator     = (*LeaseLock)(nil)
 )
 
-// CachedRecord implements RecordCache.
-func (l *LeaseLock) CachedRecord() (*LeaderElectionRecord, []byte, bool) {
+// cachedRecord implements recordCache.
+func (l *LeaseLock) cachedRecord() (*LeaderElectionRecord, []byte, bool) {
 	return l.cache.cachedRecord(decodeLease)
 }
 
@@ -201,7 +200,8 @@ func (l *LeaseLock) Identity() string {
 	return l.LockConfig.Identity
 }
 
-// TimePrecision implements Precision: Lease times are MicroTime.
+// TimePrecision is the unit the Lease stores times in (see Interface): a
+// microsecond, as Lease times are MicroTime.
 func (l *LeaseLock) TimePrecision() time.Duration { return time.Microsecond }
 
 // Describe is "namespace/name".

@@ -324,11 +324,15 @@ func TestTimePrecision(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := rl.TimePrecision(l); got != want {
+		p, ok := l.(interface{ TimePrecision() time.Duration })
+		if !ok {
+			t.Fatalf("%s lock has no TimePrecision", kind)
+		}
+		if got := p.TimePrecision(); got != want {
 			t.Errorf("TimePrecision(%s) = %v, want %v", kind, got, want)
 		}
 	}
-	if got := rl.TimePrecision(&rl.MultiLock{Primary: &rl.LeaseLock{}, Secondary: &rl.LeaseLock{}}); got != time.Microsecond {
+	if got := (&rl.MultiLock{Primary: &rl.LeaseLock{}, Secondary: &rl.LeaseLock{}}).TimePrecision(); got != time.Microsecond {
 		t.Errorf("TimePrecision(Lease+Lease) = %v, want 1µs", got)
 	}
 }

@@ -215,9 +215,10 @@ func (ml *MultiLock) Identity() string {
 	return ml.Primary.Identity()
 }
 
-// TimePrecision implements Precision: the coarser of the two locks'.
+// TimePrecision is the unit the locks store times in (see Interface): the
+// coarser of the two locks'.
 func (ml *MultiLock) TimePrecision() time.Duration {
-	return max(TimePrecision(ml.Primary), TimePrecision(ml.Secondary))
+	return max(timePrecision(ml.Primary), timePrecision(ml.Secondary))
 }
 
 // Describe names both locks.

@@ -1,78 +1,95 @@
 package resourcelock
 
-import "github.com/kubelect/kubelect/k8sapi"
+import (
+	"github.com/kubelect/kubelect/internal/lockwatch"
+	"github.com/kubelect/kubelect/k8sapi"
+)
 
-// WatchTarget is where a lock's object lives, and the client that reaches
-// it: the key under which the locks of one process can share a watch.
-type WatchTarget struct {
-	Client    *k8sapi.Client
-	Resource  k8sapi.Resource
-	Namespace string
-	Name      string
+// sharedWatcher is implemented by the single locks (and by types that
+// embed one): their object can also be followed through a watch of its
+// whole collection, shared by the locks of the process. Package election
+// reaches it through lockwatch, so that none of it is public.
+type sharedWatcher interface {
+	RecordWatcher
+	// watchTarget names the lock's object and its client; an error
+	// wrapping ErrInvalidLock for a lock that cannot be used.
+	watchTarget() (lockwatch.Target, error)
+	// decodeRecord reads the record out of an object a watch delivered,
+	// as WatchRecord passes it on (see lockwatch.Hooks.Shared).
+	decodeRecord(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error)
 }
 
-// SharedRecordWatcher is implemented by locks whose object can also be
-// followed through a watch of its whole collection, one stream shared by
-// every lock of the process in that namespace (see k8sapi.Client.WatchAll).
-// The elector uses it when several of its locks share a client; the
-// single locks of this package implement it.
-type SharedRecordWatcher interface {
-	RecordWatcher
-	// WatchTarget names the lock's object and its client; an error
-	// wrapping ErrInvalidLock for a lock that cannot be used.
-	WatchTarget() (WatchTarget, error)
-	// DecodeRecord reads the record out of an object a watch delivered,
-	// as WatchRecord passes it on: the record and the raw bytes that Get
-	// would return for the same object, and for a record that does not
-	// decode one held by UnknownLeader, its bytes and an error wrapping
-	// ErrInvalidRecord.
-	DecodeRecord(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error)
+// recordCache is implemented by the single locks, which keep the object
+// they last read or wrote.
+type recordCache interface {
+	// cachedRecord returns the record of the object last read or written
+	// and its raw bytes; false when there is none.
+	cachedRecord() (*LeaderElectionRecord, []byte, bool)
 }
 
 var (
-	_ SharedRecordWatcher = (*LeaseLock)(nil)
-	_ SharedRecordWatcher = (*ConfigMapLock)(nil)
-	_ SharedRecordWatcher = (*EndpointsLock)(nil)
+	_ sharedWatcher = (*LeaseLock)(nil)
+	_ sharedWatcher = (*ConfigMapLock)(nil)
+	_ sharedWatcher = (*EndpointsLock)(nil)
+	_ recordCache   = (*LeaseLock)(nil)
+	_ recordCache   = (*ConfigMapLock)(nil)
+	_ recordCache   = (*EndpointsLock)(nil)
 )
 
-// WatchTarget implements SharedRecordWatcher.
-func (l *LeaseLock) WatchTarget() (WatchTarget, error) {
-	c, err := l.client()
-	if err != nil {
-		return WatchTarget{}, err
-	}
-	return WatchTarget{Client: c, Resource: k8sapi.Leases, Namespace: l.LeaseMeta.Namespace, Name: l.LeaseMeta.Name}, nil
+func init() {
+	lockwatch.Register(lockwatch.Hooks[*LeaderElectionRecord]{
+		Shared: func(lock any) (lockwatch.Target, func(*k8sapi.Object) (*LeaderElectionRecord, []byte, error), bool) {
+			s, ok := lock.(sharedWatcher)
+			if !ok {
+				return lockwatch.Target{}, nil, false
+			}
+			t, err := s.watchTarget()
+			if err != nil {
+				return lockwatch.Target{}, nil, false
+			}
+			return t, s.decodeRecord, true
+		},
+		Cached: func(lock any) (*LeaderElectionRecord, []byte, bool) {
+			if c, ok := lock.(recordCache); ok {
+				return c.cachedRecord()
+			}
+			return nil, nil, false
+		},
+	})
 }
 
-// DecodeRecord implements SharedRecordWatcher.
-func (l *LeaseLock) DecodeRecord(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
+func (l *LeaseLock) watchTarget() (lockwatch.Target, error) {
+	c, err := l.client()
+	if err != nil {
+		return lockwatch.Target{}, err
+	}
+	return lockwatch.Target{Client: c, Resource: k8sapi.Leases, Namespace: l.LeaseMeta.Namespace, Name: l.LeaseMeta.Name}, nil
+}
+
+func (l *LeaseLock) decodeRecord(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
 	return decodeLease(obj)
 }
 
-// WatchTarget implements SharedRecordWatcher.
-func (l *ConfigMapLock) WatchTarget() (WatchTarget, error) {
+func (l *ConfigMapLock) watchTarget() (lockwatch.Target, error) {
 	c, err := l.client()
 	if err != nil {
-		return WatchTarget{}, err
+		return lockwatch.Target{}, err
 	}
-	return WatchTarget{Client: c, Resource: k8sapi.ConfigMaps, Namespace: l.ConfigMapMeta.Namespace, Name: l.ConfigMapMeta.Name}, nil
+	return lockwatch.Target{Client: c, Resource: k8sapi.ConfigMaps, Namespace: l.ConfigMapMeta.Namespace, Name: l.ConfigMapMeta.Name}, nil
 }
 
-// DecodeRecord implements SharedRecordWatcher.
-func (l *ConfigMapLock) DecodeRecord(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
+func (l *ConfigMapLock) decodeRecord(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
 	return decodeAnnotation(obj)
 }
 
-// WatchTarget implements SharedRecordWatcher.
-func (l *EndpointsLock) WatchTarget() (WatchTarget, error) {
+func (l *EndpointsLock) watchTarget() (lockwatch.Target, error) {
 	c, err := l.client()
 	if err != nil {
-		return WatchTarget{}, err
+		return lockwatch.Target{}, err
 	}
-	return WatchTarget{Client: c, Resource: k8sapi.Endpoints, Namespace: l.EndpointsMeta.Namespace, Name: l.EndpointsMeta.Name}, nil
+	return lockwatch.Target{Client: c, Resource: k8sapi.Endpoints, Namespace: l.EndpointsMeta.Namespace, Name: l.EndpointsMeta.Name}, nil
 }
 
-// DecodeRecord implements SharedRecordWatcher.
-func (l *EndpointsLock) DecodeRecord(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
+func (l *EndpointsLock) decodeRecord(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
 	return decodeAnnotation(obj)
 }
