@@ -21,9 +21,10 @@ var ErrLeadershipLost = errors.New("election: leadership lost")
 // the lock for that candidate.
 var ErrHandedOver = errors.New("election: handed over to the preferred holder")
 
-// ErrAlreadyRun is returned by a second call of Run or RunContext: an
-// elector runs once; make a new one to stand again.
-var ErrAlreadyRun = errors.New("election: elector already run; make a new one to stand again")
+// ErrAlreadyRun is returned by a second call of a LeaderElector's Run,
+// RunContext or Stand, or of an Observer's Run: each runs once; make a new
+// one to run again.
+var ErrAlreadyRun = errors.New("election: already run; make a new elector or observer to run again")
 
 // LeaderElector is a leader election client. It is safe for concurrent use;
 // it runs once.
@@ -100,7 +101,7 @@ func (le *LeaderElector) RunContext(ctx context.Context) error {
 // preferred holder) it stands again, as a new term. Each term gets a
 // fresh stop channel and its own OnStartedLeading and OnStoppedLeading
 // calls; OnStartedLeading is never called while an earlier call still
-// runs: before standing again, Stand waits for it to return (Check
+// runs: before standing again, Stand waits for it to return (CheckLive
 // reports a callback that does not). Between two terms it waits at least
 // RetryPeriod, with jitter. It returns ctx's error once ctx ends, after
 // the same steps as RunContext. An elector runs once: a second call (of
