@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubelect/kubelect/election"
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/internal/fakeclock"
 	"github.com/kubelect/kubelect/k8sapi"
 	"github.com/kubelect/kubelect/k8sapi/testapiserver"
 )
@@ -43,7 +44,7 @@ const (
 // observer's requests by method (WATCH for a watch).
 type obsEnv struct {
 	srv   *testapiserver.Server
-	clock *fakeClock
+	clock *fakeclock.Clock
 
 	mu       sync.Mutex
 	requests map[string]int // guarded by mu
@@ -53,7 +54,7 @@ func newObsEnv(t *testing.T, opts testapiserver.Options) *obsEnv {
 	t.Helper()
 	e := &obsEnv{
 		srv:      testapiserver.New(opts),
-		clock:    &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)},
+		clock:    fakeclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)),
 		requests: map[string]int{},
 	}
 	e.srv.SetHook(func(r *http.Request) {
@@ -133,7 +134,7 @@ func (e *obsEnv) put(t *testing.T, spec string) {
 func (e *obsEnv) settle(t *testing.T, n int) {
 	t.Helper()
 	deadline := time.Now().Add(obsPatience)
-	for e.clock.waiting() < n {
+	for e.clock.Waiting() < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("the observer never waited on %d timer(s)", n)
 		}
@@ -146,18 +147,7 @@ func (e *obsEnv) settle(t *testing.T, n int) {
 // time (a timer set before they learnt of the latest event is due later).
 func (e *obsEnv) settleWithin(t *testing.T, n int, d time.Duration) {
 	t.Helper()
-	soon := func() int {
-		e.clock.mu.Lock()
-		defer e.clock.mu.Unlock()
-		k := 0
-		for _, tm := range e.clock.timers {
-			if tm.c != nil && !tm.when.After(e.clock.now.Add(d)) {
-				k++
-			}
-		}
-		return k
-	}
-	eventually(t, fmt.Sprintf("%d timer(s) due within %v", n, d), func() bool { return soon() >= n })
+	eventually(t, fmt.Sprintf("%d timer(s) due within %v", n, d), func() bool { return e.clock.DueWithin(d) >= n })
 }
 
 // eventually waits for cond to hold, for things that happen at once but on
@@ -418,7 +408,7 @@ func TestObserverExpiry(t *testing.T) {
 
 	// The same bytes written again 6s later change nothing.
 	e.settle(t, 1)
-	e.clock.advance(6 * time.Second)
+	e.clock.Advance(6 * time.Second)
 	e.put(t, `{"holderIdentity":"x","leaseDurationSeconds":10,"leaseTransitions":3,"renewTime":"2000-01-01T00:00:00.000000Z"}`)
 	eventually(t, "the rewrite's watch event", func() bool { return r.o.Current().LastContact.Equal(e.clock.Now()) })
 	if cur := r.o.Current(); cur.Version != ob.Version || !cur.ObservedAt.Equal(t0) {
@@ -427,14 +417,14 @@ func TestObserverExpiry(t *testing.T) {
 
 	// 10s after the last change the lease has run out.
 	e.settle(t, 1)
-	e.clock.advance(4 * time.Second)
+	e.clock.Advance(4 * time.Second)
 	ob = r.until(t, "expiry", func(ob election.Observation) bool { return ob.Expired })
 	if ob.Holder != "x" || ob.Leading(e.clock.Now()) || !ob.Expiry.Equal(t0.Add(10*time.Second)) {
 		t.Errorf("expired: %+v", ob)
 	}
 
 	// A renewal is a change: the lease counts again from now.
-	e.clock.advance(time.Second)
+	e.clock.Advance(time.Second)
 	e.put(t, `{"holderIdentity":"x","leaseDurationSeconds":10,"leaseTransitions":3,"renewTime":"2000-01-01T00:00:11.000000Z"}`)
 	ob = r.until(t, "the renewal", func(ob election.Observation) bool { return !ob.Expired })
 	if now := e.clock.Now(); !ob.ObservedAt.Equal(now) || !ob.Leading(now) {
@@ -461,7 +451,7 @@ func TestObserverUndecodableRecord(t *testing.T) {
 		t.Errorf("undecodable record: %+v, want UnknownLeader in term 7 with a %v lease, not leading", ob, obsLease)
 	}
 	e.settle(t, 1)
-	e.clock.advance(obsLease)
+	e.clock.Advance(obsLease)
 	ob = r.until(t, "expiry", func(ob election.Observation) bool { return ob.Expired })
 	if ob.Holder != rl.UnknownLeader {
 		t.Errorf("expired: %+v", ob)
@@ -489,11 +479,11 @@ func TestObserverPollsWithoutWatch(t *testing.T) {
 	reads := 1
 	for _, holder := range []string{"x", "y", ""} {
 		e.settle(t, 1)
-		e.clock.advance(obsRetry - time.Millisecond)
+		e.clock.Advance(obsRetry - time.Millisecond)
 		if got := e.counts()[http.MethodGet]; got != reads {
 			t.Fatalf("%d reads before RetryPeriod had passed, want %d", got, reads)
 		}
-		e.clock.advance(obsMaxPoll - obsRetry + time.Millisecond)
+		e.clock.Advance(obsMaxPoll - obsRetry + time.Millisecond)
 		reads++
 		ob = r.until(t, "holder "+holder, func(ob election.Observation) bool { return ob.Version > 0 && ob.Holder == holder })
 		if got := e.counts()[http.MethodGet]; got != reads {
@@ -530,14 +520,14 @@ func TestObserverForbiddenWatch(t *testing.T) {
 	// Long enough for every backoff of a watch that is retried.
 	for range 60 {
 		e.settle(t, 1)
-		e.clock.advance(obsMaxPoll)
+		e.clock.Advance(obsMaxPoll)
 	}
 	e.settle(t, 1)
 	if c := e.counts(); c["WATCH"] != 1 || c[http.MethodGet] < 60 {
 		t.Errorf("requests %v, want 1 watch and a read per polling interval (60+)", c)
 	}
 	e.put(t, `{"holderIdentity":"y","leaseDurationSeconds":15}`)
-	e.clock.advance(obsMaxPoll)
+	e.clock.Advance(obsMaxPoll)
 	ob := r.until(t, "holder y", func(ob election.Observation) bool { return ob.Holder == "y" })
 	if ob.LastError != nil {
 		t.Errorf("LastError = %v after a successful read", ob.LastError)
@@ -549,7 +539,7 @@ func TestObserverForbiddenWatch(t *testing.T) {
 // records when each watch began.
 type flakyWatchLock struct {
 	rl.Interface
-	clock *fakeClock
+	clock *fakeclock.Clock
 	// run says how long watch number n (from 0) lasts before it fails.
 	run func(n int) time.Duration
 
@@ -595,7 +585,7 @@ func TestObserverWatchBackoff(t *testing.T) {
 	const step = 100 * time.Millisecond
 	for len(lock.started()) < 10 {
 		e.settle(t, 2) // the polling loop and the watch's backoff or stream
-		e.clock.advance(step)
+		e.clock.Advance(step)
 	}
 	starts := lock.started()
 	// Gaps before watches 1..9: backoffs of 1, 2, 4, 8, 16, 30, 30s; then
@@ -816,7 +806,7 @@ func TestObserverReadRacingWatch(t *testing.T) {
 	// Once the observer has seen the watch end, its next read and the
 	// watch's reopening are both due within a polling interval.
 	e.settleWithin(t, 2, obsMaxPoll)
-	e.clock.advance(obsMaxPoll)
+	e.clock.Advance(obsMaxPoll)
 	select {
 	case <-release: // the read has seen x; its answer is held up
 	case <-time.After(obsPatience):
