@@ -9,7 +9,6 @@ import (
 
 	"github.com/kubelect/kubelect/election"
 	"github.com/kubelect/kubelect/election/resourcelock"
-	"github.com/kubelect/kubelect/k8sapi"
 	"github.com/kubelect/kubelect/k8sapi/testapiserver"
 )
 
@@ -18,14 +17,11 @@ import (
 // watch. Here a replica takes the lock and then hands it over by
 // releasing it; the observer sees both.
 func ExampleObserver() {
-	// An in-process API server; in a pod, use k8sapi.InClusterConfig().
+	// An in-process API server; in a pod, use k8sapi.InClusterConfig()
+	// and k8sapi.New.
 	srv := testapiserver.New(testapiserver.Options{})
 	defer srv.Close()
-	client, err := k8sapi.New(srv.Config())
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	client := srv.Client()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

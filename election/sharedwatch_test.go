@@ -34,16 +34,6 @@ func putLease(t *testing.T, srv *testapiserver.Server, name, holder string, rene
 	}
 }
 
-// newClient returns a client of srv.
-func newClient(t *testing.T, srv *testapiserver.Server) *k8sapi.Client {
-	t.Helper()
-	client, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client
-}
-
 // shardFollowers starts n electors on the Leases shard-from… through
 // client, and returns them with a function that stops them.
 func shardFollowers(t *testing.T, client *k8sapi.Client, from, n int) ([]*election.LeaderElector, func()) {
@@ -103,7 +93,7 @@ func TestSharedWatchManyFollowers(t *testing.T) {
 			putLease(t, srv, fmt.Sprintf("shard-%d", i), "other", start)
 		}
 		before := runtime.NumGoroutine()
-		les, stop := shardFollowers(t, newClient(t, srv), 0, n)
+		les, stop := shardFollowers(t, srv.Client(), 0, n)
 		defer stop()
 		time.Sleep(time.Second)
 		synctest.Wait()
@@ -192,7 +182,7 @@ func TestSharedWatchLoneLock(t *testing.T) {
 		})
 		putLease(t, srv, "shard-0", "other", time.Now())
 		putLease(t, srv, "shard-1", "other", time.Now())
-		client := newClient(t, srv)
+		client := srv.Client()
 		_, stop := shardFollowers(t, client, 0, 1)
 		defer stop()
 		time.Sleep(time.Second)
@@ -227,7 +217,7 @@ func TestSharedWatchForbidden(t *testing.T) {
 		for i := range 3 {
 			putLease(t, srv, fmt.Sprintf("shard-%d", i), "other", time.Now())
 		}
-		les, stop := shardFollowers(t, newClient(t, srv), 0, 3)
+		les, stop := shardFollowers(t, srv.Client(), 0, 3)
 		defer stop()
 		time.Sleep(time.Second)
 		synctest.Wait()
@@ -308,7 +298,7 @@ func TestRecreatedLockTakenAfterOneLease(t *testing.T) {
 				const leaseDuration, retryPeriod = lease, retry
 				srv := testapiserver.New(testapiserver.Options{})
 				putLease(t, srv, "solo", "other", time.Now()) // a lease of 60s
-				inner, err := rl.New(rl.LeasesResourceLock, sharedNS, "solo", newClient(t, srv), rl.ResourceLockConfig{Identity: "me"})
+				inner, err := rl.New(rl.LeasesResourceLock, sharedNS, "solo", srv.Client(), rl.ResourceLockConfig{Identity: "me"})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -18,10 +18,7 @@ import (
 // and lose nothing less; and no write rests on what a watch shows.
 func TestWatchRecordSkipsUnreadableObject(t *testing.T) {
 	srv := testapiserver.New(testapiserver.Options{})
-	c, err := k8sapi.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := srv.Client()
 	lock := &ConfigMapLock{ConfigMapMeta: ObjectMeta{Namespace: "default", Name: "lock"}, Client: c,
 		LockConfig: ResourceLockConfig{Identity: "a"}}
 	at := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
@@ -61,7 +58,7 @@ func TestWatchRecordSkipsUnreadableObject(t *testing.T) {
 	if err := lock.Update(ctx, rec("b")); err != nil {
 		t.Fatal(err)
 	}
-	err = <-done
+	err := <-done
 	if errors.Is(err, unreadable) {
 		t.Fatalf("the stream ended at the unreadable object: %v", err)
 	}
