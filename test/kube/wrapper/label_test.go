@@ -268,43 +268,20 @@ func (w *labelWatch) fail(err error) {
 	}
 }
 
-// labelCand is one "kubelect serve --label-pod" candidate: its pod (a Pod
-// object no kubelet runs), its own fault proxy, restarted after a crash.
-type labelCand struct {
-	ident      string
-	kubeconfig string
-	proxy      *chaos.Proxy
-	log        string
-	cmd        *exec.Cmd
-	done       chan struct{}
-}
-
-func (c *labelCand) running() bool {
-	if c.done == nil {
-		return false
-	}
-	select {
-	case <-c.done:
-		return false
-	default:
-		return true
-	}
-}
-
 type labelEnv struct {
 	t      *testing.T
 	c      *harness.Cluster
 	lock   string
 	direct string // a kubeconfig straight to the API server, for transfer
 	watch  *labelWatch
-	cands  []*labelCand
+	cands  []*candidate
 	// What each fault cost: from the fault to the new leader's label
 	// (the time without a labelled pod, or with the old one's only).
 	took map[string][]time.Duration
 	log  []string
 }
 
-func (e *labelEnv) start(c *labelCand) {
+func (e *labelEnv) start(c *candidate) {
 	t := e.t
 	t.Helper()
 	args := []string{"serve", "--name", e.lock, "-n", e.c.Namespace, "--identity", c.ident, "--kubeconfig", c.kubeconfig,
@@ -334,7 +311,7 @@ func (e *labelEnv) start(c *labelCand) {
 
 // leader waits for the Lease to name a candidate whose pod alone carries
 // the label, and returns it.
-func (e *labelEnv) leader() *labelCand {
+func (e *labelEnv) leader() *candidate {
 	t := e.t
 	t.Helper()
 	var holder string
@@ -349,7 +326,7 @@ func (e *labelEnv) leader() *labelCand {
 	return e.cand(holder)
 }
 
-func (e *labelEnv) cand(ident string) *labelCand {
+func (e *labelEnv) cand(ident string) *candidate {
 	for _, c := range e.cands {
 		if c.ident == ident {
 			return c
@@ -360,10 +337,10 @@ func (e *labelEnv) cand(ident string) *labelCand {
 
 // moved waits for a candidate other than old to be the only labelled pod,
 // and records how long that took since at.
-func (e *labelEnv) moved(kind string, round int, old *labelCand, at time.Time, bound time.Duration) *labelCand {
+func (e *labelEnv) moved(kind string, round int, old *candidate, at time.Time, bound time.Duration) *candidate {
 	t := e.t
 	t.Helper()
-	var next *labelCand
+	var next *candidate
 	var when time.Time
 	waitFor(t, bound+5*time.Second, fmt.Sprintf("round %d %s of %s: another pod labelled", round, kind, old.ident), func() bool {
 		l, _, err := e.watch.labelled()
@@ -453,7 +430,7 @@ func (e *labelEnv) pause(round int) {
 // transfer asks "kubelect transfer" to hand the lock to another candidate.
 func (e *labelEnv) transfer(round int) {
 	old := e.leader()
-	var to *labelCand
+	var to *candidate
 	for i := range e.cands {
 		if c := e.cands[(round+i)%len(e.cands)]; c != old {
 			to = c
@@ -480,7 +457,7 @@ func (e *labelEnv) lateLabel(round int) time.Duration {
 	leader := e.leader()
 	l, _, _ := e.watch.labelled()
 	term, _ := strconv.Atoi(strings.SplitN(l[0], ":", 2)[1])
-	var victim *labelCand
+	var victim *candidate
 	e.watch.mu.Lock()
 	for i := len(e.watch.changes) - 1; i >= 0 && victim == nil; i-- {
 		for _, p := range e.watch.changes[i].labelled {
@@ -600,7 +577,7 @@ func TestLeaderLabel(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(p.Close)
-		e.cands = append(e.cands, &labelCand{ident: ident, proxy: p, log: filepath.Join(dir, ident+".log"),
+		e.cands = append(e.cands, &candidate{ident: ident, proxy: p, log: filepath.Join(dir, ident+".log"),
 			kubeconfig: writeKubeconfig(t, dir, ident, p.URL(), "", token, c.Namespace)})
 	}
 	t.Cleanup(func() {
