@@ -3,11 +3,14 @@ package election
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kubelect/kubelect/fencing"
 )
 
 // ErrLeadershipLost is wrapped by RunContext's error when the elector led
@@ -20,6 +23,10 @@ var ErrLeadershipLost = errors.New("election: leadership lost")
 // The leader stepped down and, once OnStartedLeading returned, released
 // the lock for that candidate.
 var ErrHandedOver = errors.New("election: handed over to the preferred holder")
+
+// ErrNotLeading is returned by FencingToken while this candidate does not
+// lead.
+var ErrNotLeading = errors.New("election: not leading")
 
 // ErrAlreadyRun is returned by a second call of a LeaderElector's Run,
 // RunContext or Stand, or of an Observer's Run: each runs once; make a new
@@ -280,6 +287,41 @@ func (le *LeaderElector) Term() (term int, leading bool) {
 		return 0, false
 	}
 	return le.lead.term, true
+}
+
+// FencingToken returns the fencing token of this candidate's current
+// leadership: the resourceVersion of the write that began it. Every later
+// leadership on the lock, by any candidate (of this library or another,
+// after the lock was deleted and created again, across restarts of
+// kube-apiserver and etcd), begins with a write of a higher
+// resourceVersion, so a system that refuses tokens lower than the highest
+// it has seen (a fencing.Checker, fencing.UpdateObject) refuses the late
+// writes of a paused ex-leader. Unlike Term, nobody can set it lower.
+//
+// Kubernetes promises that resourceVersions of one resource compare as
+// integers from version 1.35 (KEP-5504); kube-apiserver on etcd has always
+// numbered them so. A resourceVersion that is not a canonical positive
+// integer gives an error wrapping fencing.ErrInvalidToken, never a wrong
+// token; so does a lock of another package, which does not tell the
+// elector its resourceVersions. For a MultiLock the token is its
+// Secondary's resourceVersion. The error wraps ErrNotLeading while this
+// candidate does not lead.
+func (le *LeaderElector) FencingToken() (fencing.Token, error) {
+	le.mu.Lock()
+	leading, version := le.isLeadingLocked(le.config.Clock.Now()), le.lead.version
+	le.mu.Unlock()
+	if !leading {
+		return 0, ErrNotLeading
+	}
+	if version == "" {
+		return 0, fmt.Errorf("election: lock %s does not tell its resourceVersion (only resourcelock's locks do): %w",
+			le.config.Lock.Describe(), fencing.ErrInvalidToken)
+	}
+	t, err := fencing.ParseToken(version)
+	if err != nil {
+		return 0, fmt.Errorf("election: the resourceVersion of the write that took lock %s: %w", le.config.Lock.Describe(), err)
+	}
+	return t, nil
 }
 
 // sleep waits d on the elector's clock; false if ctx ended first.

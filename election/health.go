@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/kubelect/kubelect/fencing"
 )
 
 // ErrRenewalStuck is wrapped by CheckLive's error when the leader's renew loop
@@ -73,6 +75,10 @@ type Status struct {
 	Leading bool
 	// Term is this candidate's term while it leads, else 0 (Term).
 	Term int
+	// FencingToken is this candidate's fencing token while it leads (see
+	// LeaderElector.FencingToken); 0 while it does not lead, or when the
+	// lock or the server gives no token.
+	FencingToken fencing.Token
 	// LeadingUntil is, while this candidate leads, when its leadership
 	// ends unless renewed: LeaderElectionConfig.RenewDeadline after it sent
 	// its last stored record. Zero while it does not lead.
@@ -127,6 +133,7 @@ func (s Status) MarshalJSON() ([]byte, error) {
 		Running       bool       `json:"running"`
 		Leading       bool       `json:"leading"`
 		Term          int        `json:"term,omitempty"`
+		FencingToken  string     `json:"fencingToken,omitempty"`
 		LeadingUntil  *time.Time `json:"leadingUntil,omitempty"`
 		LastRenewal   *time.Time `json:"lastRenewal,omitempty"`
 		Holder        string     `json:"holder"`
@@ -142,9 +149,12 @@ func (s Status) MarshalJSON() ([]byte, error) {
 		LastErrorKind string     `json:"lastErrorKind,omitempty"`
 		LastErrorAt   *time.Time `json:"lastErrorAt,omitempty"`
 	}{
-		s.Identity, s.Running, s.Leading, s.Term, at(s.LeadingUntil), at(s.LastRenewal),
+		s.Identity, s.Running, s.Leading, s.Term, "", at(s.LeadingUntil), at(s.LastRenewal),
 		s.Holder, s.HolderTerm, s.LockExists, at(s.ObservedAt), at(s.LeaseExpiry), s.Watching,
 		at(s.LastContact), at(s.FailingSince), s.Failures, "", "", at(s.LastErrorAt),
+	}
+	if s.FencingToken != 0 {
+		out.FencingToken = s.FencingToken.String()
 	}
 	if s.LastError != nil {
 		out.LastError, out.LastErrorKind = s.LastError.Error(), string(ErrorKind(s.LastError))
@@ -170,6 +180,7 @@ func (le *LeaderElector) Status() Status {
 	}
 	if le.isLeadingLocked(now) {
 		s.Leading, s.Term, s.LeadingUntil = true, le.lead.term, le.deadlineLocked()
+		s.FencingToken, _ = fencing.ParseToken(le.lead.version)
 	}
 	if !le.lead.mineSent.IsZero() {
 		s.LastRenewal = le.lead.mineSent

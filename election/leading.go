@@ -21,6 +21,7 @@ var errTooLate = errors.New("election: the lock was taken, but the answer came a
 type leadership struct {
 	leading    bool                      // this candidate leads
 	term       int                       // the term of the current (or last) leadership
+	version    string                    // the resourceVersion of the write that began it ("" when the lock does not tell)
 	mine       rl.LeaderElectionRecord   // the last record this elector knows it stored
 	mineSent   time.Time                 // when mine was sent; the deadline counts from it
 	pending    []rl.LeaderElectionRecord // writes sent after mine whose outcome is unknown
@@ -33,8 +34,11 @@ type leadership struct {
 
 // startLeading makes this candidate the leader on rec, which it sent at
 // rec.RenewTime and the server stored: its deadline counts from the send,
-// and a watchdog ends the leadership then unless a renewal moves it.
+// and a watchdog ends the leadership then unless a renewal moves it. The
+// write's resourceVersion, which the lock keeps, is the leadership's
+// fencing token.
 func (le *LeaderElector) startLeading(rec rl.LeaderElectionRecord) (<-chan struct{}, error) {
+	version, _ := lockHooks().Version(le.config.Lock)
 	le.mu.Lock()
 	defer le.mu.Unlock()
 	le.storedLocked(rec, rec.RenewTime.Time)
@@ -44,6 +48,7 @@ func (le *LeaderElector) startLeading(rec rl.LeaderElectionRecord) (<-chan struc
 	}
 	le.lead.leading = true
 	le.lead.term = rec.LeaderTransitions
+	le.lead.version = version
 	le.lead.transferTo = ""
 	le.lead.stop = make(chan struct{})
 	term := le.lead.term

@@ -53,6 +53,14 @@ func (l *EndpointsLock) cachedRecord() (*LeaderElectionRecord, []byte, bool) {
 	return l.cache.cachedRecord(decodeAnnotation)
 }
 
+// cachedVersion implements recordCache.
+func (l *EndpointsLock) cachedVersion() (string, bool) {
+	if l == nil {
+		return "", false
+	}
+	return l.cache.cachedVersion()
+}
+
 // Get reads the record from the annotation. An object without the
 // annotation gives an empty record.
 func (l *EndpointsLock) Get(ctx context.Context) (*LeaderElectionRecord, []byte, error) {
@@ -159,6 +167,14 @@ func (l *ConfigMapLock) Validate() error {
 // cachedRecord implements recordCache.
 func (l *ConfigMapLock) cachedRecord() (*LeaderElectionRecord, []byte, bool) {
 	return l.cache.cachedRecord(decodeAnnotation)
+}
+
+// cachedVersion implements recordCache.
+func (l *ConfigMapLock) cachedVersion() (string, bool) {
+	if l == nil {
+		return "", false
+	}
+	return l.cache.cachedVersion()
 }
 
 // Get reads the record from the annotation. A ConfigMap without the

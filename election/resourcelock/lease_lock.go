@@ -35,6 +35,14 @@ func (l *LeaseLock) cachedRecord() (*LeaderElectionRecord, []byte, bool) {
 	return l.cache.cachedRecord(decodeLease)
 }
 
+// cachedVersion implements recordCache.
+func (l *LeaseLock) cachedVersion() (string, bool) {
+	if l == nil {
+		return "", false
+	}
+	return l.cache.cachedVersion()
+}
+
 // leaseSpec is the part of a Lease's spec that holds the record.
 type leaseSpec struct {
 	HolderIdentity       *string `json:"holderIdentity"`

@@ -112,3 +112,12 @@ func (c *objectCache) cachedRecord(decode decodeFunc) (*LeaderElectionRecord, []
 	}
 	return rec, raw, true
 }
+
+// cachedVersion returns the resourceVersion of the cached object, if any.
+func (c *objectCache) cachedVersion() (string, bool) {
+	obj := c.load()
+	if obj == nil {
+		return "", false
+	}
+	return obj.ResourceVersion(), true
+}

@@ -25,6 +25,9 @@ type recordCache interface {
 	// cachedRecord returns the record of the object last read or written
 	// and its raw bytes; false when there is none.
 	cachedRecord() (*LeaderElectionRecord, []byte, bool)
+	// cachedVersion returns the resourceVersion of the object last read
+	// or written; false when there is none.
+	cachedVersion() (string, bool)
 }
 
 var (
@@ -55,7 +58,24 @@ func init() {
 			}
 			return nil, nil, false
 		},
+		Version: cachedVersion,
 	})
+}
+
+// cachedVersion is lockwatch.Hooks.Version: a MultiLock's token comes
+// from its Secondary, the lock a fleet migrates to (a Lease in the kinds
+// New builds), whose object every write of the MultiLock writes last.
+func cachedVersion(lock any) (string, bool) {
+	switch l := lock.(type) {
+	case *MultiLock:
+		if l == nil {
+			return "", false
+		}
+		return cachedVersion(l.Secondary)
+	case recordCache:
+		return l.cachedVersion()
+	}
+	return "", false
 }
 
 func (l *LeaseLock) watchTarget() (lockwatch.Target, error) {

@@ -39,6 +39,11 @@ type Hooks[R any] struct {
 	// resourcelock's single locks. A new elector on the same lock, as in
 	// a program that stands again after losing, starts from it.
 	Cached func(lock any) (rec R, raw []byte, ok bool)
+	// Version returns the resourceVersion of the object lock last read
+	// or wrote (for a MultiLock, its Secondary's): right after a write,
+	// the write's own. False when there is none or lock is not one of
+	// resourcelock's locks. The elector's fencing token comes from it.
+	Version func(lock any) (resourceVersion string, ok bool)
 }
 
 // hooks holds the registered Hooks[R].
