@@ -11,6 +11,8 @@ import (
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/fencing"
+	"github.com/kubelect/kubelect/internal/lockwatch"
 	"github.com/kubelect/kubelect/internal/watchloop"
 	"github.com/kubelect/kubelect/k8sapi"
 )
@@ -61,7 +63,8 @@ type Observation struct {
 	// Version counts the changes the observer has seen: it grows by one
 	// at each, and is 0 until the lock has first been read. A change is a
 	// new record (new bytes: a renewal is one), the object appearing or
-	// going, or the lease running out unrenewed (Expired). Versions of
+	// going, the lease running out unrenewed (Expired), or FencingToken
+	// becoming known (or unknown) for the same record. Versions of
 	// different Observers are unrelated.
 	Version uint64
 
@@ -76,8 +79,29 @@ type Observation struct {
 	// record does not decode or a MultiLock's two records disagree.
 	Holder string
 	// Term is the record's leaderTransitions: each new leadership writes
-	// a higher one.
+	// a higher one. It is no fencing token (anyone who writes the record
+	// can set it lower, and a lock created again starts it at 0): see
+	// FencingToken.
 	Term int
+	// FencingToken is the fencing token of the holder's leadership: the
+	// resourceVersion of the write that began it, the token its
+	// LeaderElector.FencingToken returns. It is not stored in the lock:
+	// the observer knows it only when its watch delivered that very write
+	// (the first event that showed this holder, term and acquire time,
+	// with the event before it seen too), and keeps it while the same
+	// leadership goes on (the same holder, Term and AcquireTime: renewals,
+	// transfer requests, the lock deleted and recreated by its leader).
+	//
+	// It is 0 when the observer does not know it, never a guess: for a
+	// leadership that began before the observer saw the lock (what the
+	// first read, and the first events of every watch that starts from
+	// the current state, show is a state, not the write that began it; so
+	// is a watch that starts over after 410 Gone, when writes may have
+	// been missed), while polling, for a released lock, an unknown
+	// holder, a lock that tells no resourceVersions (a MultiLock, a lock
+	// of another package) and a resourceVersion that is not a canonical
+	// positive integer (see fencing.ParseToken).
+	FencingToken fencing.Token
 	// AcquireTime and RenewTime are as written in the record, by the
 	// holder's clock: compare them with no local time.
 	AcquireTime, RenewTime time.Time
@@ -143,9 +167,11 @@ func (ob Observation) Leading(now time.Time) bool {
 //     observer cut off from the API server sees every lease expire.
 //
 // So routing to the observed holder is a hint, not a fence. The leader
-// itself must check its leadership (LeaderElector.IsLeader, Term), and
-// writes that must not come from two leaders should carry the term to a
-// system that rejects lower ones.
+// itself must check its leadership (LeaderElector.IsLeader), and writes
+// that must not come from two leaders should carry its fencing token
+// (LeaderElector.FencingToken) to a system that rejects lower ones (see
+// package fencing). Observation.FencingToken tells that token to others
+// when this observer saw the write that began the leadership.
 type Observer struct {
 	config      ObserverConfig // validated, defaults filled in
 	log         *slog.Logger
@@ -158,6 +184,7 @@ type Observer struct {
 	changed   chan struct{} // guarded by mu: closed at the next change
 	queue     []Observation // guarded by mu: changes waiting for OnChange
 	loggedErr string        // guarded by mu: the last error logged, to log each once
+	tokens    tokenTracker  // guarded by mu: what the watch showed of the leaderships' first writes
 }
 
 // NewObserver makes an Observer from cfg. The error wraps ErrInvalidConfig
@@ -385,6 +412,13 @@ const observerMaxQueue = 256
 // follow watches the lock until ctx ends or the server forbids the watch
 // (see watchloop.Loop), and applies every record it sees.
 func (o *Observer) follow(ctx context.Context, w rl.RecordWatcher, f *observerFollow) {
+	// resourcelock's locks tell each event's resourceVersion through ctx,
+	// before observe: the fencing tokens come from them.
+	ctx = lockwatch.WithEvents(ctx, func(ev lockwatch.Event[*rl.LeaderElectionRecord]) {
+		o.mu.Lock()
+		o.tokens.told(ev)
+		o.mu.Unlock()
+	})
 	loop := lockWatch(o.config.Clock, o.config.RetryPeriod, w, func(rec *rl.LeaderElectionRecord, raw []byte) {
 		o.watched(rec, raw, f)
 	})
@@ -413,7 +447,16 @@ func (o *Observer) watched(rec *rl.LeaderElectionRecord, raw []byte, f *observer
 	now := o.config.Clock.Now()
 	o.mu.Lock()
 	o.observed.event(rec, raw)
+	o.tokens.observed(rec)
 	changed := o.observeLocked(rec, raw, now, rec == nil)
+	if !changed && o.current.Version > 0 {
+		// The same record, whose token the watch has just shown (or
+		// shown to be unknown): a change of its own.
+		if t := o.tokenLocked(); t != o.current.FencingToken {
+			o.current.FencingToken = t
+			o.changeLocked()
+		}
+	}
 	o.contactLocked(now)
 	o.mu.Unlock()
 	f.live.Store(true)
@@ -476,7 +519,113 @@ func (o *Observer) setLocked(now time.Time) {
 	c.LeaseDuration = lease
 	c.ObservedAt, c.Expiry = now, now.Add(lease)
 	c.Expired = false
+	c.FencingToken = o.tokenLocked()
 	o.changeLocked()
+}
+
+// tokenLocked is the fencing token of the observed record's leadership:
+// the one the watch saw begin, if the record is of that leadership.
+func (o *Observer) tokenLocked() fencing.Token {
+	r := o.observed.rec
+	if !o.observed.seen || !named(r.HolderIdentity) || !o.tokens.hasLead || !o.tokens.lead.is(r) {
+		return 0
+	}
+	return o.tokens.token
+}
+
+// named reports whether holder names a candidate: not a released lock,
+// not an unknown holder.
+func named(holder string) bool { return holder != "" && holder != rl.UnknownLeader }
+
+// leadershipID names one leadership: each new one writes a new holder,
+// term or acquire time (this library's candidates write all three anew;
+// client-go's a new acquire time and, for another holder, a new term).
+type leadershipID struct {
+	holder  string
+	term    int
+	acquire time.Time
+}
+
+func leadershipOf(r rl.LeaderElectionRecord) leadershipID {
+	return leadershipID{r.HolderIdentity, r.LeaderTransitions, r.AcquireTime.Time}
+}
+
+// is reports whether r is a record of the leadership l names.
+func (l leadershipID) is(r rl.LeaderElectionRecord) bool {
+	return l.holder == r.HolderIdentity && l.term == r.LeaderTransitions && l.acquire.Equal(r.AcquireTime.Time)
+}
+
+// tokenTracker learns fencing tokens from the observer's own watch. The
+// token of a leadership is the resourceVersion of the write that began it,
+// which the lock does not keep: only a watch that delivered that write,
+// and the record before it, shows it. The lock's watch tells each event
+// of its stream (told) before it passes the record on (observed); an
+// event counts only when the stream is followed without a gap: its From is
+// where the last event told left the stream (no watch from the current
+// state, no 410 Gone, no event told to someone else), and each record told
+// is the one observed (a wrapper of the lock that drops, delays or makes
+// up records breaks the chain). A lock that tells nothing (of another
+// package, or a MultiLock, which is polled) gives no token.
+type tokenTracker struct {
+	at      string                                     // where the stream stood after the last event told
+	pending *lockwatch.Event[*rl.LeaderElectionRecord] // told, not yet observed
+	known   bool                                       // prev is the record just before the next event
+	prev    rl.LeaderElectionRecord                    // the last record observed in the chain
+	hasLead bool                                       // lead is set
+	lead    leadershipID                               // the last leadership (a named holder) observed
+	token   fencing.Token                              // lead's token; 0 when its first write was not seen
+}
+
+// told takes an event the lock's watch is about to pass on.
+func (t *tokenTracker) told(ev lockwatch.Event[*rl.LeaderElectionRecord]) {
+	if t.pending != nil || ev.From == "" || ev.From != t.at {
+		// A record told and never observed, a watch from the current
+		// state, or a stream that moved on without this observer: what
+		// was written in between is not known.
+		t.known = false
+	}
+	t.pending = nil
+	if ev.ResourceVersion != "" {
+		t.at = ev.ResourceVersion
+	}
+	switch ev.Kind {
+	case lockwatch.RecordEvent, lockwatch.DeletedEvent:
+		t.pending = &ev
+	case lockwatch.BookmarkEvent:
+	default:
+		t.known = false // a write this observer cannot read
+	}
+}
+
+// observed takes what the watch passed on: rec, or nil for a deletion.
+func (t *tokenTracker) observed(rec *rl.LeaderElectionRecord) {
+	ev := t.pending
+	t.pending = nil
+	if ev == nil || (ev.Kind == lockwatch.DeletedEvent) != (rec == nil) || ev.Record != rec {
+		// Not the record the lock told of, or no lock told.
+		t.known = false
+		return
+	}
+	if rec == nil {
+		// Deleted: the last record stands, as for the candidates; its
+		// leader recreates the lock in the same leadership.
+		return
+	}
+	switch {
+	case !named(rec.HolderIdentity):
+	case t.hasLead && t.lead.is(*rec):
+		// The same leadership: a renewal, a transfer request, the lock
+		// recreated by its leader. Its token stands.
+	default:
+		// Another leadership. This event began it when the record just
+		// before it is known and is of another leadership.
+		began := t.known && !leadershipOf(t.prev).is(*rec)
+		t.hasLead, t.lead, t.token = true, leadershipOf(*rec), 0
+		if began {
+			t.token, _ = fencing.ParseToken(ev.ResourceVersion) // 0 unless canonical
+		}
+	}
+	t.prev, t.known = *rec, true
 }
 
 // expire marks the observation expired when its lease has run out at now;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/kubelect/kubelect/internal/lockwatch"
 	"github.com/kubelect/kubelect/internal/watchloop"
 	"github.com/kubelect/kubelect/k8sapi"
 )
@@ -24,21 +25,44 @@ type decodeFunc func(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error)
 // ending it would only reopen it, make the follower poll meanwhile and
 // count a restart. Safety does not rest on what the watch shows: a
 // candidate writes only after a read of its own, conditionally.
+//
+// When ctx carries a listener (lockwatch.WithEvents: the Observer's, which
+// learns fencing tokens from it), every event of the stream is told to it
+// first, with its resourceVersion and where the stream stood before it;
+// WatchRecord's public callback stays (rec, raw).
 func watchRecord(ctx context.Context, c *k8sapi.Client, r k8sapi.Resource, meta ObjectMeta, decode decodeFunc,
 	at *watchloop.Position, observe func(*LeaderElectionRecord, []byte)) error {
 	open := func(ctx context.Context, opts k8sapi.WatchOptions) (*k8sapi.Watcher, error) {
 		return c.Watch(ctx, r, meta.Namespace, meta.Name, opts)
 	}
-	return watchloop.Read(ctx, at, WatchTimeout, open, func(e k8sapi.WatchEvent) {
+	tell := lockwatch.Events[*LeaderElectionRecord](ctx)
+	if tell == nil {
+		tell = func(lockwatch.Event[*LeaderElectionRecord]) {}
+	}
+	return watchloop.Read(ctx, at, WatchTimeout, open, func(e k8sapi.WatchEvent, from string) {
+		ev := lockwatch.Event[*LeaderElectionRecord]{Kind: lockwatch.SkippedEvent, From: from}
+		if e.Object != nil {
+			ev.ResourceVersion = e.Object.ResourceVersion()
+		}
 		switch e.Type {
 		case k8sapi.Added, k8sapi.Modified:
 			rec, raw, err := decode(e.Object)
 			if err != nil && !errors.Is(err, ErrInvalidRecord) {
+				tell(ev)
 				return
 			}
+			ev.Kind, ev.Record = lockwatch.RecordEvent, rec
+			tell(ev)
 			observe(rec, raw)
 		case k8sapi.Deleted:
+			ev.Kind = lockwatch.DeletedEvent
+			tell(ev)
 			observe(nil, nil)
+		case k8sapi.Bookmark:
+			ev.Kind = lockwatch.BookmarkEvent
+			tell(ev)
+		default:
+			tell(ev)
 		}
 	})
 }

@@ -2,13 +2,18 @@
 // about its own single locks (LeaseLock, ConfigMapLock, EndpointsLock) and
 // does not tell users: where a lock's object lives, so that the locks of
 // one process can share one watch of its collection, how to read the
-// record out of an object that watch delivers, and the record a lock last
-// read or wrote. Package resourcelock registers its Hooks when it is
-// initialised, before any package that imports it runs; package election
-// reads them with Get.
+// record out of an object that watch delivers, the record a lock last
+// read or wrote, and what its watch saw of each event besides the record
+// (its resourceVersion, where the stream stood before it). Package
+// resourcelock registers its Hooks when it is initialised, before any
+// package that imports it runs; package election reads them with Get.
 package lockwatch
 
-import "github.com/kubelect/kubelect/k8sapi"
+import (
+	"context"
+
+	"github.com/kubelect/kubelect/k8sapi"
+)
 
 // Target is where a lock's object lives, and the client that reaches it:
 // the key under which the locks of one process can share a watch.
@@ -57,4 +62,58 @@ func Register[R any](h Hooks[R]) { hooks = h }
 func Get[R any]() Hooks[R] {
 	h, _ := hooks.(Hooks[R])
 	return h
+}
+
+// EventKind is what a lock's watch does with an event after telling of it.
+type EventKind int
+
+const (
+	// RecordEvent: the watch passes Event.Record (the same pointer) to
+	// WatchRecord's observe next.
+	RecordEvent EventKind = iota
+	// DeletedEvent: the object was deleted; the watch calls observe with a
+	// nil record next.
+	DeletedEvent
+	// BookmarkEvent: a bookmark, no write; observe is not called.
+	BookmarkEvent
+	// SkippedEvent: an object whose record cannot be read at all, or an
+	// event of a type the watch does not know; observe is not called.
+	SkippedEvent
+)
+
+// Event is what a lock's own watch (resourcelock's WatchRecord) tells of
+// an event of its stream besides the record: R is
+// *resourcelock.LeaderElectionRecord.
+type Event[R any] struct {
+	Kind EventKind
+	// Record is, for a RecordEvent, the record observe is called with next.
+	Record R
+	// ResourceVersion is the event's object's resourceVersion: for a
+	// write, the write's own. "" when the event has none.
+	ResourceVersion string
+	// From is where the stream stood before the event (see
+	// watchloop.Read): the ResourceVersion of the event told before it, in
+	// this watch or an earlier one of the same lock, or "" at the start of
+	// a watch from the current state, whose first events are that state
+	// and not writes as they happened.
+	From string
+}
+
+// eventsKey is the context key of a lock watch's event listener for R.
+type eventsKey[R any] struct{}
+
+// WithEvents returns a context that makes the watch of one of
+// resourcelock's single locks (WatchRecord called with it, or with a
+// context made from it) call tell with each event of its stream, before
+// it calls observe with the event's record, on the same goroutine: so a
+// watch that goes through a wrapper of the lock, which calls observe
+// itself, still tells. A lock of another package does not tell.
+func WithEvents[R any](ctx context.Context, tell func(Event[R])) context.Context {
+	return context.WithValue(ctx, eventsKey[R]{}, tell)
+}
+
+// Events returns the listener WithEvents put in ctx; nil when none.
+func Events[R any](ctx context.Context) func(Event[R]) {
+	tell, _ := ctx.Value(eventsKey[R]{}).(func(Event[R]))
+	return tell
 }

@@ -38,7 +38,16 @@ type Opener func(ctx context.Context, opts k8sapi.WatchOptions) (*k8sapi.Watcher
 // resumes after it whatever event does; after 410 Gone the next watch
 // starts from the current state. Read returns the error that ended the
 // stream: ctx's once ctx has ended.
-func Read(ctx context.Context, at *Position, timeout time.Duration, open Opener, event func(k8sapi.WatchEvent)) error {
+//
+// from is where the stream stood before the event: the resourceVersion
+// of the last event with one that this position moved past, in this watch
+// or an earlier one, or "" while a watch that started from the current
+// state has had none yet. Such a watch begins with the current state
+// (the server's synthetic ADDED events), not with writes as they
+// happened: a reader that must tell one write from the next (which one
+// began a leadership) can only trust an event whose from is the
+// resourceVersion of the event it last saw.
+func Read(ctx context.Context, at *Position, timeout time.Duration, open Opener, event func(e k8sapi.WatchEvent, from string)) error {
 	w, err := open(ctx, k8sapi.WatchOptions{
 		ResourceVersion: at.Load(),
 		TimeoutSeconds:  int(timeout.Seconds()),
@@ -58,10 +67,11 @@ func Read(ctx context.Context, at *Position, timeout time.Duration, open Opener,
 			}
 			return err
 		}
+		from := at.Load()
 		if e.Object != nil && e.Object.ResourceVersion() != "" {
 			at.store(e.Object.ResourceVersion())
 		}
-		event(e)
+		event(e, from)
 	}
 }
 
