@@ -64,7 +64,8 @@ func (c *Checker) Admit(t Token) error { return c.Do(t, nil) }
 // does not run it for a refused token. While write runs, no higher token
 // is admitted: a new leader's first write waits until the writes already
 // admitted for older tokens are done, so that none of them lands after it.
-// Writes with the same token run concurrently.
+// Writes with the same token run concurrently. write must not call the
+// Checker's methods.
 func (c *Checker) Do(t Token, write func() error) error {
 	if t == 0 {
 		return invalidf("token 0: tokens are positive")
