@@ -5,8 +5,9 @@
 // forked by etcd-operator): RunOrDie, NewLeaderElector, LeaderElectionConfig,
 // LeaderCallbacks, Run, IsLeader and GetLeader keep their names and
 // meanings, so code written against that package compiles unchanged.
-// The additions: RunContext, and Stand to lead again after each term; the
-// leadership term as a fencing token (Term); release on cancel
+// The additions: RunContext, and Stand to lead again after each term; a
+// fencing token for each leadership (FencingToken, with package fencing
+// for the store side) and the leadership term (Term); release on cancel
 // (ReleaseOnCancel, ReleaseGrace) and a timeout per request
 // (RequestTimeout); health checks (CheckLive, CheckReady and their HTTP
 // handlers, LeaderHandler) and a snapshot (Status); Metrics and ErrorKind;
@@ -66,17 +67,22 @@
 // candidate's identity that this elector did not write (a restarted
 // process's, say) is treated as another candidate's.
 //
-// The package does not fence by itself: a process paused (by a garbage
+// The election alone does not fence: a process paused (by a garbage
 // collector, a stopped VM) after it checked IsLeader can still act late.
-// Term returns the leadership term, the record's leaderTransitions: every
-// acquisition writes a term above any this candidate has seen on the lock,
-// including the same identity leading again, and the term is kept on every
-// renewal. Pass it with writes to a system that rejects terms lower than the
-// highest it has seen, and such late writes are refused. A candidate that
-// never saw the lock before it was deleted (or a record whose JSON did not
-// decode) cannot know the old term and starts again from the highest it
-// saw; such a candidate also creates a missing lock at once, so deleting a
-// lock object that a fleet uses can give two leaders for a moment.
+// FencingToken returns the leadership's fencing token, the resourceVersion
+// of the write that began it: every later leadership on the lock, by any
+// candidate, gets a higher one (Kubernetes 1.35 and newer promise that the
+// resourceVersions of one resource compare as integers). Pass it with
+// writes to a system that refuses tokens lower than the highest it has
+// seen (package fencing: a Checker, or UpdateObject for Kubernetes
+// objects), and such late writes are refused. Term, the record's
+// leaderTransitions, is higher for each acquisition this candidate sees,
+// but is no fence: anyone who writes the record can lower it, and a
+// candidate that never saw the lock before it was deleted (or a record
+// whose JSON did not decode) starts again from the highest it saw. Such a
+// candidate also creates a missing lock at once, so deleting a lock object
+// that a fleet uses can give two leaders for a moment; their fencing
+// tokens still tell the older from the newer.
 //
 // The leader keeps its watch of the lock: when it shows the object deleted
 // or written by someone else, the leader renews at once, recreating the

@@ -276,10 +276,10 @@ func (le *LeaderElector) GetLeader() string {
 // term is the record's leaderTransitions as this candidate wrote it when it
 // acquired the lock: every new leadership on one lock object, including the
 // same identity leading again, gets a higher term than any this candidate
-// saw before on it, so a downstream system that remembers the highest term
-// it has seen can reject writes that carry a lower one (a fencing token),
-// such as the late writes of a paused ex-leader. Term never reports another
-// holder's term: while leading is false the term is 0.
+// saw before on it. It is no fencing token: anyone who writes the record
+// can set it lower, and a lock deleted and created again by a candidate
+// that never saw it starts again at 0; fence with FencingToken. Term never
+// reports another holder's term: while leading is false the term is 0.
 func (le *LeaderElector) Term() (term int, leading bool) {
 	le.mu.Lock()
 	defer le.mu.Unlock()
