@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kubelect/kubelect/election"
+	rl "github.com/kubelect/kubelect/election/resourcelock"
 	"github.com/kubelect/kubelect/k8sapi"
 	"github.com/kubelect/kubelect/kubeconfig"
 )
@@ -52,6 +53,9 @@ type app struct {
 	environ    func() []string
 	clock      election.Clock
 	executable func() (string, error)
+	// wrapLock, when set, wraps the lock of run's elector (tests: a lock
+	// that does not tell its resourceVersions).
+	wrapLock func(rl.Interface) rl.Interface
 }
 
 func newApp() *app {

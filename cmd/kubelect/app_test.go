@@ -260,3 +260,23 @@ func TestConfigErrorExits1(t *testing.T) {
 		t.Errorf("stderr: %s", got)
 	}
 }
+
+// The help of run, serve and status says what the fencing token is and
+// that the term is no fencing token.
+func TestFencingTokenHelp(t *testing.T) {
+	for cmd, wants := range map[string][]string{
+		"run":    {"KUBELECT_FENCING_TOKEN", "KUBELECT_TERM", "Fence with it", "can go backwards"},
+		"serve":  {`"fencingToken"`, "not the term"},
+		"status": {"TOKEN", `"fencingToken"`, "With -w", "one-shot status", "not with the term"},
+	} {
+		te := newTestEnv(t)
+		if code := te.run("help", cmd); code != exitOK {
+			t.Fatalf("help %s: exit %d", cmd, code)
+		}
+		for _, want := range wants {
+			if !strings.Contains(te.stdout.String(), want) {
+				t.Errorf("help %s lacks %q", cmd, want)
+			}
+		}
+	}
+}

@@ -60,10 +60,25 @@ Stand for the lock as --identity (default $POD_NAME) and run CMD while this
 candidate leads. CMD runs in its own process group, with standard input,
 output and error of kubelect, and in its environment:
 
-  KUBELECT_TERM      the leadership's term (leaderTransitions): a fencing
-                     token that grows with each new leadership
-  KUBELECT_IDENTITY  this candidate's identity
-  KUBELECT_LOCK      the lock, as NAMESPACE/NAME
+  KUBELECT_FENCING_TOKEN  the leadership's fencing token: the
+                          resourceVersion of the write that began it. Every
+                          later leadership of the lock, by any candidate,
+                          begins with a higher one (Kubernetes 1.35+
+                          promises that resourceVersions compare as
+                          integers; kube-apiserver on etcd has always
+                          numbered them so). Fence with it: pass it with
+                          each write that must not come from two leaders to
+                          a store that refuses a token lower than the
+                          highest it has seen, and a paused ex-leader's late
+                          writes are refused. Unset (and the reason logged
+                          once) when the server's resourceVersion is not an
+                          integer.
+  KUBELECT_TERM           the leadership's term (leaderTransitions). No
+                          fencing token: it can go backwards (anyone who
+                          writes the lock can set it lower, and a lock
+                          deleted and created again starts it at 0).
+  KUBELECT_IDENTITY       this candidate's identity
+  KUBELECT_LOCK           the lock, as NAMESPACE/NAME
 
 When leadership ends (lost, handed over to a preferred holder by "kubelect
 transfer", or kubelect is asked to stop) kubelect sends SIGTERM to CMD's
@@ -143,6 +158,23 @@ Examples:
 `)
 }
 
+// fencingTokenEnv is the variable that tells CMD its leadership's fencing
+// token.
+const fencingTokenEnv = "KUBELECT_FENCING_TOKEN"
+
+// withoutVar is env without the variable name: a token kubelect inherited
+// (from a kubelect it runs under) is no token of CMD's leadership, and must
+// not reach CMD when kubelect has none to give.
+func withoutVar(env []string, name string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // runner runs CMD in the leaderships of "kubelect run".
 type runner struct {
 	a         *app
@@ -150,12 +182,13 @@ type runner struct {
 	clock     election.Clock
 	guardArgs []string // "kubelect guard" and its flags, before CMD
 	argv      []string
-	env       []string // CMD's environment, but the term
+	env       []string // CMD's environment, but the term and the token
 	killAfter time.Duration
 	restand   bool
 	reap      *reaper            // nil unless kubelect reaps orphans
 	stopAll   context.CancelFunc // asks kubelect to stop
 	renewed   chan struct{}      // a renewal stored since the last look
+	noToken   sync.Once          // logs, once, why CMD gets no fencing token
 
 	mu   sync.Mutex
 	pid  int  // guarded by mu: CMD's process (and group) id while it runs
@@ -189,6 +222,18 @@ func (r *runner) lead(ctx context.Context, le *election.LeaderElector, stop <-ch
 	term, _ := le.Term()
 	deadline := func() time.Duration { return sharedDeadline(r.clock, le.Status().LeadingUntil) }
 	env := append(append([]string(nil), r.env...), "KUBELECT_TERM="+strconv.Itoa(term))
+	token := "-"
+	switch tok, err := le.FencingToken(); {
+	case err == nil:
+		token = tok.String()
+		env = append(env, fencingTokenEnv+"="+token)
+	case errors.Is(err, election.ErrNotLeading):
+		// The leadership is over already: CMD does not start.
+	default:
+		r.noToken.Do(func() {
+			r.log.Warn("no fencing token for CMD: "+fencingTokenEnv+" is not set", "err", err)
+		})
+	}
 	g, err := r.startGuarded(env, deadline(), stop)
 	var se *startError
 	switch {
@@ -211,7 +256,7 @@ func (r *runner) lead(ctx context.Context, le *election.LeaderElector, stop <-ch
 		return
 	}
 	r.setPid(g.pid)
-	r.log.Info("CMD started", "pid", g.pid, "guard", g.guardPid, "term", term)
+	r.log.Info("CMD started", "pid", g.pid, "guard", g.guardPid, "term", term, "fencingToken", token)
 	go g.heartbeat(r.renewed, deadline)
 	finish := func() int {
 		g.kill(syscall.SIGKILL) // what is left of its group
@@ -312,7 +357,7 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 		guardArgs: []string{guardCommand, "--kill-after", ka.String(), "--log-format", c.logFormat},
 		stopAll:   stopAll,
 		renewed:   make(chan struct{}, 1),
-		env:       append(a.environ(), "KUBELECT_IDENTITY="+e.identity, "KUBELECT_LOCK="+e.namespace+"/"+c.name),
+		env:       append(withoutVar(a.environ(), fencingTokenEnv), "KUBELECT_IDENTITY="+e.identity, "KUBELECT_LOCK="+e.namespace+"/"+c.name),
 	}
 	go func() {
 		for {
@@ -359,6 +404,9 @@ func (a *app) runCmd(ctx context.Context, fs *flag.FlagSet, args []string) error
 		lock, err := e.lock(&c)
 		if err != nil {
 			return err
+		}
+		if a.wrapLock != nil {
+			lock = a.wrapLock(lock)
 		}
 		termCtx, endTerm := context.WithCancel(ctx)
 		var le *election.LeaderElector

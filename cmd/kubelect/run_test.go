@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -517,5 +518,105 @@ func TestRunListen(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Error("the HTTP server still answers after kubelect run returned")
+	}
+}
+
+// leaseVersion returns the resourceVersion of the Lease team-a/my-lock as
+// stored now.
+func (te *testEnv) leaseVersion(t *testing.T) string {
+	t.Helper()
+	obj, err := te.srv.Client().Get(context.Background(), k8sapi.Leases, "team-a", "my-lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obj.ResourceVersion()
+}
+
+// writeAfter returns the holder and the resourceVersion of the first write
+// of the Lease team-a/my-lock after resourceVersion rv, from the server's
+// watch history.
+func (te *testEnv) writeAfter(t *testing.T, rv string) (holder, version string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w, err := te.srv.Client().Watch(ctx, k8sapi.Leases, "team-a", "my-lock", k8sapi.WatchOptions{ResourceVersion: rv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	e, err := w.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := e.Object.Field("spec", "holderIdentity")
+	var s string
+	_ = json.Unmarshal(h, &s)
+	return s, e.Object.ResourceVersion()
+}
+
+// releasedLock creates the Lease team-a/my-lock released, as another
+// candidate that left would; it returns its resourceVersion.
+func (te *testEnv) releasedLock(t *testing.T) string {
+	t.Helper()
+	if err := te.lock(t, rl.LeasesResourceLock, "team-a", "my-lock", "gone").Create(context.Background(), record("", 0, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	return te.leaseVersion(t)
+}
+
+// CMD gets the resourceVersion of the write that took the lock as
+// KUBELECT_FENCING_TOKEN, beside the term.
+func TestRunFencingToken(t *testing.T) {
+	te := newTestEnv(t)
+	before := te.releasedLock(t)
+	// One inherited from a kubelect this one runs under is no token of
+	// CMD's leadership.
+	te.app.environ = func() []string { return append(os.Environ(), "KUBELECT_FENCING_TOKEN=999999") }
+	_, code := te.start(t, append(fastTimings, "--name=my-lock", "--identity=pod-a", "--",
+		"sh", "-c", `echo "token $KUBELECT_FENCING_TOKEN term $KUBELECT_TERM"; exit 3`)...)
+	if c := te.exit(t, code); c != 3 {
+		t.Fatalf("exit %d, want CMD's 3; stderr:\n%s", c, te.stderr)
+	}
+	holder, acquired := te.writeAfter(t, before)
+	if holder != "pod-a" {
+		t.Fatalf("the first write after the release holds %q, want pod-a's acquisition", holder)
+	}
+	if l := waitLine(t, te.stdout, "token"); l != "token "+acquired+" term 1" {
+		t.Errorf("CMD's environment: %q, want the acquiring write's resourceVersion %s and term 1", l, acquired)
+	}
+	if !strings.Contains(te.stderr.String(), "fencingToken="+acquired) {
+		t.Errorf("CMD's start does not log its token:\n%s", te.stderr)
+	}
+}
+
+// otherLock is a lock of another package: it does not tell the elector
+// its resourceVersions.
+type otherLock struct{ rl.Interface }
+
+// Without a token (a lock or server that gives none) CMD runs without
+// KUBELECT_FENCING_TOKEN, an inherited one included, and the reason is
+// logged once, not at every leadership.
+func TestRunNoFencingToken(t *testing.T) {
+	te := newTestEnv(t)
+	te.app.wrapLock = func(l rl.Interface) rl.Interface { return otherLock{l} }
+	te.app.environ = func() []string { return append(os.Environ(), "KUBELECT_FENCING_TOKEN=999999") }
+	cancel, code := te.start(t, append(fastTimings, "--name=my-lock", "--identity=pod-a", "--on-exit=restand", "--",
+		"sh", "-c", `echo "run ${KUBELECT_FENCING_TOKEN-unset} $KUBELECT_TERM"`)...)
+	if l := waitLine(t, te.stdout, "run"); l != "run unset 0" {
+		t.Errorf("first CMD: %q, want no token", l)
+	}
+	if l := waitLine(t, te.stdout, "run"); l != "run unset 1" {
+		t.Errorf("second CMD: %q, want no token", l)
+	}
+	cancel()
+	if c := te.exit(t, code); c != exitOK && c != 128+int(syscall.SIGTERM) {
+		t.Errorf("exit %d; stderr:\n%s", c, te.stderr)
+	}
+	logs := te.stderr.String()
+	if n := strings.Count(logs, "no fencing token for CMD"); n != 1 {
+		t.Errorf("the missing token logged %d times, want once:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "does not tell its resourceVersion") {
+		t.Errorf("the log does not say why:\n%s", logs)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kubelect/kubelect/election"
+	"github.com/kubelect/kubelect/fencing"
 )
 
 // longPollLimit bounds a "GET /?wait=1" that sees no change.
@@ -26,15 +27,24 @@ standing again after each leadership ends, and serve over HTTP:
 
   GET /         the lock as JSON, compatible with the old leader-elector
                 sidecar: {"name": HOLDER, "term": N, "acquired": ...,
-                "renewed": ..., "leaseExpiry": ..., "version": N, ...}
-                ("leaseExpiry" by this machine's clock). With
-                ?wait=1&version=N it answers when the version is not N, at
-                the next change, or after 30s unchanged (long polling).
+                "renewed": ..., "leaseExpiry": ..., "version": N,
+                "fencingToken": "T", ...} ("leaseExpiry" by this machine's
+                clock). With ?wait=1&version=N it answers when the version
+                is not N, at the next change, or after 30s unchanged (long
+                polling).
   GET /healthz  liveness: 503 when the renew loop or the leading callback is
                 stuck
   GET /readyz   readiness: 503 when every try to reach the lock has failed
                 for a minute
   GET /metrics  the kubelect_* metrics in the Prometheus text format
+
+"fencingToken" is the holder's fencing token (the resourceVersion of the
+write that began its leadership; see "kubelect help run"): this candidate's
+own while it leads, else the one its observer saw when it watched that
+write happen. It is absent when not known: the token is not stored in the
+lock, so a leadership that began before kubelect watched the lock, or
+while its watch missed writes (one that starts over after 410 Gone), has
+none here. Fence with the token, not the term, which can go backwards.
 
 With --observe-only it never writes to the lock (needs only get and watch):
 /healthz always answers 200, /readyz 503 until the lock has been read and
@@ -63,6 +73,20 @@ type leaderJSON struct {
 	LeaseExpiry          *time.Time `json:"leaseExpiry,omitempty"`
 	State                string     `json:"state"`
 	Version              uint64     `json:"version"`
+	// FencingToken is the holder's fencing token when known.
+	FencingToken string `json:"fencingToken,omitempty"`
+}
+
+// holderToken is the fencing token of ob's holder: le's own while le
+// leads in the observed leadership (the observer may not have seen it
+// yet), else the one the observer saw begin; 0 when neither knows it.
+func holderToken(ob election.Observation, le *election.LeaderElector) fencing.Token {
+	if le != nil {
+		if s := le.Status(); s.Leading && s.FencingToken != 0 && s.Identity == ob.Holder && s.Term == ob.Term {
+			return s.FencingToken
+		}
+	}
+	return ob.FencingToken
 }
 
 func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error {
@@ -90,6 +114,7 @@ func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error 
 	if err != nil {
 		return err
 	}
+	var le *election.LeaderElector // set before the server starts; nil with --observe-only
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		ob := obs.Current()
@@ -105,6 +130,9 @@ func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error 
 		}
 		v := leaderJSON{Name: ob.Holder, Term: ob.Term, Acquired: timePtr(ob.AcquireTime), Renewed: timePtr(ob.RenewTime),
 			LeaseDurationSeconds: ob.LeaseDuration.Seconds(), State: observationState(ob), Version: ob.Version}
+		if t := holderToken(ob, le); t != 0 {
+			v.FencingToken = t.String()
+		}
 		if ob.Holder != "" {
 			v.LeaseExpiry = timePtr(ob.Expiry)
 		}
@@ -112,7 +140,6 @@ func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error 
 		json.NewEncoder(w).Encode(v)
 	})
 	metrics := newPromMetrics(e.namespace + "/" + c.name)
-	var le *election.LeaderElector
 	if *observeOnly {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -143,6 +170,9 @@ func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error 
 				OnStartedLeading: func(stop <-chan struct{}) {
 					// The label comes off before the lock is released.
 					defer labeler.lead(le, stop)()
+					if s := le.Status(); s.Leading {
+						e.log.Info("leading", "term", s.Term, "fencingToken", tokenText(s.FencingToken))
+					}
 					<-stop
 				},
 				OnStoppedLeading: func() {},

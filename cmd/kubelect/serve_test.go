@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/k8sapi"
 )
 
 // startServe runs "kubelect serve args..." until the test ends and returns
@@ -130,5 +133,90 @@ func TestServeObserveOnly(t *testing.T) {
 	// It never writes: the lock is still absent.
 	if _, ok := te.srv.Get("coordination.k8s.io", "leases", "team-a", "my-lock"); ok {
 		t.Error("observe-only created the lock")
+	}
+}
+
+// getLeader long-polls "/" for the first answer after version known.
+func getLeader(t *testing.T, base string, known uint64) leaderJSON {
+	t.Helper()
+	code, body := get(t, base+"/?wait=1&version="+jsonUint(known))
+	var v leaderJSON
+	if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
+		t.Fatalf("GET /: %d %s", code, body)
+	}
+	return v
+}
+
+// While it leads, serve shows its own fencing token: the resourceVersion of
+// the write that took the lock. Here that write creates the lock, which
+// its observer cannot tell from the current state a watch starts with:
+// the token can only be the elector's.
+func TestServeFencingToken(t *testing.T) {
+	te := newTestEnv(t)
+	// Another object's write, to find the lock's first after it.
+	if err := te.srv.Put("", "configmaps", []byte(`{"metadata":{"namespace":"team-a","name":"other"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	other, err := te.srv.Client().Get(context.Background(), k8sapi.ConfigMaps, "team-a", "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := startServe(t, te, append(fastTimings, "--name=my-lock", "--identity=pod-a", "--log-level=info")...)
+	v := waitLeader(t, base, "pod-a")
+	holder, acquired := te.writeAfter(t, other.ResourceVersion())
+	if holder != "pod-a" {
+		t.Fatalf("the lock's first write holds %q, want pod-a's acquisition", holder)
+	}
+	// The observer can show pod-a a moment before the elector knows it
+	// leads; the elector's token is there at the next change (a renewal).
+	for i := 0; v.FencingToken == "" && i < 100; i++ {
+		v = getLeader(t, base, v.Version)
+	}
+	if v.Name != "pod-a" || v.FencingToken != acquired {
+		t.Errorf("GET /: %+v, want pod-a with token %s", v, acquired)
+	}
+	waitLine(t, te.stderr, "fencingToken="+acquired) // the log line of its leadership
+}
+
+// An observer shows the token of a leadership it saw begin, never one it
+// did not, and none for a released lock.
+func TestServeObserveOnlyFencingToken(t *testing.T) {
+	te := newTestEnv(t)
+	te.releasedLock(t)
+	// No polling: every change after the first read comes from the watch.
+	base := startServe(t, te, "--name=my-lock", "--observe-only", "--log-level=error",
+		"--retry-period=20m", "--renew-deadline=30m", "--lease-duration=1h")
+	v := getLeader(t, base, 0)
+	if v.State != "released" || v.FencingToken != "" {
+		t.Fatalf("GET /: %+v, want the released lock, no token", v)
+	}
+	ctx := context.Background()
+	at := time.Now()
+	for i, id := range []string{"pod-x", "pod-y"} {
+		before := te.leaseVersion(t)
+		lock := te.lock(t, rl.LeasesResourceLock, "team-a", "my-lock", id)
+		if _, _, err := lock.Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := lock.Update(ctx, record(id, i+1, at.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+		_, acquired := te.writeAfter(t, before)
+		v = getLeader(t, base, v.Version)
+		switch {
+		case v.Name != id:
+			t.Fatalf("GET /: %+v, want %s", v, id)
+		case i == 0 && v.FencingToken != "" && v.FencingToken != acquired:
+			// The watch may have started after this write.
+			t.Errorf("GET /: %+v, want %s's token %s or none", v, id, acquired)
+		case i == 1 && v.FencingToken != acquired:
+			t.Errorf("GET /: %+v, want %s's token %s", v, id, acquired)
+		}
+		if err := lock.Update(ctx, record("", i+1, at)); err != nil {
+			t.Fatal(err)
+		}
+		if v = getLeader(t, base, v.Version); v.State != "released" || v.FencingToken != "" {
+			t.Fatalf("GET /: %+v, want the released lock, no token", v)
+		}
 	}
 }

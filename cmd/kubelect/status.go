@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kubelect/kubelect/election"
+	"github.com/kubelect/kubelect/fencing"
 )
 
 var statusCommand = &command{
@@ -18,13 +19,22 @@ var statusCommand = &command{
 	summary: "show who holds a lock, in which term, and how long its lease runs",
 	help: `Usage: kubelect status --name NAME [-n NAMESPACE] [-w] [-o json] [flags]
 
-Show the lock's holder, its term (leaderTransitions, the fencing token), when
-it acquired and last renewed the lock (as the holder's clock wrote them), the
-lease, and the time left on it as this machine sees it: a lease is timed from
-when its record last changed, so a record first seen now has its full lease
-left (a candidate starting now would wait that long). STATE is held, released
-(no holder), expired (not renewed within its lease while watched) or absent
-(no lock object).
+Show the lock's holder, its term (leaderTransitions), its fencing token
+when known, when it acquired and last renewed the lock (as the holder's clock
+wrote them), the lease, and the time left on it as this machine sees it: a
+lease is timed from when its record last changed, so a record first seen now
+has its full lease left (a candidate starting now would wait that long).
+STATE is held, released (no holder), expired (not renewed within its lease
+while watched) or absent (no lock object).
+
+TOKEN ("fencingToken" in JSON) is the fencing token of the holder's
+leadership: the resourceVersion of the write that began it, which the leader
+has as KUBELECT_FENCING_TOKEN under "kubelect run" (see "kubelect help
+run"). Fence with it, not with the term, which can go backwards. It is not
+stored in the lock: only a watch that saw that write happen knows it. So it
+is known with -w for the leaderships that begin while the command watches,
+and shown as "-" (absent from JSON) otherwise: a one-shot status, which only
+reads the lock, usually cannot know it.
 
 It only reads (get and watch on the lock's resource) and never writes.
 
@@ -109,6 +119,9 @@ type statusJSON struct {
 	Exists  bool   `json:"exists"`
 	Holder  string `json:"holder"`
 	Term    int    `json:"term"`
+	// FencingToken is the holder's fencing token, when this command saw
+	// its leadership begin.
+	FencingToken string `json:"fencingToken,omitempty"`
 	// AcquireTime and RenewTime are by the holder's clock.
 	AcquireTime          *time.Time `json:"acquireTime,omitempty"`
 	RenewTime            *time.Time `json:"renewTime,omitempty"`
@@ -148,6 +161,15 @@ func remaining(ob election.Observation, now time.Time) time.Duration {
 	return ob.Expiry.Sub(now)
 }
 
+// tokenText is a fencing token as the tables and logs show it: "-" when
+// not known.
+func tokenText(t fencing.Token) string {
+	if t == 0 {
+		return "-"
+	}
+	return t.String()
+}
+
 func timePtr(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
@@ -171,6 +193,9 @@ func (p *statusPrinter) print(ob election.Observation) error {
 		if ob.Holder != "" {
 			v.Expiry = timePtr(ob.Expiry)
 		}
+		if ob.FencingToken != 0 {
+			v.FencingToken = ob.FencingToken.String()
+		}
 		if ob.LastError != nil {
 			v.LastError = ob.LastError.Error()
 		}
@@ -183,7 +208,7 @@ func (p *statusPrinter) print(ob election.Observation) error {
 	}
 	if p.tw == nil {
 		p.tw = tabwriter.NewWriter(p.w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(p.tw, "KIND\tLOCK\tSTATE\tHOLDER\tTERM\tACQUIRED\tRENEWED\tLEASE\tLEFT")
+		fmt.Fprintln(p.tw, "KIND\tLOCK\tSTATE\tHOLDER\tTERM\tTOKEN\tACQUIRED\tRENEWED\tLEASE\tLEFT")
 	}
 	dash := func(s string) string {
 		if s == "" {
@@ -204,8 +229,8 @@ func (p *statusPrinter) print(ob election.Observation) error {
 	if ob.Holder != "" {
 		leftText = left.Round(100 * time.Millisecond).String()
 	}
-	fmt.Fprintf(p.tw, "%s\t%s/%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.kind, p.namespace, p.name,
-		observationState(ob), dash(ob.Holder), ob.Term, stamp(ob.AcquireTime), stamp(ob.RenewTime), lease, leftText)
+	fmt.Fprintf(p.tw, "%s\t%s/%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", p.kind, p.namespace, p.name,
+		observationState(ob), dash(ob.Holder), ob.Term, tokenText(ob.FencingToken), stamp(ob.AcquireTime), stamp(ob.RenewTime), lease, leftText)
 	if err := p.tw.Flush(); err != nil {
 		return errors.Join(errors.New("writing the status"), err)
 	}
