@@ -82,7 +82,7 @@ func TestCampaign(t *testing.T) {
 			if reported < *maxReports {
 				t.Error(res.Report())
 			} else {
-				t.Errorf("seed %d failed: %v (replay: go test ./internal/chaos -run TestCampaign -seed=%d -v)", seed, res.Violations[0], seed)
+				t.Errorf("seed %d failed: %v (replay: go test ./internal/chaos -run TestCampaign -seed=%d%s -v)", seed, res.firstFailure(), seed, outsideArg(res.Plan))
 			}
 			reported++
 		}

@@ -12,13 +12,35 @@
 //
 // The checker (see Result) fails a run on two overlapping leaderships, a
 // stop channel closed later than RenewDeadline after the last successful
-// write, a leadership term that does not grow, a Term that is not the one
-// the leadership started with, a fenced write accepted with a stale term, a
-// takeover of an undecodable, deleted or foreign record before a lease has
-// passed, no leader within a bound after the faults heal, a leader that
-// steps down once healed, and request rates above a bound. Runs whose clock
-// rates lie outside LeaseDuration/RenewDeadline are expected to overlap:
-// their overlaps are counted apart and do not fail the run.
+// write, a leadership term that does not grow, a Term or FencingToken that
+// is not the one the leadership started with or that says it leads after
+// its stop closed, a stale fenced write accepted (see below), a takeover
+// of an undecodable, deleted or foreign record before a lease has passed,
+// no leader within a bound after the faults heal, a leader that steps down
+// once healed, and request rates above a bound. Runs whose clock rates lie
+// outside LeaseDuration/RenewDeadline are expected to overlap: their
+// overlaps are counted apart and do not fail the run.
+//
+// # The fenced store
+//
+// Every leader reads LeaderElector.FencingToken once, in its
+// OnStartedLeading, and until its stop channel closes writes to one
+// fenced store with it, every RenewDeadline/8 (between 5ms and 250ms):
+// a fencing.Checker, which the recorder wraps. The Checker decides; the
+// recorder judges each decision by its own ground truth, the order in
+// which the leaderships began: when the server stored the write that
+// acquired each one, as the harness's transport saw it (not
+// OnStartedLeading, which a leader may reach late, after the lock has
+// moved on). A write accepted after a write of a leadership that began
+// later fails the run ("stale-write"), and so does a write refused
+// although no leadership that began later has written ("fence-refused":
+// the current leader locked out), a fencing token not above the token of
+// the leadership that began before ("token-order"), and a FencingToken
+// error in OnStartedLeading ("token"). There are no exceptions: not after
+// a garbage record that loses the term, not when a candidate that never
+// saw a deleted lock creates it again (the documented deletion limit
+// covers the overlaps, terms and early takeovers of such a candidate, not
+// its fenced writes, nor those of the leader it overlaps).
 //
 // # Stand and planned transfer
 //

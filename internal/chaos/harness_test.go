@@ -3,11 +3,13 @@
 package chaos
 
 import (
+	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/fencing"
 )
 
 // The skewed clock runs at its rate, and its timers never fire before their
@@ -153,22 +155,84 @@ func TestOverlapOutsideBoundIsCounted(t *testing.T) {
 	}
 }
 
-// The fenced store accepts growing terms, rejects lower ones, and counts
-// a term reused by another leadership as stale.
-func TestFence(t *testing.T) {
-	a, b, c := &leadership{name: "a"}, &leadership{name: "b"}, &leadership{name: "c"}
-	f := fence{first: map[int]*leadership{}}
-	steps := []struct {
-		l     *leadership
-		term  int
-		stale bool
-	}{{a, 1, false}, {a, 1, false}, {b, 2, false}, {a, 1, false}, {c, 2, true}, {b, 2, false}}
-	for i, s := range steps {
-		if got := f.write(s.l, s.term) != ""; got != s.stale {
-			t.Errorf("step %d: stale = %v, want %v", i, got, s.stale)
+// The fenced store is a fencing.Checker: it accepts a leadership's token
+// and every higher one and refuses lower ones, and a refused write of a
+// deposed leader is no violation. The recorder fails a run on a write the
+// Checker accepted after a write of a leadership that began later (here b
+// carries a's token, as a leader whose token came from an earlier
+// leadership would, and a paused a writes again after b), on a write refused
+// although no later leadership had written, and on tokens that do not grow
+// in the order the leaderships began.
+func TestFencedStore(t *testing.T) {
+	start := time.Now()
+	// lead is a leadership whose acquiring write was stored at second n
+	// with resourceVersion rv, and which writes with token.
+	lead := func(n int, name string, rv int64, token fencing.Token) *leadership {
+		at := start.Add(time.Duration(n) * time.Second)
+		return &leadership{n: n, name: name, start: at, stored: at, rv: rv, token: token, termOK: true}
+	}
+	type step struct {
+		l    *leadership
+		kind string // the violation the write is, "" for none
+	}
+	run := func(t *testing.T, ls []*leadership, steps []step) *Result {
+		h := &harness{plan: Plan{Name: "fence", Timing: defaults(), Candidates: []Candidate{{ID: "c0", Rate: 1}}, Heal: time.Minute, End: time.Minute},
+			start: start}
+		h.rec = newRecorder(h)
+		h.rec.leaderships = ls
+		for i, s := range steps {
+			kind, _ := h.rec.store.write(s.l, s.l.token)
+			if kind != s.kind {
+				t.Errorf("step %d (%s, token %d): %q, want %q", i, s.l.name, s.l.token, kind, s.kind)
+			}
+			// And through the recorder, as the leaders write.
+			h.rec.fencedWrite(s.l, 0, false, 0, errors.New("not asked"))
 		}
+		return h.rec.result()
 	}
-	if f.accepted != 5 || f.rejected != 1 || f.stale != 1 {
-		t.Errorf("accepted %d rejected %d stale %d, want 5 1 1", f.accepted, f.rejected, f.stale)
+	kinds := func(r *Result) map[string]int {
+		m := map[string]int{}
+		for _, v := range r.Violations {
+			m[v.Kind]++
+		}
+		return m
 	}
+
+	t.Run("tokens in order", func(t *testing.T) {
+		a, b, c := lead(0, "a", 10, 10), lead(1, "b", 20, 20), lead(2, "c", 35, 36)
+		res := run(t, []*leadership{a, b, c}, []step{{a, ""}, {a, ""}, {b, ""}, {a, ""}, {c, ""}, {b, ""}, {c, ""}})
+		// Each step wrote twice: once to the store, once through the recorder.
+		if res.Failed() || res.FencedWrites != 10 || res.FenceRejected != 4 || res.StaleWrites != 0 {
+			t.Errorf("accepted %d refused %d stale %d, want 10 4 0; violations %v", res.FencedWrites, res.FenceRejected, res.StaleWrites, res.Violations)
+		}
+	})
+	t.Run("a later leadership with an earlier token", func(t *testing.T) {
+		a, b := lead(0, "a", 10, 10), lead(1, "b", 20, 10)
+		res := run(t, []*leadership{a, b}, []step{{a, ""}, {b, ""}, {a, "stale-write"}, {b, ""}})
+		if !res.Failed() || res.StaleWrites != 2 {
+			t.Errorf("stale %d, want 2 (and a failed run):\n%s", res.StaleWrites, res.Report())
+		}
+		if k := kinds(res); k["stale-write"] == 0 || k["token-order"] != 1 {
+			t.Errorf("violations %v, want stale-write and one token-order", k)
+		}
+	})
+	t.Run("a later leadership with a lower token", func(t *testing.T) {
+		a, b := lead(0, "a", 10, 10), lead(1, "b", 20, 5)
+		res := run(t, []*leadership{a, b}, []step{{a, ""}, {b, "fence-refused"}})
+		if k := kinds(res); !res.Failed() || k["fence-refused"] == 0 || k["token-order"] != 1 {
+			t.Errorf("violations %v, want fence-refused and one token-order", k)
+		}
+	})
+	t.Run("no token", func(t *testing.T) {
+		a := lead(0, "a", 10, 0)
+		if res := run(t, []*leadership{a}, nil); res.Failed() {
+			t.Errorf("%v", res.Violations)
+		}
+		h := &harness{plan: Plan{Timing: defaults(), Candidates: []Candidate{{ID: "c0", Rate: 1}}}, start: start}
+		h.rec = newRecorder(h)
+		h.rec.fencedWrite(a, 0, false, 0, errors.New("not asked"))
+		if acc, ref, _ := h.rec.store.counts(); acc+ref != 0 {
+			t.Errorf("a leadership without a token wrote: %d accepted, %d refused", acc, ref)
+		}
+	})
 }

@@ -1,9 +1,12 @@
 package chaos
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/kubelect/kubelect/fencing"
 )
 
 // Violation is one broken invariant.
@@ -26,7 +29,10 @@ func (v Violation) String() string {
 
 // limitFreshAfterDelete is the elector's documented limit: a candidate
 // that never saw the lock before it was deleted creates it at once and
-// cannot know the old term.
+// cannot know the old term. It covers overlaps, terms that do not grow and
+// early takeovers by such a candidate; not stale fenced writes: its
+// fencing token (the resourceVersion of its creating write) is above every
+// token before the deletion.
 const limitFreshAfterDelete = "a candidate that never saw the lock before its deletion"
 
 // leadership is one [OnStartedLeading, stop closed] interval of one
@@ -41,16 +47,42 @@ type leadership struct {
 	end     time.Time
 	sent    time.Time // send of the last write its loop had stored when it started: its acquiring write
 	created bool      // that write created the lock object
-	ended   bool
-	how     string // "stop", "crash" or "end"
-	term    int
-	termOK  bool
-	epoch   int // the fence's epoch when it started
+	// stored and rv are when the server stored the acquiring write and
+	// its resourceVersion, as the transport saw them: the leadership
+	// began then, and the fenced store's ground truth orders leaderships
+	// so (see beganAfter).
+	stored time.Time
+	rv     int64
+	ended  bool
+	how    string // "stop", "crash" or "end"
+	term   int
+	termOK bool
+	// token is FencingToken() read in its OnStartedLeading (0 when that
+	// failed): every write of the leadership to the fenced store carries
+	// it.
+	token fencing.Token
 	// fresh is set when this is the first leadership after a deletion of
 	// the lock and its elector never saw the lock before the deletion: it
 	// falls under limitFreshAfterDelete.
 	fresh bool
 	es    *electorState // its elector
+}
+
+// beganAfter reports whether leadership a began after b: its acquiring
+// write was stored later, in the server's order of writes. This is the
+// harness's own view (the transport sees each write stored), not the
+// elector's, and it is the order in which the leaderships held the lock.
+// OnStartedLeading is not: a leader may learn of its acquisition late (a
+// slow answer, a lost one read back), and with clock rates outside the
+// bound a faster clock can take the lock over meanwhile.
+func (a *leadership) beganAfter(b *leadership) bool {
+	if !a.stored.Equal(b.stored) {
+		return a.stored.After(b.stored)
+	}
+	if a.rv != b.rv {
+		return a.rv > b.rv
+	}
+	return a.n > b.n
 }
 
 // handover is a release the transport saw stored that names a preferred
@@ -86,12 +118,12 @@ type recorder struct {
 	h          *harness
 	writeEvery time.Duration // how often a leader writes to the fenced store
 
+	store *fencedStore // the fenced store every leader writes to
+
 	mu          sync.Mutex
 	leaderships []*leadership     // guarded by mu
-	maxTerm     int               // guarded by mu: highest term of any leadership so far (this epoch)
+	maxTerm     int               // guarded by mu: highest term of any leadership since the last record that lost the term
 	haveTerm    bool              // guarded by mu
-	epoch       int               // guarded by mu: bumped when a garbage record loses the term
-	fence       fence             // guarded by mu
 	requests    [][]requestRec    // guarded by mu: per candidate
 	retries     [][]retryRec      // guarded by mu: per candidate, injected 429s
 	plants      []plantEvent      // guarded by mu
@@ -116,7 +148,7 @@ func newRecorder(h *harness) *recorder {
 	every := min(max(h.plan.Timing.RenewDeadline/8, 5*time.Millisecond), 250*time.Millisecond)
 	return &recorder{h: h, writeEvery: every, requests: make([][]requestRec, n), retries: make([][]retryRec, n),
 		faults: map[FaultKind]int{}, injected: map[FaultKind]int{}, under: map[FaultKind]int{},
-		fence: fence{first: map[int]*leadership{}}}
+		store: newFencedStore()}
 }
 
 func (rc *recorder) at(t time.Time) time.Duration { return rc.h.offset(t) }
@@ -212,10 +244,10 @@ func (rc *recorder) plant(kind FaultKind, holder string, held, termLost bool) {
 	defer rc.mu.Unlock()
 	rc.plants = append(rc.plants, plantEvent{at: time.Now(), kind: kind, held: held, holder: holder})
 	if termLost {
-		rc.epoch++
+		// The term check starts again from the next leadership; the
+		// fenced store needs no such reset: this write raised the
+		// resourceVersion, and with it every later leadership's token.
 		rc.haveTerm = false
-		rc.fence = fence{first: map[int]*leadership{}, resets: rc.fence.resets + 1,
-			accepted: rc.fence.accepted, rejected: rc.fence.rejected, stale: rc.fence.stale, staleLimit: rc.fence.staleLimit}
 	}
 }
 
@@ -274,22 +306,33 @@ func (rc *recorder) handedOver(name string, err error) {
 	}
 }
 
-// highestTerm is the highest term any leadership of this epoch began with.
+// highestTerm is the highest term any leadership began with since the
+// last record that lost the term.
 func (rc *recorder) highestTerm() int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return rc.maxTerm
 }
 
-// startLeading records the start of a leadership and checks its term.
-func (rc *recorder) startLeading(p *process, r *electorRun, es *electorState, name string, term int, termOK bool) *leadership {
+// startLeading records the start of a leadership and checks its term and
+// its fencing token (FencingToken() in OnStartedLeading: token, or tokErr).
+func (rc *recorder) startLeading(p *process, r *electorRun, es *electorState, name string, term int, termOK bool, token fencing.Token, tokErr error) *leadership {
 	now := time.Now()
 	made := es.made
 	acquiring := r.lastStoredWrite()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	l := &leadership{n: len(rc.leaderships), cand: p.cand, name: name, proc: p, run: r, start: now,
-		sent: r.lastWrite(), created: r.lastWriteCreated(), term: term, termOK: termOK, epoch: rc.epoch, es: es}
+		sent: r.lastWrite(), created: r.lastWriteCreated(), stored: acquiring.at, rv: acquiring.rv,
+		term: term, termOK: termOK, es: es}
+	if tokErr == nil {
+		l.token = token
+	} else if termOK {
+		rc.violationLocked(now, "token", fmt.Sprintf("%s: FencingToken() in OnStartedLeading: %v", name, tokErr))
+	}
+	if acquiring.rv == 0 {
+		rc.violationLocked(now, "harness", fmt.Sprintf("%s leads, but the transport saw no write of its loop stored", name))
+	}
 	if acquiring.decoded && acquiring.preferred != "" && acquiring.holder == rc.h.plan.Candidates[p.cand].ID {
 		// Any acquisition clears a transfer request.
 		rc.violationLocked(now, "request-kept", fmt.Sprintf("%s leads on a write that kept the transfer request naming %q", name, acquiring.preferred))
@@ -301,17 +344,14 @@ func (rc *recorder) startLeading(p *process, r *electorRun, es *electorState, na
 		l.fresh = !made.Before(del) || !r.sawBetween(made, del)
 	}
 	rc.leaderships = append(rc.leaderships, l)
-	rc.noteLocked(now, fmt.Sprintf("%s starts leading, term %d (leading %v)", name, term, termOK))
+	rc.noteLocked(now, fmt.Sprintf("%s starts leading, term %d (leading %v), fencing token %d (acquiring write stored at %v, resourceVersion %d)",
+		name, term, termOK, l.token, rc.at(acquiring.at), acquiring.rv))
 	if l.fresh && termOK && rc.haveTerm && term <= rc.maxTerm {
 		// The documented limit: such a candidate cannot know the old
-		// term. The fence starts a new epoch with it, as after a garbage
-		// record, so that the terms that follow are judged from there.
+		// term. The term check goes on from its term. (Its fencing token
+		// is judged like every other: see fencedStore.)
 		rc.limitLocked(now, "term", fmt.Sprintf("%s: term %d does not grow (an earlier leadership had %d)", name, term, rc.maxTerm), limitFreshAfterDelete)
-		rc.epoch++
-		l.epoch = rc.epoch
 		rc.maxTerm = term
-		rc.fence = fence{first: map[int]*leadership{}, resets: rc.fence.resets, accepted: rc.fence.accepted,
-			rejected: rc.fence.rejected, stale: rc.fence.stale, staleLimit: rc.fence.staleLimit}
 		return l
 	}
 	switch {
@@ -373,65 +413,105 @@ func (rc *recorder) endAll(t time.Time, how string) {
 	}
 }
 
-// fencedWrite is a leader's write to the fenced store with the term it
-// read from Term() just now.
-func (rc *recorder) fencedWrite(l *leadership, term int) {
-	now := time.Now()
+// fencedWrite is one write of leadership l to the fenced store, with the
+// token l read in its OnStartedLeading. term, termOK, now and nowErr are
+// what Term() and FencingToken() say at the time of the write: while they
+// say l leads, they must be what the leadership started with.
+func (rc *recorder) fencedWrite(l *leadership, term int, termOK bool, now fencing.Token, nowErr error) {
+	at := time.Now()
 	rc.mu.Lock()
-	defer rc.mu.Unlock()
 	if l.ended {
+		rc.mu.Unlock()
 		return // the process crashed between its check and the write
 	}
-	if l.epoch < rc.epoch {
-		// A garbage record erased the term since this leadership began:
-		// the store starts a new epoch, as its operator would have to,
-		// and writes of the old one no longer count.
-		return
+	if termOK && l.termOK && term != l.term {
+		rc.violationLocked(at, "term-changed", fmt.Sprintf("%s: Term() = %d while leading, the leadership started with %d", l.name, term, l.term))
 	}
-	if l.termOK && term != l.term {
-		rc.violationLocked(now, "term-changed", fmt.Sprintf("%s: Term() = %d while leading, the leadership started with %d", l.name, term, l.term))
+	if nowErr == nil && l.token != 0 && now != l.token {
+		rc.violationLocked(at, "token-changed", fmt.Sprintf("%s: FencingToken() = %d while leading, the leadership started with %d", l.name, now, l.token))
 	}
-	if msg := rc.fence.write(l, term); msg != "" {
-		if limit := limitOf(l); limit != "" {
-			rc.fence.stale--
-			rc.fence.staleLimit++
+	rc.mu.Unlock()
+	if l.token == 0 {
+		return // no token: reported when it started
+	}
+	// The store is called without rc.mu: the Checker holds its own lock
+	// while the write runs, and the write takes the store's.
+	kind, msg := rc.store.write(l, l.token)
+	if kind != "" {
+		rc.violationAt(at, kind, msg)
+	}
+}
+
+// fencedStore is the store every leader's side effects go to: a
+// fencing.Checker, as a program would keep one in front of its database,
+// wrapped by the recorder. The Checker alone decides what is accepted;
+// the wrapper judges each decision by the harness's ground truth, the
+// order in which the leaderships began (leadership.beganAfter):
+//
+//   - a write accepted after a write of a leadership that began later was
+//     accepted is stale ("stale-write"): the invariant;
+//   - a write refused although no leadership that began later had a write
+//     accepted means a token out of order ("fence-refused"): the current
+//     leader locked out.
+type fencedStore struct {
+	checker *fencing.Checker
+
+	mu       sync.Mutex
+	latest   *leadership // guarded by mu: the latest-begun leadership with a write accepted
+	accepted int         // guarded by mu
+	refused  int         // guarded by mu: refused with a *fencing.StaleError (a paused or deposed leader)
+	stale    int         // guarded by mu: accepted although stale
+}
+
+func newFencedStore() *fencedStore { return &fencedStore{checker: fencing.NewChecker(0, nil)} }
+
+// write offers one write of l carrying token t. It returns the kind of
+// violation and its message when the Checker's decision contradicts the
+// ground truth, else "".
+func (s *fencedStore) write(l *leadership, t fencing.Token) (kind, msg string) {
+	err := s.checker.Do(t, func() error {
+		// Runs while the Checker holds t admitted: no higher token is
+		// admitted until it returns, so the order of these calls is the
+		// order of the writes in the store.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.accepted++
+		switch {
+		case s.latest != nil && s.latest.beganAfter(l):
+			s.stale++
+			kind, msg = "stale-write", fmt.Sprintf("%s wrote with token %d after %s, which began later, wrote with token %d: accepted",
+				l.name, t, s.latest.name, s.latest.token)
+		case s.latest == nil || l.beganAfter(s.latest):
+			s.latest = l
 		}
-		rc.limitLocked(now, "stale-write", msg, limitOf(l))
+		return nil
+	})
+	if err == nil {
+		return kind, msg
 	}
+	var se *fencing.StaleError
+	if !errors.As(err, &se) || !errors.Is(err, fencing.ErrStale) {
+		return "fence", fmt.Sprintf("%s: the Checker refused token %d: %v", l.name, t, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused++
+	if s.latest == nil || !s.latest.beganAfter(l) {
+		// A refusal comes after the write that raised the highest token
+		// ran, so latest is its leadership or one that began later still.
+		latest := "none"
+		if s.latest != nil {
+			latest = s.latest.name
+		}
+		return "fence-refused", fmt.Sprintf("%s's write with token %d refused (highest %d), but no leadership that began after it has written (latest: %s)",
+			l.name, t, se.Highest, latest)
+	}
+	return "", ""
 }
 
-// fence is a store that rejects writes whose term is below the highest it
-// has seen.
-type fence struct {
-	highest  int
-	have     bool
-	first    map[int]*leadership // the leadership that first wrote each term
-	accepted int
-	rejected int
-	stale    int // accepted writes that a correct fencing token would have refused
-	// staleLimit counts those of them made by a leadership under a
-	// documented limit (not in stale).
-	staleLimit int
-	resets     int // garbage records that lost the term
-}
-
-// write offers a write; it returns a message when the write was accepted
-// although stale: its term is the highest, but another leadership used it
-// first.
-func (f *fence) write(l *leadership, term int) string {
-	if f.have && term < f.highest {
-		f.rejected++
-		return ""
-	}
-	f.accepted++
-	if !f.have || term > f.highest {
-		f.highest, f.have = term, true
-		f.first[term] = l
-		return ""
-	}
-	if first := f.first[term]; first != l {
-		f.stale++
-		return fmt.Sprintf("%s wrote with term %d, which %s used first: accepted", l.name, term, first.name)
-	}
-	return ""
+// counts returns the store's figures.
+func (s *fencedStore) counts() (accepted, refused, stale int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted, s.refused, s.stale
 }

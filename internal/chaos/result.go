@@ -19,11 +19,18 @@ type Result struct {
 	OverlapTime   time.Duration // total time two leaders acted at once
 	WithinBound   bool
 	Leaderships   int
-	StaleWrites   int // fenced writes accepted although stale
-	StaleLimit    int // stale writes accepted from leaderships under a documented limit (not in StaleWrites)
-	FencedWrites  int // fenced writes accepted
-	FenceRejected int // fenced writes rejected (a paused or deposed leader)
-	TermResets    int // garbage records that lost the term
+	// The fenced store (a fencing.Checker; every leader's writes carry
+	// the FencingToken() of its leadership): writes accepted, refused
+	// (a paused or deposed leader) and accepted although stale.
+	FencedWrites  int
+	FenceRejected int
+	StaleWrites   int
+	// Deletions counts deletions of the lock object (of one that
+	// existed); FreshCreates the leaderships that began by creating it
+	// again from a candidate that never saw it before the deletion (the
+	// documented deletion limit).
+	Deletions    int
+	FreshCreates int
 	// Reelection is how long after Heal a leader was there (0 if one
 	// led at Heal); Reelected is false if none came before End.
 	Reelection time.Duration
@@ -99,6 +106,28 @@ func (r *Result) Failed() bool {
 	return false
 }
 
+// firstFailure is the first violation that fails the run, else the first
+// of those under a documented limit (which fail it with -strict).
+func (r *Result) firstFailure() Violation {
+	for _, v := range r.Violations {
+		if v.Limit == "" {
+			return v
+		}
+	}
+	if len(r.Violations) > 0 {
+		return r.Violations[0]
+	}
+	return Violation{}
+}
+
+// outsideArg is the replay flag for a plan drawn outside the bound.
+func outsideArg(p Plan) string {
+	if p.Outside {
+		return " -outside"
+	}
+	return ""
+}
+
 // Limited reports whether the run hit a documented limit.
 func (r *Result) Limited() bool {
 	for _, v := range r.Violations {
@@ -124,16 +153,12 @@ func (r *Result) Report() string {
 	for _, v := range r.Violations {
 		b.WriteString("  " + v.String() + "\n")
 	}
-	fmt.Fprintf(&b, "leaderships %d, overlaps %d (%v), fenced writes %d accepted %d stale %d rejected, re-elected after heal: %v in %v (bound %v)\n",
-		r.Leaderships, r.Overlaps, r.OverlapTime, r.FencedWrites, r.StaleWrites, r.FenceRejected, r.Reelected, r.Reelection, r.HealBound)
+	fmt.Fprintf(&b, "leaderships %d, overlaps %d (%v), fenced writes (fencing token) %d accepted %d refused %d stale accepted, lock deletions %d (%d recreated by a candidate that never saw the lock), re-elected after heal: %v in %v (bound %v)\n",
+		r.Leaderships, r.Overlaps, r.OverlapTime, r.FencedWrites, r.FenceRejected, r.StaleWrites, r.Deletions, r.FreshCreates, r.Reelected, r.Reelection, r.HealBound)
 	if p.Name != "" {
 		fmt.Fprintf(&b, "replay: go test ./internal/chaos -run 'TestRegression/%s$' -v\n", p.Name)
 	} else {
-		outside := ""
-		if p.Outside {
-			outside = " -outside"
-		}
-		fmt.Fprintf(&b, "replay: go test ./internal/chaos -run TestCampaign -seed=%d%s -v\n", p.Seed, outside)
+		fmt.Fprintf(&b, "replay: go test ./internal/chaos -run TestCampaign -seed=%d%s -v\n", p.Seed, outsideArg(p))
 	}
 	b.WriteString("last events:\n")
 	for _, l := range r.Log {
@@ -183,8 +208,33 @@ func (rc *recorder) result() *Result {
 	end := rc.h.start.Add(p.End)
 	heal := rc.h.start.Add(p.Heal)
 	r := &Result{Plan: p, WithinBound: p.withinBound(), Leaderships: len(rc.leaderships),
-		StaleWrites: rc.fence.stale, StaleLimit: rc.fence.staleLimit, FencedWrites: rc.fence.accepted, FenceRejected: rc.fence.rejected, TermResets: rc.fence.resets,
 		Faults: rc.faults, Injected: rc.injected, Under: rc.under, UnderSeconds: map[FaultKind]float64{}, HealBound: healBound(p)}
+	r.FencedWrites, r.FenceRejected, r.StaleWrites = rc.store.counts()
+	for _, pl := range rc.plants {
+		if pl.kind == DeleteLock {
+			r.Deletions++
+		}
+	}
+
+	// Fencing tokens grow with the order in which the leaderships began,
+	// whoever took the lock, after deletions, garbage and foreign records
+	// too.
+	byBegin := append([]*leadership(nil), rc.leaderships...)
+	sort.Slice(byBegin, func(i, j int) bool { return byBegin[j].beganAfter(byBegin[i]) })
+	var prev *leadership
+	for _, l := range byBegin {
+		if l.fresh && l.created {
+			r.FreshCreates++
+		}
+		if l.token == 0 {
+			continue
+		}
+		if prev != nil && l.token <= prev.token {
+			rc.violationLocked(l.start, "token-order", fmt.Sprintf("%s began after %s (acquiring writes stored at %v and %v, resourceVersions %d and %d) with fencing token %d, not above %d",
+				l.name, prev.name, rc.at(l.stored), rc.at(prev.stored), l.rv, prev.rv, l.token, prev.token))
+		}
+		prev = l
+	}
 
 	ls := append([]*leadership(nil), rc.leaderships...)
 	sort.Slice(ls, func(i, j int) bool { return ls[i].start.Before(ls[j].start) })

@@ -396,9 +396,12 @@ func (p *process) runElector(r *electorRun, lock rl.Interface, name string, stan
 	return le.RunContext(r.ctx)
 }
 
-// lead is OnStartedLeading: it records the leadership, writes to the fenced
-// store with Term() until stop closes, checks that Term stays the one the
-// leadership started with, and winds down for slow before returning.
+// lead is OnStartedLeading: it records the leadership, reads its fencing
+// token once, as a program would, and writes to the fenced store with it
+// until stop closes (a leader acts until told to stop, whatever the lock
+// meanwhile says); it checks that Term() and FencingToken() stay the ones
+// the leadership started with, and winds down for slow before returning,
+// when they must say that it does not lead.
 func (p *process) lead(r *electorRun, es *electorState, le *election.LeaderElector, stop <-chan struct{}, slow time.Duration) {
 	h := p.h
 	name := es.begin(stop)
@@ -408,8 +411,9 @@ func (p *process) lead(r *electorRun, es *electorState, le *election.LeaderElect
 		return
 	}
 	term, ok := le.Term()
+	token, tokErr := le.FencingToken()
 	es.led(name, term, ok)
-	l := h.rec.startLeading(p, r, es, name, term, ok)
+	l := h.rec.startLeading(p, r, es, name, term, ok, token, tokErr)
 	tick := time.NewTicker(h.rec.writeEvery)
 	defer tick.Stop()
 	for leading := true; leading; {
@@ -423,9 +427,9 @@ func (p *process) lead(r *electorRun, es *electorState, le *election.LeaderElect
 			if p.isDead() {
 				continue
 			}
-			if now, ok := le.Term(); ok {
-				h.rec.fencedWrite(l, now)
-			}
+			term, ok := le.Term()
+			now, err := le.FencingToken()
+			h.rec.fencedWrite(l, term, ok, now, err)
 		}
 	}
 	deadline := time.Now().Add(slow)
@@ -442,6 +446,8 @@ func (p *process) lead(r *electorRun, es *electorState, le *election.LeaderElect
 			h.rec.violationAt(time.Now(), "term-after-stop", fmt.Sprintf("%s: Term() = (%d, true) after its stop channel closed", name, tm))
 		} else if le.IsLeader() {
 			h.rec.violationAt(time.Now(), "term-after-stop", fmt.Sprintf("%s: IsLeader() after its stop channel closed", name))
+		} else if tok, err := le.FencingToken(); err == nil {
+			h.rec.violationAt(time.Now(), "token-after-stop", fmt.Sprintf("%s: FencingToken() = %d after its stop channel closed", name, tok))
 		}
 	}
 }

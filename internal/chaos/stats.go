@@ -24,18 +24,21 @@ type Stats struct {
 	LimitedRuns           int // runs that hit a documented limit
 	OverlapsOutside       int
 	OutsideRunsOverlapped int
-	StaleWrites           int
-	StaleLimit            int // stale writes from leaderships under a documented limit
 	LongLeaseRuns         int // runs whose re-election bound includes an hour-long foreign lease: not in the re-election figures
-	FencedWrites          int
-	FenceRejected         int
-	TermResets            int
-	RetryAfterIgnored     int
-	Leaderships           int
-	NotReelected          int
-	reelection            []time.Duration
-	MaxRequestsPerWindow  int
-	FakeTime              time.Duration
+	// The fenced store: writes accepted, refused and accepted although
+	// stale, in all runs, and in the runs with a lock deletion.
+	FencedWrites, FenceRejected, StaleWrites              int
+	DeleteRunsFenced, DeleteRunsRejected, DeleteRunsStale int
+	DeleteRuns                                            int // runs with at least one deletion of the lock object
+	Deletions                                             int
+	FreshRuns                                             int // runs in which a candidate that never saw the lock created it again
+	FreshCreates                                          int // leaderships that began so
+	RetryAfterIgnored                                     int
+	Leaderships                                           int
+	NotReelected                                          int
+	reelection                                            []time.Duration
+	MaxRequestsPerWindow                                  int
+	FakeTime                                              time.Duration
 
 	// Stand.
 	StandRuns        int // runs with at least one candidate that Stands
@@ -107,10 +110,19 @@ func (s *Stats) Add(r *Result) {
 	s.HealthyRequests += r.HealthyRequests
 	s.HealthySeconds += r.HealthySeconds
 	s.StaleWrites += r.StaleWrites
-	s.StaleLimit += r.StaleLimit
 	s.FencedWrites += r.FencedWrites
 	s.FenceRejected += r.FenceRejected
-	s.TermResets += r.TermResets
+	if r.Deletions > 0 {
+		s.DeleteRuns++
+		s.Deletions += r.Deletions
+		s.DeleteRunsFenced += r.FencedWrites
+		s.DeleteRunsRejected += r.FenceRejected
+		s.DeleteRunsStale += r.StaleWrites
+	}
+	if r.FreshCreates > 0 {
+		s.FreshRuns++
+		s.FreshCreates += r.FreshCreates
+	}
 	s.RetryAfterIgnored += r.RetryAfterIgnored
 	s.Leaderships += r.Leaderships
 	s.MaxRequestsPerWindow = max(s.MaxRequestsPerWindow, r.MaxRequestsPerWindow)
@@ -197,8 +209,10 @@ func (s *Stats) String() string {
 	fmt.Fprintf(&b, "overlaps: %d within the bound (%d of them under the documented deletion limit); %d outside it (in %d of %d runs)\n",
 		s.OverlapsWithin, s.OverlapsLimit, s.OverlapsOutside, s.OutsideRunsOverlapped, s.Outside)
 	fmt.Fprintf(&b, "runs that hit a documented limit (%s): %d\n", limitFreshAfterDelete, s.LimitedRuns)
-	fmt.Fprintf(&b, "fenced writes: %d accepted, %d rejected, %d stale accepted (and %d under the documented deletion limit); term resets by undecodable records: %d\n",
-		s.FencedWrites, s.FenceRejected, s.StaleWrites, s.StaleLimit, s.TermResets)
+	fmt.Fprintf(&b, "fenced writes (each leader's FencingToken(), a fencing.Checker): %d accepted, %d refused, %d stale accepted\n",
+		s.FencedWrites, s.FenceRejected, s.StaleWrites)
+	fmt.Fprintf(&b, "lock deletions: %d in %d runs, which made %d fenced writes accepted, %d refused, %d stale accepted; in %d of them a candidate that never saw the lock created it again (%d leaderships)\n",
+		s.Deletions, s.DeleteRuns, s.DeleteRunsFenced, s.DeleteRunsRejected, s.DeleteRunsStale, s.FreshRuns, s.FreshCreates)
 	sort.Slice(s.reelection, func(i, j int) bool { return s.reelection[i] < s.reelection[j] })
 	fmt.Fprintf(&b, "re-election after heal: p50 %v, p99 %v, max %v (%d runs with a leader at heal or later, %d without; %d runs left an hour-long foreign lease and are not counted)\n",
 		quantile(s.reelection, 0.5), quantile(s.reelection, 0.99), quantile(s.reelection, 1), len(s.reelection), s.NotReelected, s.LongLeaseRuns)
