@@ -16,9 +16,10 @@
 // With -write-every, the leader writes every interval with the token of
 // its leadership: a fenced update of the ConfigMap -configmap
 // (fencing.UpdateObject) and a POST to -checker (a service guarded by a
-// fencing.Checker). The writer goes on after the leadership ends, as the
-// code of a process paused between its check of the leadership and its
-// write would: only the fence can refuse those writes.
+// fencing.Checker). The writer goes on after the leadership ends (and the
+// process with it, until a signal), as the code of a process paused
+// between its check of the leadership and its write would: only the fence
+// can refuse those writes.
 package main
 
 import (
@@ -36,6 +37,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -106,6 +108,7 @@ func main() {
 				}
 				emit(ev)
 				if terr == nil && *every > 0 {
+					w.started.Store(true)
 					go w.run(token, *every)
 				}
 				<-stop
@@ -124,6 +127,9 @@ func main() {
 		ev["err"] = err.Error()
 	}
 	emit(ev)
+	if w.started.Load() {
+		<-ctx.Done() // the writer goes on until the process is stopped
+	}
 }
 
 // writer makes the leader's fenced writes.
@@ -132,6 +138,7 @@ type writer struct {
 	namespace          string
 	configMap, checker string
 	id                 string
+	started            atomic.Bool // run was called
 }
 
 // run writes every interval with token, until the process ends: it does
