@@ -88,19 +88,20 @@ type Observation struct {
 	// LeaderElector.FencingToken returns. It is not stored in the lock:
 	// the observer knows it only when its watch delivered that very write
 	// (the first event that showed this holder, term and acquire time,
-	// with the event before it seen too), and keeps it while the same
-	// leadership goes on (the same holder, Term and AcquireTime: renewals,
-	// transfer requests, the lock deleted and recreated by its leader).
+	// right after an event it saw of the record before), and keeps it
+	// while the same leadership goes on (the same holder, Term and
+	// AcquireTime: renewals, transfer requests, the lock deleted and
+	// recreated by its leader), across gaps in its watch too.
 	//
 	// It is 0 when the observer does not know it, never a guess: for a
-	// leadership that began before the observer saw the lock (what the
-	// first read, and the first events of every watch that starts from
-	// the current state, show is a state, not the write that began it; so
-	// is a watch that starts over after 410 Gone, when writes may have
-	// been missed), while polling, for a released lock, an unknown
-	// holder, a lock that tells no resourceVersions (a MultiLock, a lock
-	// of another package) and a resourceVersion that is not a canonical
-	// positive integer (see fencing.ParseToken).
+	// leadership that began before the observer watched the lock, or that
+	// it first saw in a state rather than a write (its first read, a read
+	// while it polls, the current state a watch starts with: its first,
+	// and one that starts over after 410 Gone, when writes may have been
+	// missed), for a released lock, an unknown holder, a lock that tells
+	// no resourceVersions (a MultiLock, which is polled; a lock of another
+	// package) and a resourceVersion that is not a canonical positive
+	// integer (see fencing.ParseToken).
 	FencingToken fencing.Token
 	// AcquireTime and RenewTime are as written in the record, by the
 	// holder's clock: compare them with no local time.

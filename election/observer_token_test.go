@@ -255,7 +255,8 @@ func TestObserverFencingTokenAfterGap(t *testing.T) {
 }
 
 // A watch that starts over after 410 Gone sees the current state, not the
-// writes it missed: a leadership that began meanwhile has no token.
+// writes it missed: a leadership that began meanwhile has no token; one
+// that went on through the gap keeps its own.
 func TestObserverFencingTokenAfterGone(t *testing.T) {
 	e := newObsEnv(t, testapiserver.Options{WatchHistory: 2})
 	e.put(t, leaseSpec("x", 3, 0, 0))
@@ -293,6 +294,23 @@ func TestObserverFencingTokenAfterGone(t *testing.T) {
 	tw := e.stored(t)
 	r.until(t, "holder w", func(ob election.Observation) bool { return ob.Holder == "w" })
 	wantToken(t, r, "w's acquisition, watched", tw)
+
+	// The same gap while w renews: the same leadership (holder, term,
+	// acquire time) keeps its token.
+	watches = e.counts()["WATCH"]
+	e.srv.CloseWatches()
+	e.settleWithin(t, 2, 4*obsMaxPoll) // the watch's backoff has doubled twice
+	for _, ren := range []int{45, 50, 55} {
+		e.put(t, leaseSpec("w", 6, 40, ren))
+	}
+	e.clock.Advance(4 * obsMaxPoll)
+	r.until(t, "w's renewal, read", func(ob election.Observation) bool { return ob.RenewTime.Second() == 55 })
+	eventually(t, "the watch that gets 410 Gone", func() bool { return e.counts()["WATCH"] > watches })
+	seen = lock.events.Load()
+	e.settleWithin(t, 2, 8*obsMaxPoll)
+	e.clock.Advance(8 * obsMaxPoll)
+	lock.after(t, seen)
+	wantToken(t, r, "w, watched again from the current state", tw)
 }
 
 // droppingLock passes on the watch's records but for the one drop picks.
