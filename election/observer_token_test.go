@@ -77,7 +77,7 @@ func TestObserverFencingToken(t *testing.T) {
 	lock := &eventCountingLock{Interface: e.lock(t, "observer", obsAgent)}
 	r := e.observe(t, lock, nil)
 	r.until(t, "holder x", func(ob election.Observation) bool { return ob.Holder == "x" })
-	seen := lock.after(t, 0)
+	lock.after(t, 0)
 	wantToken(t, r, "x, which led before the observer started", 0)
 
 	e.put(t, leaseSpec("x", 3, 0, 5))
@@ -94,7 +94,7 @@ func TestObserverFencingToken(t *testing.T) {
 	wantToken(t, r, "y renewed", ty)
 
 	// A transfer request writes an annotation, not the record.
-	seen = lock.events.Load()
+	seen := lock.events.Load()
 	if err := rl.RequestTransfer(context.Background(), e.srv.Client(), obsNamespace, obsLockName, "z"); err != nil {
 		t.Fatal(err)
 	}
