@@ -122,6 +122,7 @@ type driver struct {
 	cands   []*cand  // the candidates started and not yet seen ended
 	ids     int      // identities made
 	dead    []string // identities of ended candidates, to use again
+	reused  int      // identities used again
 	stepNo  int
 	labeled int // leaderships labelled with their kind
 	// restarts are how long each kube-apiserver and etcd restart took.
@@ -132,7 +133,7 @@ func newDriver(t *testing.T, seed uint64) *driver {
 	d := &driver{
 		t: t, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		ns: cluster.Namespace, name: fmt.Sprintf("grow-%d", time.Now().UnixNano()%1e6),
-		admin: adminClient(t), led: &ledger{t: t}, watches: map[k8sapi.Resource]*watcher{},
+		admin: adminClient(t), led: &ledger{}, watches: map[k8sapi.Resource]*watcher{},
 		restarts: map[string][]time.Duration{},
 	}
 	for _, r := range []k8sapi.Resource{k8sapi.Leases, k8sapi.ConfigMaps, k8sapi.Endpoints} {
@@ -152,6 +153,7 @@ func (d *driver) newID(prefix string, reuse bool) string {
 		i := d.rnd.IntN(len(d.dead))
 		id := d.dead[i]
 		d.dead = slices.Delete(d.dead, i, i+1)
+		d.reused++
 		return id
 	}
 	d.ids++
@@ -482,13 +484,13 @@ func (d *driver) deleteHeld() {
 	if err := w.caughtUp(ctx, d.admin, 5*time.Second); err != nil {
 		d.t.Fatal(err)
 	}
-	seen, began := len(mustEvents(w)), time.Now()
+	seen, began := len(eventsOf(w)), time.Now()
 	if err := deleteObject(ctx, d.admin, k8sapi.Leases, d.ns, d.name); err != nil {
 		d.t.Fatal(err)
 	}
 	// The watch shows the deletion, then the Lease again with l's record.
 	if !waitFor(10*time.Second, func() bool {
-		evs := mustEvents(w)[seen:]
+		evs := eventsOf(w)[seen:]
 		i := slices.IndexFunc(evs, func(e objEvent) bool { return e.typ == k8sapi.Deleted })
 		return i >= 0 && slices.ContainsFunc(evs[i:], func(e objEvent) bool { return e.typ == k8sapi.Added && e.holder == l.id })
 	}) {
@@ -637,7 +639,8 @@ func (d *driver) restart(what string) {
 	d.expect(from, kind, began, 30*time.Second, func(*leadership) bool { return true })
 }
 
-func mustEvents(w *watcher) []objEvent {
+// eventsOf is what the watcher has seen.
+func eventsOf(w *watcher) []objEvent {
 	evs, _ := w.snapshot()
 	return evs
 }
@@ -795,14 +798,15 @@ func (d *driver) summary(wall time.Duration) {
 			downs = append(downs, fmt.Sprintf("%s %d->%d (token %d->%d)", ls[i].kind, ls[i-1].term, ls[i].term, ls[i-1].token, ls[i].token))
 		}
 	}
-	d.t.Logf("kube-apiserver %s: %d leaderships, first token %d, last %d; wall time %v\n%s",
-		serverVersion, len(ls), ls[0].token, ls[len(ls)-1].token, wall.Round(time.Second), b.String())
-	d.t.Logf("the term went down %d times while the token grew: %s", len(downs), strings.Join(first(downs, 8), "; "))
+	d.t.Logf("kube-apiserver %s: %d leaderships (%d candidates, %d of them with the identity of an ended one), first token %d, last %d; wall time %v\n%s",
+		serverVersion, len(ls), d.ids+d.reused, d.reused, ls[0].token, ls[len(ls)-1].token, wall.Round(time.Second), b.String())
+	d.t.Logf("the term went down %d times while the token grew: %s", len(downs), strings.Join(firstN(downs, 8), "; "))
 	d.t.Logf("restarts: kube-apiserver %v (of which stopping %v), etcd %v (until kube-apiserver is ready again)",
 		d.restarts["apiserver"], d.restarts["apiserver stop"], d.restarts["etcd"])
 }
 
-func first(ss []string, n int) []string {
+// firstN is the first n of ss, and how many more there are.
+func firstN(ss []string, n int) []string {
 	if len(ss) > n {
 		return append(ss[:n:n], fmt.Sprintf("... (%d more)", len(ss)-n))
 	}

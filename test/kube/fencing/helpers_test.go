@@ -131,7 +131,6 @@ type leadership struct {
 
 // ledger is every leadership on the lock, in the order they began.
 type ledger struct {
-	t  *testing.T
 	mu sync.Mutex
 	ls []*leadership // guarded by mu
 }
@@ -499,11 +498,10 @@ type watcher struct {
 	r        k8sapi.Resource
 	ns, name string
 
-	mu       sync.Mutex
-	events   []objEvent  // guarded by mu
-	gaps     [][2]uint64 // guarded by mu: (after, before): events between may be missing
-	lastRV   uint64      // guarded by mu
-	restarts int         // guarded by mu: watches opened again
+	mu     sync.Mutex
+	events []objEvent  // guarded by mu
+	gaps   [][2]uint64 // guarded by mu: (after, before): events between may be missing
+	lastRV uint64      // guarded by mu
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -532,9 +530,6 @@ func (w *watcher) run(ctx context.Context, client *k8sapi.Client) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		w.mu.Lock()
-		w.restarts++
-		w.mu.Unlock()
 		for {
 			ev, err := s.Next()
 			if err != nil {
