@@ -2,7 +2,8 @@
 # The real-API tier: builds kube-apiserver and etcd from the Go module proxy
 # (cached), then runs, against them on 127.0.0.1, the tests of this module
 # (with client-go v0.37.2 interop) and of ../interop023 (client-go v0.23.17
-# on the Endpoints and ConfigMap locks), then the CI-sized chaos campaign.
+# on the Endpoints and ConfigMap locks), then the CI-sized chaos campaign,
+# then ./realapi again against kube-apiserver v1.34 (KUBELECT_APISERVER).
 set -euo pipefail
 cd "$(dirname "$0")"
 start=$(date +%s)
@@ -35,4 +36,12 @@ go run ./cmd/memfloor -rounds 1 -settle 5s > /dev/null
 chaos_start=$(date +%s)
 KUBELECT_CHAOS=1 go test -count=1 -timeout 20m -run TestCampaign -v ./chaos
 echo "run.sh: chaos campaign (CI-sized) done in $(( $(date +%s) - chaos_start ))s"
+# The oldest minor kubelect claims, kube-apiserver v1.34 (build.sh puts it in
+# $KUBELECT_BIN/v1.34; same etcd), the last before 1.35 made resourceVersions
+# comparable (KEP-5504): old_pkgs run against it too (add packages here).
+old_pkgs="./realapi"
+old_start=$(date +%s)
+# shellcheck disable=SC2086 # old_pkgs is a list
+KUBELECT_APISERVER=v1.34 go test -race -count=1 -timeout 20m $old_pkgs
+echo "run.sh: kube-apiserver v1.34 ($old_pkgs) done in $(( $(date +%s) - old_start ))s"
 echo "run.sh: real API tier done in $(( $(date +%s) - start ))s"

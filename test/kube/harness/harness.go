@@ -6,7 +6,11 @@
 // (Cluster.ClientCertificate issues them).
 //
 // The binaries come from build.sh (kube-apiserver v1.37.2 and etcd v3.7.0
-// built from the Go module proxy). Processes die with the test process.
+// built from the Go module proxy). KUBELECT_APISERVER=v1.34 starts the
+// older kube-apiserver build.sh makes too (v1.34.12, the oldest minor
+// kubelect claims), with the same etcd; APIServerVersion and
+// Cluster.Minor tell tests which one runs. Processes die with the test
+// process.
 package harness
 
 import (
@@ -42,6 +46,11 @@ type Options struct {
 	// BinDir holds the etcd and kube-apiserver binaries. Default
 	// $KUBELECT_BIN, else ~/.cache/kubelect/bin.
 	BinDir string
+	// APIServer picks the kube-apiserver: "" or DefaultAPIServer for
+	// BinDir/kube-apiserver, another minor such as "v1.34" for
+	// BinDir/v1.34/kube-apiserver. Default: APIServerVersion(), that is
+	// $KUBELECT_APISERVER.
+	APIServer string
 	// WorkDir holds data, certificates and logs. Default: a new temp dir,
 	// removed by Stop.
 	WorkDir string
@@ -74,8 +83,13 @@ type Cluster struct {
 	// ClientCAFile is the CA that kube-apiserver trusts for client
 	// certificates (--client-ca-file): ClientCertificate signs with it.
 	ClientCAFile string
+	// ServerVersion is the gitVersion kube-apiserver reports at /version
+	// when first ready, such as "v1.37.2".
+	ServerVersion string
 
 	binDir, workDir string
+	apiBin          string // the kube-apiserver binary
+	minor           int
 	apiArgs         []string
 	removeWorkDir   bool
 	etcdPorts       [2]int
@@ -87,6 +101,55 @@ type Cluster struct {
 	mu        sync.Mutex
 	etcd, api *exec.Cmd // guarded by mu
 }
+
+// DefaultAPIServer is the minor of the kube-apiserver at
+// BinDir/kube-apiserver.
+const DefaultAPIServer = "v1.37"
+
+// APIServerVersion is the minor of the kube-apiserver that Start runs by
+// default: $KUBELECT_APISERVER (such as "v1.34") if set, else
+// DefaultAPIServer.
+func APIServerVersion() string {
+	if v := os.Getenv("KUBELECT_APISERVER"); v != "" {
+		return v
+	}
+	return DefaultAPIServer
+}
+
+// apiServerPath is the kube-apiserver binary of version's minor in
+// binDir.
+func apiServerPath(binDir, version string) (string, error) {
+	if version == "" {
+		return filepath.Join(binDir, "kube-apiserver"), nil
+	}
+	minor, err := parseMinor(version)
+	if err != nil {
+		return "", err
+	}
+	dir := "v1." + strconv.Itoa(minor)
+	if dir == DefaultAPIServer {
+		return filepath.Join(binDir, "kube-apiserver"), nil
+	}
+	return filepath.Join(binDir, dir, "kube-apiserver"), nil
+}
+
+// parseMinor returns 34 for "v1.34" (a patch, as in "v1.34.12", is
+// allowed and ignored).
+func parseMinor(version string) (int, error) {
+	parts := strings.Split(strings.TrimPrefix(version, "v"), ".")
+	if !strings.HasPrefix(version, "v1.") || len(parts) < 2 || len(parts) > 3 {
+		return 0, fmt.Errorf("harness: kube-apiserver version %q: want v1.MINOR, such as v1.34", version)
+	}
+	n, err := strconv.Atoi(parts[1])
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("harness: kube-apiserver version %q: want v1.MINOR, such as v1.34", version)
+	}
+	return n, nil
+}
+
+// Minor is the minor version kube-apiserver reports at /version: 37 for
+// v1.37.2, 34 for v1.34.12.
+func (c *Cluster) Minor() int { return c.minor }
 
 // BinDir is the default binary directory.
 func BinDir() string {
@@ -105,8 +168,14 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if c.binDir == "" {
 		c.binDir = BinDir()
 	}
-	for _, b := range []string{"etcd", "kube-apiserver"} {
-		if _, err := os.Stat(filepath.Join(c.binDir, b)); err != nil {
+	if opts.APIServer == "" {
+		opts.APIServer = APIServerVersion()
+	}
+	if c.apiBin, err = apiServerPath(c.binDir, opts.APIServer); err != nil {
+		return nil, err
+	}
+	for _, b := range []string{filepath.Join(c.binDir, "etcd"), c.apiBin} {
+		if _, err := os.Stat(b); err != nil {
 			return nil, fmt.Errorf("harness: %s not built (run test/kube/build.sh): %w", b, err)
 		}
 	}
@@ -140,6 +209,9 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	if err := c.startAPIServer(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.readVersion(ctx); err != nil {
 		return nil, err
 	}
 	if err := c.setUp(ctx); err != nil {
@@ -181,13 +253,35 @@ func (c *Cluster) writeFiles() error {
 	return nil
 }
 
-// command makes a process that dies with this one, logging to a file.
-func (c *Cluster) command(name string, args ...string) (*exec.Cmd, error) {
-	logf, err := os.OpenFile(c.path(name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+// readVersion reads /version into ServerVersion and the minor.
+func (c *Cluster) readVersion(ctx context.Context) error {
+	code, body, err := c.AdminDo(ctx, http.MethodGet, "/version", nil)
+	if err != nil {
+		return err
+	}
+	var v struct {
+		Minor      string `json:"minor"`
+		GitVersion string `json:"gitVersion"`
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &v) != nil {
+		return fmt.Errorf("harness: /version: %d %s", code, body)
+	}
+	// The minor may end in "+" (a build between releases).
+	if c.minor, err = strconv.Atoi(strings.TrimSuffix(v.Minor, "+")); err != nil {
+		return fmt.Errorf("harness: /version: minor %q", v.Minor)
+	}
+	c.ServerVersion = v.GitVersion
+	return nil
+}
+
+// command makes a process of the binary bin that dies with this one,
+// logging to a file named after the binary.
+func (c *Cluster) command(bin string, args ...string) (*exec.Cmd, error) {
+	logf, err := os.OpenFile(c.path(filepath.Base(bin)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("harness: %w", err)
 	}
-	cmd := exec.Command(filepath.Join(c.binDir, name), args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// etcd reads every ETCD_* variable as a flag: pass none.
@@ -202,7 +296,7 @@ func (c *Cluster) command(name string, args ...string) (*exec.Cmd, error) {
 func (c *Cluster) startEtcd(ctx context.Context) error {
 	client := "http://127.0.0.1:" + strconv.Itoa(c.etcdPorts[0])
 	peer := "http://127.0.0.1:" + strconv.Itoa(c.etcdPorts[1])
-	cmd, err := c.command("etcd",
+	cmd, err := c.command(filepath.Join(c.binDir, "etcd"),
 		"--name=kubelect", "--data-dir="+c.path("etcd-data"),
 		"--listen-client-urls="+client, "--advertise-client-urls="+client,
 		"--listen-peer-urls="+peer, "--initial-advertise-peer-urls="+peer,
@@ -233,7 +327,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--endpoint-reconciler-type=none",
 		"--v=1"}, c.apiArgs...)
-	cmd, err := c.command("kube-apiserver", args...)
+	cmd, err := c.command(c.apiBin, args...)
 	if err != nil {
 		return err
 	}

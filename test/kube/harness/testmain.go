@@ -29,7 +29,7 @@ func StartForTests(pkg string, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Printf("%s: kube-apiserver at %s ready in %v, namespace %s\n", pkg, c.Host, time.Since(start).Round(time.Millisecond), c.Namespace)
+	fmt.Printf("%s: kube-apiserver %s at %s ready in %v, namespace %s\n", pkg, c.ServerVersion, c.Host, time.Since(start).Round(time.Millisecond), c.Namespace)
 	return c, nil
 }
 

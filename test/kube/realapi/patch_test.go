@@ -112,7 +112,11 @@ func TestDifferentialPatch(t *testing.T) {
 	srv := testapiserver.New(testapiserver.Options{})
 	fake := srv.Client()
 	inProcess := patchScript(t, fake, c.Namespace, name, c.ServiceAccount)
-	if diff := cmp.Diff(real, inProcess); diff != "" {
+	want := real
+	if c.Minor() < 37 {
+		want = notJSONBefore137(t, c.ServerVersion, real)
+	}
+	if diff := cmp.Diff(want, inProcess); diff != "" {
 		t.Errorf("in-process server differs from kube-apiserver (-real +in-process):\n%s", diff)
 	}
 	t.Logf("real server:\n%s", joinLines(real))
@@ -125,4 +129,25 @@ func TestDifferentialPatch(t *testing.T) {
 		t.Errorf("PATCH as application/json: %d %s %v, want 415", code, b, err)
 	}
 	t.Logf("PATCH as application/json: %d %s", code, b)
+}
+
+// notJSONBefore137 takes, for a kube-apiserver older than 1.37, its answer
+// to the two patches that are not JSON as the answer of 1.37 (which the
+// in-process server gives), and keeps every other answer. kube-apiserver
+// 1.37 checks that a JSON or merge patch is JSON before applying it and
+// answers 400 "invalid JSON patch"; before 1.37 the same 400 carried the
+// decoder's error. Any other answer to those patches is kept, so that the
+// comparison reports it.
+func notJSONBefore137(t *testing.T, version string, real []string) []string {
+	const before, since = "400 BadRequest: error decoding patch: unexpected end of JSON input", "400 BadRequest: invalid JSON patch"
+	out := append([]string(nil), real...)
+	for i, s := range out {
+		for _, step := range []string{"json: not JSON: ", "merge: not JSON: "} {
+			if s == step+before {
+				out[i] = step + since
+				t.Logf("kube-apiserver %s (before 1.37): %q compared as %q", version, s, out[i])
+			}
+		}
+	}
+	return out
 }
