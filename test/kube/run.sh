@@ -39,7 +39,7 @@ echo "run.sh: chaos campaign (CI-sized) done in $(( $(date +%s) - chaos_start ))
 # The oldest minor kubelect claims, kube-apiserver v1.34 (build.sh puts it in
 # $KUBELECT_BIN/v1.34; same etcd), the last before 1.35 made resourceVersions
 # comparable (KEP-5504): old_pkgs run against it too (add packages here).
-old_pkgs="./realapi"
+old_pkgs="./realapi ./fencing"
 old_start=$(date +%s)
 # shellcheck disable=SC2086 # old_pkgs is a list
 KUBELECT_APISERVER=v1.34 go test -race -count=1 -timeout 20m $old_pkgs
