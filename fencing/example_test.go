@@ -1,10 +1,13 @@
 package fencing_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/kubelect/kubelect/fencing"
+	"github.com/kubelect/kubelect/k8sapi"
+	"github.com/kubelect/kubelect/k8sapi/testapiserver"
 )
 
 // A service that receives the leader's requests keeps a Checker: the
@@ -35,4 +38,38 @@ func ExampleChecker() {
 	// new leader: written with token 4388
 	// old leader: refused: fencing: stale token 4120: a leadership with token 4388 has begun since
 	// saved: 4388
+}
+
+// A leader records its work in a ConfigMap with fenced updates: once a
+// later leader has written, an update with an older token is refused by
+// the API server's precondition, not by the writer's good will.
+func ExampleUpdateObject() {
+	ctx := context.Background()
+	client := testapiserver.New(testapiserver.Options{}).Client() // a real cluster's client in production
+	if _, err := client.Create(ctx, k8sapi.ConfigMaps, k8sapi.NewObject(k8sapi.ConfigMaps, "apps", "progress")); err != nil {
+		fmt.Println(err)
+		return
+	}
+	write := func(token fencing.Token, step string) {
+		_, err := fencing.UpdateObject(ctx, client, k8sapi.ConfigMaps, "apps", "progress", token, func(o *k8sapi.Object) error {
+			return o.SetField(step, "data", "step")
+		})
+		switch {
+		case errors.Is(err, fencing.ErrStale):
+			fmt.Printf("token %d: refused\n", token)
+		case k8sapi.IsConflict(err):
+			fmt.Printf("token %d: the object changed meanwhile; read and try again\n", token)
+		case err != nil:
+			fmt.Println(err)
+		default:
+			fmt.Printf("token %d: %s recorded\n", token, step)
+		}
+	}
+	write(310, "step 1") // the first leader (token from le.FencingToken())
+	write(355, "step 2") // the next leader
+	write(310, "step 3") // the first leader, late
+	// Output:
+	// token 310: step 1 recorded
+	// token 355: step 2 recorded
+	// token 310: refused
 }
