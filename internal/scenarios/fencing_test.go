@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -174,6 +175,55 @@ func TestFencingTokenNotAnInteger(t *testing.T) {
 		}
 		if st := le.Status(); st.FencingToken != 0 || !st.Leading {
 			t.Errorf("Status: leading %v, token %d; want leading, no token", st.Leading, st.FencingToken)
+		}
+	})
+}
+
+// A write that took the lock but whose answer was lost begins no
+// leadership: the candidate takes the lock again with a new write, whose
+// resourceVersion is the token, above the lost write's.
+func TestFencingTokenAfterLostAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := testapiserver.New(testapiserver.Options{})
+		var lost atomic.Int32
+		var lostVersion atomic.Value
+		c := clientVia(t, srv, func(next http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				resp, err := next.RoundTrip(req)
+				if err == nil && (req.Method == http.MethodPost || req.Method == http.MethodPut) && lost.Add(1) == 1 {
+					var obj struct {
+						Metadata struct{ ResourceVersion string } `json:"metadata"`
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					_ = json.Unmarshal(b, &obj)
+					lostVersion.Store(obj.Metadata.ResourceVersion)
+					return nil, errors.New("connection reset after the write was applied")
+				}
+				return resp, err
+			})
+		})
+		lock, err := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, c, rl.ResourceLockConfig{Identity: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		le := elect(t, electiontest.NewTimeline(), lock, nil)
+		for i := 0; i < 600 && !le.IsLeader(); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !le.IsLeader() {
+			t.Fatal("no leader within a minute")
+		}
+		lostTok, err := fencing.ParseToken(lostVersion.Load().(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := le.FencingToken()
+		if err != nil || tok <= lostTok {
+			t.Errorf("token %d, %v; want one above the lost write's %d", tok, err, lostTok)
+		}
+		if v := objectVersion(t, srv, "coordination.k8s.io", "leases"); v != tok {
+			t.Errorf("token %d; the Lease's resourceVersion right after the acquisition is %d", tok, v)
 		}
 	})
 }
