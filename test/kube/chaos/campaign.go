@@ -81,9 +81,9 @@ type Result struct {
 	// Dir holds the round's logs.
 	Dir      string
 	Findings Findings
-	// Accepted, Rejected and Stale are the fenced store's counts.
-	Accepted, Rejected int
-	Stale              []StaleWrite
+	// Store is what the fenced store (a fencing.Checker) decided: writes
+	// accepted and refused, and those its ground truth condemns.
+	Store StoreCounts
 	// Requests per second counted by the proxies during the fault window:
 	// the faulted candidate's (-1 when the fault hits all or none), the
 	// most of any other, and the most of any before the fault.
@@ -277,7 +277,7 @@ func (r *round) end(res *Result, end time.Time) {
 		}
 	}
 	res.Findings = Check(facts)
-	res.Accepted, res.Rejected, res.Stale = r.store.Counts()
+	res.Store = r.store.Counts()
 
 	// Request rates from the proxies (one per identity).
 	from, to := r.faultStart, r.heal
@@ -318,10 +318,20 @@ func (r *round) end(res *Result, end time.Time) {
 	} else {
 		res.Violations = append(res.Violations, live...)
 	}
-	if len(res.Stale) > 0 {
-		s := res.Stale[0]
-		res.Violations = append(res.Violations, fmt.Sprintf("%d stale writes accepted by the fenced store; the first: %s term %d at %s after %s started leading with term %d",
-			len(res.Stale), s.ID, s.Term, s.At.Format("15:04:05.000"), s.Other, s.OtherTerm))
+	st := res.Store
+	if len(st.Stale) > 0 {
+		res.Violations = append(res.Violations, fmt.Sprintf("%d stale writes accepted by the fenced store; the first: %s, whose leadership began later and had written",
+			len(st.Stale), st.Stale[0]))
+	}
+	if len(st.Misfenced) > 0 {
+		res.Violations = append(res.Violations, fmt.Sprintf("%d writes refused by the fenced store with no later leadership to explain it (a token out of order); the first: %s, the latest-begun leadership that had written",
+			len(st.Misfenced), st.Misfenced[0]))
+	}
+	if st.Invalid > 0 {
+		res.Violations = append(res.Violations, fmt.Sprintf("%d writes to the fenced store without a valid fencing token", st.Invalid))
+	}
+	if st.Unannounced > 0 {
+		res.Violations = append(res.Violations, fmt.Sprintf("harness: %d leaderships wrote to the fenced store before it heard them begin (their announcement was lost)", st.Unannounced))
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/kubelect/kubelect/fencing"
 )
 
 // Window is a span of time.
@@ -26,7 +28,10 @@ func (p *Proc) Name() string { return fmt.Sprintf("%s#%d", p.ID, p.Inst) }
 // Interval is one leadership of one process: from OnStartedLeading to the
 // stop channel closing, or to the process's death.
 type Interval struct {
-	Proc       *Proc
+	Proc *Proc
+	// Token is the fencing token the leadership read when it began (0:
+	// none), Term its term.
+	Token      fencing.Token
 	Term       int64
 	Start, End time.Time
 	// EndCause is "stop", "exit", "killed" or "lost" (no end event: the
@@ -49,7 +54,7 @@ func (p *Proc) Intervals() []Interval {
 				open.End, open.EndCause = e.Time(), "lead"
 				out = append(out, *open)
 			}
-			open = &Interval{Proc: p, Term: e.Term, Start: e.Time()}
+			open = &Interval{Proc: p, Token: e.Token, Term: e.Term, Start: e.Time()}
 		case EvStop, EvEnded, EvExit:
 			if open != nil {
 				open.End, open.EndCause = e.Time(), e.Kind
@@ -107,9 +112,13 @@ type Findings struct {
 	// ResumeToStop is how long the paused leader took, from SIGCONT, to
 	// close stop; -1 if it did not lead through the pause.
 	ResumeToStop time.Duration
-	// LateActs are writes a leader sent while another process's later
-	// leadership had begun: what an unfenced store would have taken.
+	// LateActs are writes a leader sent while another process's
+	// leadership that began later had begun: what an unfenced store would
+	// have taken.
 	LateActs int
+	// TokenNotGrown are leaderships whose fencing token was not higher
+	// than the one of the leadership that began before (or that had none).
+	TokenNotGrown []string
 	// TermNotGrown are leaderships whose term was not higher than the one
 	// before.
 	TermNotGrown []string
@@ -125,12 +134,15 @@ type Findings struct {
 	Leaderships int
 }
 
-// Safety are the safety failures among the findings: two leaders, a term
-// that did not grow.
+// Safety are the safety failures among the findings: two leaders, a
+// fencing token or a term that did not grow.
 func (f *Findings) Safety() []string {
 	var v []string
 	for _, o := range f.Overlaps {
 		v = append(v, "two leaders: "+o)
+	}
+	for _, t := range f.TokenNotGrown {
+		v = append(v, "fencing token did not grow: "+t)
 	}
 	for _, t := range f.TermNotGrown {
 		v = append(v, "term did not grow: "+t)
@@ -190,9 +202,9 @@ func Check(facts Facts) Findings {
 				}
 			}
 			total := to.Sub(from)
-			desc := fmt.Sprintf("%s (term %d, %s–%s, %s) and %s (term %d, %s–%s, %s) for %s from %s",
-				a.Proc.Name(), a.Term, at(a.Start), at(a.End), a.EndCause,
-				b.Proc.Name(), b.Term, at(b.Start), at(b.End), b.EndCause, ms(total), at(from))
+			desc := fmt.Sprintf("%s (token %d, term %d, %s–%s, %s) and %s (token %d, term %d, %s–%s, %s) for %s from %s",
+				a.Proc.Name(), a.Token, a.Term, at(a.Start), at(a.End), a.EndCause,
+				b.Proc.Name(), b.Token, b.Term, at(b.Start), at(b.End), b.EndCause, ms(total), at(from))
 			if excused > 0 {
 				f.PausedOverlaps = append(f.PausedOverlaps, desc)
 				f.PausedOverlap += min(excused, total)
@@ -208,20 +220,38 @@ func Check(facts Facts) Findings {
 		}
 	}
 
-	// Writes sent inside a later leadership of another process.
+	// Writes sent inside another process's leadership that began after
+	// the writer's own (the order of OnStartedLeading, not the tokens).
 	for _, p := range facts.Procs {
+		var own time.Time // the start of p's latest leadership
 		for _, e := range p.Events {
-			if e.Kind != EvAct {
+			switch e.Kind {
+			case EvLead:
+				own = e.Time()
+				continue
+			case EvAct:
+			default:
 				continue
 			}
 			t := e.Time()
 			for _, iv := range all {
-				if iv.Proc != p && !t.Before(iv.Start) && t.Before(iv.End) && iv.Term >= e.Term {
+				if iv.Proc != p && iv.Start.After(own) && !t.Before(iv.Start) && t.Before(iv.End) {
 					f.LateActs++
 					break
 				}
 			}
 		}
+	}
+
+	// Fencing tokens grow with the order in which the leaderships began.
+	for i := 1; i < len(all); i++ {
+		if all[i].Token == 0 || all[i].Token <= all[i-1].Token {
+			f.TokenNotGrown = append(f.TokenNotGrown, fmt.Sprintf("%s token %d at %s after %s token %d at %s",
+				all[i].Proc.Name(), all[i].Token, at(all[i].Start), all[i-1].Proc.Name(), all[i-1].Token, at(all[i-1].Start)))
+		}
+	}
+	if len(all) > 0 && all[0].Token == 0 {
+		f.TokenNotGrown = append(f.TokenNotGrown, fmt.Sprintf("%s has no token (at %s)", all[0].Proc.Name(), at(all[0].Start)))
 	}
 
 	// Terms grow with every leadership.
@@ -239,8 +269,8 @@ func Check(facts Facts) Findings {
 			continue
 		}
 		if iv.End.Before(facts.FaultStart) || iv.End.After(facts.Heal.Add(facts.Provoked)) {
-			f.Unprovoked = append(f.Unprovoked, fmt.Sprintf("%s (term %d) led %s–%s (%s) and stopped (%s)",
-				iv.Proc.Name(), iv.Term, at(iv.Start), at(iv.End), ms(iv.End.Sub(iv.Start)), iv.EndCause))
+			f.Unprovoked = append(f.Unprovoked, fmt.Sprintf("%s (token %d, term %d) led %s–%s (%s) and stopped (%s)",
+				iv.Proc.Name(), iv.Token, iv.Term, at(iv.Start), at(iv.End), ms(iv.End.Sub(iv.Start)), iv.EndCause))
 		}
 	}
 

@@ -1,8 +1,11 @@
 package chaos
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubelect/kubelect/fencing"
 )
 
 // at is a symbolic instant: t0 plus n tenths of a second.
@@ -56,5 +59,34 @@ func TestCheckPausedAndTerms(t *testing.T) {
 	a.Events[1] = ev(90, EvStop, 0)
 	if f := Check(Facts{Procs: []*Proc{a, b}, FaultStart: at(10), Heal: at(70), End: at(100)}); len(f.Overlaps) != 1 {
 		t.Fatalf("late stop after resume: %+v", f)
+	}
+}
+
+func lead(n int, token fencing.Token, term int64) Event {
+	return Event{T: at(n).UnixNano(), Kind: EvLead, Token: token, Term: term}
+}
+
+func TestCheckTokens(t *testing.T) {
+	// a leads from 1 to 30 with token 100; b from 25 with token 200. a's
+	// write at 27 falls in b's later leadership: late; b's at 28 falls in
+	// a's earlier one: not late.
+	a := &Proc{ID: "a", Events: []Event{lead(1, 100, 1), ev(27, EvAct, 1), ev(30, EvStop, 0)}}
+	b := &Proc{ID: "b", Events: []Event{lead(25, 200, 2), ev(28, EvAct, 2), ev(101, EvStop, 0)}}
+	facts := Facts{Procs: []*Proc{a, b}, FaultStart: at(20), Heal: at(40), End: at(100)}
+	f := Check(facts)
+	if f.LateActs != 1 || len(f.TokenNotGrown) != 0 || len(f.TermNotGrown) != 0 {
+		t.Fatalf("late %d, tokens %v, terms %v; want 1 late write", f.LateActs, f.TokenNotGrown, f.TermNotGrown)
+	}
+	// b began later with a lower token, though a higher term: a token
+	// that did not grow, a safety failure.
+	b.Events[0] = lead(25, 90, 2)
+	f = Check(facts)
+	if len(f.TokenNotGrown) != 1 || len(f.TermNotGrown) != 0 || !strings.Contains(strings.Join(f.Safety(), "\n"), "fencing token did not grow") {
+		t.Fatalf("tokens %v, terms %v, safety %v", f.TokenNotGrown, f.TermNotGrown, f.Safety())
+	}
+	// No token at all.
+	b.Events[0] = lead(25, 0, 2)
+	if f := Check(facts); len(f.TokenNotGrown) != 1 {
+		t.Fatalf("no token: %v", f.TokenNotGrown)
 	}
 }

@@ -8,13 +8,15 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/kubelect/kubelect/fencing"
 )
 
 // Event kinds a candidate writes to its log.
 const (
 	EvRun     = "run"     // the process started
-	EvLead    = "lead"    // OnStartedLeading ran; Term is the term
-	EvAct     = "act"     // a write to the fenced store; Code is its status, 0 on error
+	EvLead    = "lead"    // OnStartedLeading ran; Token is the fencing token, Term the term
+	EvAct     = "act"     // a write to the fenced store with Token (and Term); Code is its status, 0 on error
 	EvStop    = "stop"    // the stop channel (client-go: the context) closed
 	EvStopped = "stopped" // OnStoppedLeading ran
 	EvEnded   = "ended"   // the elector returned; the candidate stands again
@@ -28,9 +30,12 @@ type Event struct {
 	T    int64  `json:"t"`
 	Kind string `json:"ev"`
 	ID   string `json:"id"`
-	Term int64  `json:"term,omitempty"`
-	Code int    `json:"code,omitempty"`
-	Msg  string `json:"msg,omitempty"`
+	// Token is the fencing token a leadership read when it began (0:
+	// none); Term its term.
+	Token fencing.Token `json:"token,omitempty"`
+	Term  int64         `json:"term,omitempty"`
+	Code  int           `json:"code,omitempty"`
+	Msg   string        `json:"msg,omitempty"`
 }
 
 // Time is T as a time.Time.
@@ -55,7 +60,13 @@ func OpenEventLog(path, id string) (*EventLog, error) {
 
 // Write records an event that happened at t.
 func (l *EventLog) Write(t time.Time, kind string, term int64, code int, msg string) {
-	b, _ := json.Marshal(Event{T: t.UnixNano(), Kind: kind, ID: l.id, Term: term, Code: code, Msg: msg})
+	l.WriteEvent(t, Event{Kind: kind, Term: term, Code: code, Msg: msg})
+}
+
+// WriteEvent records e as happened at t, with this log's identity.
+func (l *EventLog) WriteEvent(t time.Time, e Event) {
+	e.T, e.ID = t.UnixNano(), l.id
+	b, _ := json.Marshal(e)
 	b = append(b, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -100,38 +101,69 @@ func TestProxyModes(t *testing.T) {
 	}
 }
 
+// The store refuses the tokens a fencing.Checker refuses, and judges its
+// decisions by the order in which the leaderships began (announced), not
+// by the tokens: an accepted write of a leadership that began before one
+// that has written is stale; a refusal that no later leadership explains
+// is misfenced.
 func TestStoreFencing(t *testing.T) {
 	s, err := NewStore()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	post := func(path, id, term string) int {
-		resp, err := http.Post(s.URL()+path+"?id="+id+"&term="+term, "text/plain", nil)
+	post := func(path, id, key, token string) int {
+		t.Helper()
+		resp, err := http.Post(s.URL()+path+"?id="+id+"&lead="+key+"&token="+token+"&term=1", "text/plain", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	post("/lead", "a", "1")
-	if code := post("/act", "a", "1"); code != 200 {
-		t.Fatalf("a's write: %d", code)
+	want := func(step string, code, wantCode int, c StoreCounts, accepted, refused, stale, misfenced int) {
+		t.Helper()
+		if code != wantCode || c.Accepted != accepted || c.Refused != refused || len(c.Stale) != stale || len(c.Misfenced) != misfenced {
+			t.Fatalf("%s: status %d (want %d); accepted %d, refused %d, stale %v, misfenced %v; want %d, %d, %d, %d",
+				step, code, wantCode, c.Accepted, c.Refused, c.Stale, c.Misfenced, accepted, refused, stale, misfenced)
+		}
 	}
-	post("/lead", "b", "2")
-	if code := post("/act", "b", "2"); code != 200 {
-		t.Fatalf("b's write: %d", code)
+	post("/lead", "a", "1", "100")
+	want("a writes", post("/act", "a", "1", "100"), 200, s.Counts(), 1, 0, 0, 0)
+	post("/lead", "b", "1", "250")
+	want("b, which began later, writes", post("/act", "b", "1", "250"), 200, s.Counts(), 2, 0, 0, 0)
+	want("a writes again, stale", post("/act", "a", "1", "100"), http.StatusConflict, s.Counts(), 2, 1, 0, 0)
+
+	// c begins after b with a lower token (a token out of order): refused,
+	// and the refusal is misfenced: no leadership that began after c wrote.
+	post("/lead", "c", "1", "200")
+	want("c writes with a token below b's", post("/act", "c", "1", "200"), http.StatusConflict, s.Counts(), 2, 2, 0, 1)
+	if m := s.Counts().Misfenced[0]; m.ID != "c" || m.Other != "b" || m.Token != 200 || m.OtherToken != 250 {
+		t.Fatalf("misfenced %+v", m)
 	}
-	if code := post("/act", "a", "1"); code != http.StatusConflict {
-		t.Fatalf("a's stale write: %d, want 409", code)
+
+	// a's old leadership carrying a token above b's (a wrong token): the
+	// Checker accepts it, and the store counts it stale.
+	want("a's first leadership with a high token", post("/act", "a", "1", "300"), 200, s.Counts(), 3, 2, 1, 1)
+	if st := s.Counts().Stale[0]; st.ID != "a" || st.Other != "b" || st.Token != 300 || st.OtherToken != 250 {
+		t.Fatalf("stale %+v", st)
 	}
-	// A write carrying the new leader's term from the old leader is
-	// accepted by the store, and counted stale.
-	if code := post("/act", "a", "2"); code != 200 {
-		t.Fatalf("a's write with b's term: %d", code)
+	// a's new leadership, begun after all the others, may write with it.
+	post("/lead", "a", "2", "300")
+	want("a's second leadership", post("/act", "a", "2", "300"), 200, s.Counts(), 4, 2, 1, 1)
+
+	// No token, and a leadership never announced.
+	if code := post("/act", "b", "1", "0"); code != http.StatusBadRequest || s.Counts().Invalid != 1 {
+		t.Fatalf("token 0: status %d, %+v", code, s.Counts())
 	}
-	acc, rej, stale := s.Counts()
-	if acc != 3 || rej != 1 || len(stale) != 1 || stale[0].Other != "b" {
-		t.Fatalf("accepted %d, rejected %d, stale %+v", acc, rej, stale)
+	if code := post("/act", "d", "1", "400"); code != 200 || s.Counts().Unannounced != 1 {
+		t.Fatalf("unannounced: status %d, %+v", code, s.Counts())
+	}
+	var order []string
+	for _, w := range s.Writes() {
+		order = append(order, fmt.Sprintf("%s:%d:%v", w.ID, w.Token, w.Accepted))
+	}
+	if got, want := strings.Join(order, " "), "a:100:true b:250:true a:100:false c:200:false a:300:true a:300:true b:0:false d:400:true"; got != want {
+		t.Errorf("writes in order:\n%s\nwant\n%s", got, want)
 	}
 }

@@ -21,8 +21,13 @@ func Markdown(results []*Result, c *Campaign, took time.Duration, command string
 		len(rs), took.Round(time.Second), c.Candidates, t.Lease, t.Renew, t.Retry, t.requestTimeout(), c.FaultFor, t.Bound(), command)
 	b.WriteString("Overlaps count pairs of live, unpaused leaders ([OnStartedLeading, stop closed], from the processes' own timestamps). " +
 		"A leader paused by SIGSTOP necessarily spans its pause: that is the fencing case, counted apart, where the fenced store must accept no stale write. " +
-		"client-go has no term: its writes carry the leaderTransitions its acquiring write stored. " +
-		"Late writes are those sent during another process's later leadership (what an unfenced store would take). " +
+		"Every leader writes to the fenced store about every 100ms, each write carrying the fencing token it read when its leadership began: " +
+		"kubelect's FencingToken(), the resourceVersion of the write that began the leadership; client-go has none, so its candidates carry " +
+		"the resourceVersion of their acquiring write, which their Lease client sees. " +
+		"The store is a fencing.Checker (it refuses a token lower than the highest it has seen: refused writes); a write it accepts after it accepted " +
+		"a write of a leadership that began later, in the order the store heard the leaderships begin (not the tokens' order), is a stale write accepted. " +
+		"A fencing token not above that of the leadership that began before is a token not grown; the term (leaderTransitions) is reported beside it. " +
+		"Late writes are those sent during another process's leadership that began after the writer's (what an unfenced store would take). " +
 		"Takeover is from the fault to the next leader; re-election from the heal to a leader that then held to the end of the round. " +
 		"Requests/s are the proxies' counts during the fault (an instant fault: the lease and deadline after it), before it in brackets. " +
 		"A round on a slow server is one where kube-apiserver itself took longer than RequestTimeout to answer some request outside the fault " +
@@ -40,9 +45,9 @@ func Markdown(results []*Result, c *Campaign, took time.Duration, command string
 			name = "client-go v0.37.2 (Lease lock only)"
 		}
 		fmt.Fprintf(&b, "#### %s\n\n", name)
-		b.WriteString("| scenario | kind | rounds (locks) | overlaps | paused overlaps (fencing case) | stale writes accepted | late writes | term not grown | healthy step-downs | takeover p50 / max | re-election after heal p50 / max | req/s faulted [before] | req/s others max | rounds with violations | rounds on a slow server |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-		var total, bad, overlaps, stale, paused int
+		b.WriteString("| scenario | kind | rounds (locks) | overlaps | paused overlaps (fencing case) | stale writes accepted | fenced writes accepted / refused | late writes | token not grown | term not grown | healthy step-downs | takeover p50 / max | re-election after heal p50 / max | req/s faulted [before] | req/s others max | rounds with violations | rounds on a slow server |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		var total, bad, overlaps, stale, paused, accepted, refused int
 		kinds := map[string]int{}
 		for _, sc := range Scenarios {
 			var group []*Result
@@ -61,21 +66,23 @@ func Markdown(results []*Result, c *Campaign, took time.Duration, command string
 			overlaps += row.overlaps
 			stale += row.stale
 			paused += row.paused
+			accepted += row.accepted
+			refused += row.refused
 			name := sc.Name
 			if sc.Timing != nil {
 				name += "*"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %d (%s) | %d | %s | %d | %d | %d | %d | %s | %s | %s | %s | %d | %d |\n",
-				name, sc.Kind, len(group), row.locks, row.overlaps, row.pausedText, row.stale, row.late,
-				row.terms, row.unprovoked, row.takeover, row.reelect, row.targetRate, row.otherRate, row.bad, row.slow)
+			fmt.Fprintf(&b, "| %s | %s | %d (%s) | %d | %s | %d | %d / %d | %d | %d | %d | %d | %s | %s | %s | %s | %d | %d |\n",
+				name, sc.Kind, len(group), row.locks, row.overlaps, row.pausedText, row.stale, row.accepted, row.refused, row.late,
+				row.tokens, row.terms, row.unprovoked, row.takeover, row.reelect, row.targetRate, row.otherRate, row.bad, row.slow)
 		}
 		var ks []string
 		for k, n := range kinds {
 			ks = append(ks, fmt.Sprintf("%s %d", k, n))
 		}
 		sort.Strings(ks)
-		fmt.Fprintf(&b, "\n%s: %d rounds (faults: %s); %d overlaps of live leaders, %d in the fencing case, %d stale writes accepted; %d rounds with a violation.\n\n",
-			impl, total, strings.Join(ks, ", "), overlaps, paused, stale, bad)
+		fmt.Fprintf(&b, "\n%s: %d rounds (faults: %s); %d overlaps of live leaders, %d in the fencing case; fenced writes %d accepted, %d refused, %d stale writes accepted; %d rounds with a violation.\n\n",
+			impl, total, strings.Join(ks, ", "), overlaps, paused, accepted, refused, stale, bad)
 	}
 
 	b.WriteString("Scenarios:\n\n")
@@ -111,11 +118,12 @@ func Markdown(results []*Result, c *Campaign, took time.Duration, command string
 }
 
 type row struct {
-	locks                                string
-	overlaps, paused, stale, late, terms int
-	unprovoked, bad, slow                int
-	pausedText, takeover, reelect        string
-	targetRate, otherRate                string
+	locks                                        string
+	overlaps, paused, stale, late, tokens, terms int
+	accepted, refused                            int
+	unprovoked, bad, slow                        int
+	pausedText, takeover, reelect                string
+	targetRate, otherRate                        string
 }
 
 func summarize(group []*Result) row {
@@ -131,8 +139,11 @@ func summarize(group []*Result) row {
 		r.overlaps += len(f.Overlaps)
 		r.paused += len(f.PausedOverlaps)
 		pausedDur += f.PausedOverlap
-		r.stale += len(g.Stale)
+		r.stale += len(g.Store.Stale)
+		r.accepted += g.Store.Accepted
+		r.refused += g.Store.Refused
 		r.late += f.LateActs
+		r.tokens += len(f.TokenNotGrown)
 		r.terms += len(f.TermNotGrown)
 		r.unprovoked += len(f.Unprovoked)
 		if len(g.Violations) > 0 {

@@ -3,8 +3,12 @@
 // elector or client-go v0.37.2's on one lock, through the API server URL it
 // is given (the campaign's fault proxy), and writes timestamped events to
 // a log. While it leads it writes to the campaign's fenced store about
-// every 100ms, tagged with its term: this library's Term(), or for
-// client-go the record's leaderTransitions as written when it acquired.
+// every 100ms, each write carrying the fencing token it read when the
+// leadership began: this library's FencingToken() (the resourceVersion of
+// the write that began it), or for client-go, which has none, the
+// resourceVersion of its acquiring write as its Lease client saw it. The
+// writes also carry the term (this library's Term(); client-go: the
+// leaderTransitions its acquiring write stored), for the report.
 //
 //	chaoscandidate -impl kubelect -server http://127.0.0.1:PORT -token-file TOKEN \
 //	  -namespace NS -lock leases -name LOCK -id ID -store http://127.0.0.1:PORT -events FILE
@@ -24,13 +28,17 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	coordv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	coordv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/rest"
 	cgle "k8s.io/client-go/tools/leaderelection"
 	cgrl "k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -38,6 +46,7 @@ import (
 
 	"github.com/kubelect/kubelect/election"
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/fencing"
 	"github.com/kubelect/kubelect/k8sapi"
 	"github.com/kubelect/kubelect/test/kube/chaos"
 )
@@ -113,11 +122,14 @@ type actor struct {
 	o      options
 	events *chaos.EventLog
 	http   *http.Client
+	leads  atomic.Int64 // leaderships begun by this process
 }
 
-// post sends one request to the store and returns its status, 0 on error.
-func (a *actor) post(path string, term int64) int {
-	u := a.o.store + path + "?" + url.Values{"id": {a.o.id}, "term": {fmt.Sprint(term)}}.Encode()
+// post sends one request to the store for the leadership key and returns
+// its status, 0 on error.
+func (a *actor) post(path, key string, token fencing.Token, term int64) int {
+	u := a.o.store + path + "?" + url.Values{"id": {a.o.id}, "lead": {key},
+		"token": {token.String()}, "term": {strconv.FormatInt(term, 10)}}.Encode()
 	resp, err := a.http.Post(u, "text/plain", nil)
 	if err != nil {
 		return 0
@@ -126,25 +138,28 @@ func (a *actor) post(path string, term int64) int {
 	return resp.StatusCode
 }
 
-// lead runs while this candidate leads: it announces term, then writes
-// tagged with term() every 100ms until stop closes; term reports false
-// when the elector says it no longer leads.
-func (a *actor) lead(stop <-chan struct{}, first int64, term func() (int64, bool)) {
-	a.events.Write(time.Now(), chaos.EvLead, first, 0, "")
-	a.post("/lead", first)
+// lead runs while this candidate leads, from OnStartedLeading: it
+// announces the leadership with the fencing token and term it read when
+// it began, then writes carrying them every 100ms until stop closes, as
+// long as leading (the elector's word) says it still leads.
+func (a *actor) lead(stop <-chan struct{}, token fencing.Token, term int64, leading func() bool) {
+	key := fmt.Sprintf("%d.%d", os.Getpid(), a.leads.Add(1))
+	a.events.WriteEvent(time.Now(), chaos.Event{Kind: chaos.EvLead, Token: token, Term: term})
+	a.post("/lead", key, token, term)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-stop:
 			a.events.Write(time.Now(), chaos.EvStop, 0, 0, "")
-			a.post("/stop", 0)
+			a.post("/stop", key, 0, 0)
 			return
 		default:
 		}
-		if t, ok := term(); ok {
+		if leading() {
 			sent := time.Now()
-			a.events.Write(sent, chaos.EvAct, t, a.post("/act", t), "")
+			code := a.post("/act", key, token, term)
+			a.events.WriteEvent(sent, chaos.Event{Kind: chaos.EvAct, Token: token, Term: term, Code: code})
 		}
 		select {
 		case <-stop:
@@ -166,18 +181,26 @@ func runKubelect(ctx context.Context, o options, a *actor) error {
 		return err
 	}
 	var le *election.LeaderElector
-	term := func() (int64, bool) {
-		t, ok := le.Term()
-		return int64(t), ok
-	}
 	le, err = election.NewLeaderElector(election.LeaderElectionConfig{
 		Lock: lock, LeaseDuration: o.lease, RenewDeadline: o.renew, RetryPeriod: o.retry,
 		RequestTimeout: o.requestTimeout, ReleaseOnCancel: true, Name: o.id,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		Callbacks: election.LeaderCallbacks{
 			OnStartedLeading: func(stop <-chan struct{}) {
-				t, _ := term()
-				a.lead(stop, t, term)
+				// Read once, at the start of the leadership, as a program
+				// would; every write of the leadership carries it.
+				token, err := le.FencingToken()
+				if err != nil {
+					a.events.Write(time.Now(), chaos.EvError, 0, 0, "FencingToken() in OnStartedLeading: "+err.Error())
+				}
+				term, _ := le.Term()
+				a.lead(stop, token, int64(term), func() bool {
+					_, ok := le.Term()
+					if now, err := le.FencingToken(); ok && err == nil && now != token {
+						a.events.Write(time.Now(), chaos.EvError, 0, 0, fmt.Sprintf("FencingToken() = %d while leading; the leadership began with %d", now, token))
+					}
+					return ok
+				})
 			},
 			OnStoppedLeading: func() { a.events.Write(time.Now(), chaos.EvStopped, 0, 0, "") },
 		},
@@ -188,18 +211,27 @@ func runKubelect(ctx context.Context, o options, a *actor) error {
 	return le.RunContext(ctx)
 }
 
-// recordingLock is a client-go lock that remembers the last record it
-// wrote, to read the term (leaderTransitions) that an acquisition wrote.
+// written is a record a client-go lock wrote, and the resourceVersion
+// the server gave the write.
+type written struct {
+	record cgrl.LeaderElectionRecord
+	rv     string
+}
+
+// recordingLock is a client-go Lease lock that remembers the last record
+// it wrote and the resourceVersion of that write: the term
+// (leaderTransitions) and the fencing token of an acquisition.
 type recordingLock struct {
 	cgrl.Interface
-	last atomic.Pointer[cgrl.LeaderElectionRecord]
+	leases *rvLeases
+	last   atomic.Pointer[written]
 }
 
 // Create creates the lock and remembers r if it succeeded.
 func (l *recordingLock) Create(ctx context.Context, r cgrl.LeaderElectionRecord) error {
 	err := l.Interface.Create(ctx, r)
 	if err == nil {
-		l.last.Store(&r)
+		l.last.Store(&written{record: r, rv: l.leases.rv()})
 	}
 	return err
 }
@@ -208,35 +240,93 @@ func (l *recordingLock) Create(ctx context.Context, r cgrl.LeaderElectionRecord)
 func (l *recordingLock) Update(ctx context.Context, r cgrl.LeaderElectionRecord) error {
 	err := l.Interface.Update(ctx, r)
 	if err == nil {
-		l.last.Store(&r)
+		l.last.Store(&written{record: r, rv: l.leases.rv()})
 	}
 	return err
+}
+
+// rvLeases is a Lease client that remembers the resourceVersion of the
+// last Lease it created or updated.
+type rvLeases struct {
+	coordv1client.LeasesGetter
+	last atomic.Pointer[string]
+}
+
+func (g *rvLeases) rv() string {
+	if p := g.last.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Leases wraps the namespace's Lease client.
+func (g *rvLeases) Leases(namespace string) coordv1client.LeaseInterface {
+	return rvLease{LeaseInterface: g.LeasesGetter.Leases(namespace), g: g}
+}
+
+type rvLease struct {
+	coordv1client.LeaseInterface
+	g *rvLeases
+}
+
+// Create creates the Lease and remembers its resourceVersion.
+func (l rvLease) Create(ctx context.Context, lease *coordv1.Lease, opts metav1.CreateOptions) (*coordv1.Lease, error) {
+	out, err := l.LeaseInterface.Create(ctx, lease, opts)
+	if err == nil {
+		l.g.last.Store(&out.ResourceVersion)
+	}
+	return out, err
+}
+
+// Update updates the Lease and remembers its resourceVersion.
+func (l rvLease) Update(ctx context.Context, lease *coordv1.Lease, opts metav1.UpdateOptions) (*coordv1.Lease, error) {
+	out, err := l.LeaseInterface.Update(ctx, lease, opts)
+	if err == nil {
+		l.g.last.Store(&out.ResourceVersion)
+	}
+	return out, err
 }
 
 func runClientGo(ctx context.Context, o options, a *actor) error {
 	logger := funcr.New(func(prefix, args string) { log.Println(prefix, args) }, funcr.Options{Verbosity: 4})
 	klog.SetLogger(logr.Logger(logger))
+	if o.lock != "leases" {
+		return fmt.Errorf("client-go candidates use the Lease lock only, not %q", o.lock)
+	}
 	cs, err := kubernetes.NewForConfig(&rest.Config{Host: o.server, BearerTokenFile: o.tokenFile})
 	if err != nil {
 		return err
 	}
-	inner, err := cgrl.New(o.lock, o.namespace, o.name, cs.CoreV1(), cs.CoordinationV1(), cgrl.ResourceLockConfig{Identity: o.id})
-	if err != nil {
-		return err
+	leases := &rvLeases{LeasesGetter: cs.CoordinationV1()}
+	// What cgrl.New builds for "leases", with the Lease client wrapped.
+	inner := &cgrl.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: o.namespace, Name: o.name},
+		Client:     leases,
+		LockConfig: cgrl.ResourceLockConfig{Identity: o.id},
 	}
-	lock := &recordingLock{Interface: inner}
-	// client-go has no term: the fencing token is the leaderTransitions
-	// its acquiring write stored, kept for the whole leadership.
+	lock := &recordingLock{Interface: inner, leases: leases}
+	// client-go has no fencing token: the candidate carries the
+	// resourceVersion of its acquiring write (the last write of its lock
+	// before OnStartedLeading), and the leaderTransitions it stored as the
+	// term, both kept for the whole leadership. It writes until its
+	// context ends, as a client-go program would.
 	le, err := cgle.NewLeaderElector(cgle.LeaderElectionConfig{
 		Lock: lock, LeaseDuration: o.lease, RenewDeadline: o.renew, RetryPeriod: o.retry,
 		ReleaseOnCancel: true, Name: o.id,
 		Callbacks: cgle.LeaderCallbacks{
 			OnStartedLeading: func(lctx context.Context) {
-				var t int64 = -1
-				if r := lock.last.Load(); r != nil {
-					t = int64(r.LeaderTransitions)
+				var token fencing.Token
+				var term int64 = -1
+				if w := lock.last.Load(); w != nil {
+					term = int64(w.record.LeaderTransitions)
+					var err error
+					if token, err = fencing.ParseToken(w.rv); err != nil {
+						a.events.Write(time.Now(), chaos.EvError, 0, 0, "the acquiring write's resourceVersion: "+err.Error())
+					}
+				} else {
+					a.events.Write(time.Now(), chaos.EvError, 0, 0, "leading without a write of the lock")
 				}
-				a.lead(lctx.Done(), t, func() (int64, bool) { return t, true })
+				a.lead(lctx.Done(), token, term, func() bool { return true })
 			},
 			OnStoppedLeading: func() { a.events.Write(time.Now(), chaos.EvStopped, 0, 0, "") },
 		},
