@@ -2,7 +2,6 @@ package interop023
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -57,22 +56,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// cuttable fails every request while cut is set.
-type cuttable struct {
-	next http.RoundTripper
-	cut  *atomic.Bool
-}
-
-func (c cuttable) RoundTrip(req *http.Request) (*http.Response, error) {
-	if c.cut.Load() {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, errors.New("test: connection cut")
-	}
-	return c.next.RoundTrip(req)
-}
-
 // member is one candidate: this library's or client-go's. leading is true
 // from OnStartedLeading until it stops acting.
 type member struct {
@@ -92,7 +75,7 @@ func ours(t *testing.T, kind, name, id string) *member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return cuttable{rt, &m.cut} }
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return harness.Cuttable(rt, &m.cut) }
 	cfg.WarningHandler = func(string) {}
 	client, err := k8sapi.New(*cfg)
 	if err != nil {
@@ -126,7 +109,7 @@ func clientGo(t *testing.T, kind, name, id string) *member {
 	cs, err := kubernetes.NewForConfig(&rest.Config{
 		Host: cluster.Host, BearerToken: string(token),
 		TLSClientConfig: rest.TLSClientConfig{CAFile: cluster.CAFile},
-		WrapTransport:   func(rt http.RoundTripper) http.RoundTripper { return cuttable{rt, &m.cut} },
+		WrapTransport:   func(rt http.RoundTripper) http.RoundTripper { return harness.Cuttable(rt, &m.cut) },
 	})
 	if err != nil {
 		t.Fatal(err)

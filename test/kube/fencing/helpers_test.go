@@ -29,6 +29,7 @@ import (
 	rl "github.com/kubelect/kubelect/election/resourcelock"
 	fence "github.com/kubelect/kubelect/fencing"
 	"github.com/kubelect/kubelect/k8sapi"
+	"github.com/kubelect/kubelect/test/kube/harness"
 )
 
 // The timings of every candidate of the package: short, so that a crash
@@ -61,23 +62,6 @@ func waitFor(d time.Duration, cond func() bool) bool {
 	}
 }
 
-// cuttable fails every request while cut is set: the candidate's network
-// is gone, so a crash leaves its record behind as a killed pod would.
-type cuttable struct {
-	next http.RoundTripper
-	cut  *atomic.Bool
-}
-
-func (c cuttable) RoundTrip(req *http.Request) (*http.Response, error) {
-	if c.cut.Load() {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, errors.New("test: connection cut")
-	}
-	return c.next.RoundTrip(req)
-}
-
 // adminClient is a cluster-admin client: the operator who deletes locks
 // and requests transfers, and the watches that see every write.
 func adminClient(t *testing.T) *k8sapi.Client {
@@ -98,7 +82,7 @@ func podClient(t *testing.T, cut *atomic.Bool) *k8sapi.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return cuttable{rt, cut} }
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return harness.Cuttable(rt, cut) }
 	cfg.WarningHandler = func(string) {}
 	c, err := k8sapi.New(*cfg)
 	if err != nil {
@@ -317,7 +301,7 @@ func startClientGo(t *testing.T, l *ledger, namespace, name, id string) *cand {
 	cs, err := kubernetes.NewForConfig(&rest.Config{
 		Host: cluster.Host, BearerToken: string(token),
 		TLSClientConfig: rest.TLSClientConfig{CAFile: cluster.CAFile},
-		WrapTransport:   func(rt http.RoundTripper) http.RoundTripper { return cuttable{rt, &c.cut} },
+		WrapTransport:   func(rt http.RoundTripper) http.RoundTripper { return harness.Cuttable(rt, &c.cut) },
 	})
 	if err != nil {
 		t.Fatal(err)

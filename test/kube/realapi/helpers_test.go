@@ -84,7 +84,7 @@ func newFleet(t *testing.T, kind, name string, n int) *fleet {
 
 func (f *fleet) add(kind, name, id string) *candidate {
 	c := &candidate{id: id, done: make(chan struct{})}
-	client := inClusterClient(f.t, func(rt http.RoundTripper) http.RoundTripper { return cuttable{rt, &c.cut} })
+	client := inClusterClient(f.t, func(rt http.RoundTripper) http.RoundTripper { return harness.Cuttable(rt, &c.cut) })
 	lock, err := rl.New(kind, cluster.Namespace, name, client, rl.ResourceLockConfig{Identity: id})
 	if err != nil {
 		f.t.Fatal(err)
@@ -182,23 +182,6 @@ func (f *fleet) waitLeader(not string, d time.Duration) (*candidate, time.Time) 
 	}
 	f.t.Fatalf("no leader (other than %q) within %v", not, d)
 	return nil, time.Time{}
-}
-
-// cuttable fails every request while cut is set, as if the network were
-// gone.
-type cuttable struct {
-	next http.RoundTripper
-	cut  *atomic.Bool
-}
-
-func (c cuttable) RoundTrip(req *http.Request) (*http.Response, error) {
-	if c.cut.Load() {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, errors.New("test: connection cut")
-	}
-	return c.next.RoundTrip(req)
 }
 
 // uniqueName is a fresh object name for one test.

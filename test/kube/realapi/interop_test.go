@@ -45,7 +45,7 @@ func (m *member) stop() { m.cancel(); <-m.done }
 
 func ours(t *testing.T, name, id string) *member {
 	m := &member{id: id, done: make(chan struct{})}
-	client := inClusterClient(t, func(rt http.RoundTripper) http.RoundTripper { return cuttable{rt, &m.cut} })
+	client := inClusterClient(t, func(rt http.RoundTripper) http.RoundTripper { return harness.Cuttable(rt, &m.cut) })
 	lock, err := rl.New(rl.LeasesResourceLock, cluster.Namespace, name, client, rl.ResourceLockConfig{Identity: id})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func clientGoOn(t *testing.T, c *harness.Cluster, name, id string, coordinated b
 	cfg := &rest.Config{
 		Host: c.Host, BearerToken: string(token),
 		TLSClientConfig: rest.TLSClientConfig{CAFile: c.CAFile},
-		WrapTransport:   func(rt http.RoundTripper) http.RoundTripper { return cuttable{rt, &m.cut} },
+		WrapTransport:   func(rt http.RoundTripper) http.RoundTripper { return harness.Cuttable(rt, &m.cut) },
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
