@@ -17,6 +17,7 @@ type StaleError struct {
 	Highest Token // the highest token seen
 }
 
+// Error names the refused token and the highest seen.
 func (e *StaleError) Error() string {
 	return fmt.Sprintf("fencing: stale token %d: a leadership with token %d has begun since", e.Token, e.Highest)
 }

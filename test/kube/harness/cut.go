@@ -21,6 +21,7 @@ type cutTransport struct {
 	cut  *atomic.Bool
 }
 
+// RoundTrip fails the request while the connection is cut.
 func (c cutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if c.cut.Load() {
 		if req.Body != nil {
