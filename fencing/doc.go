@@ -31,8 +31,9 @@
 //     atomic step in the API server.
 //
 // One thing moves tokens backwards: an etcd restored from a backup without
-// raising its revision. Kubernetes' guidance for restoring etcd is to bump
-// the revision past any served before (etcdutl snapshot restore with
-// --bump-revision and --mark-compacted); do that, or reset every Checker's
-// highest token and the objects' annotations.
+// raising its revision. The restore that etcd (3.6+) and Kubernetes
+// describe for a Kubernetes etcd raises it past any revision served before
+// (etcdutl snapshot restore with --bump-revision and --mark-compacted); do
+// that, or reset every Checker's highest token and the objects'
+// annotations before the leaders act again.
 package fencing
