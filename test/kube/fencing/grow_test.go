@@ -508,13 +508,13 @@ func (d *driver) deleteHeld() {
 	d.expect(from, kindDeleteHeld, began, 10*time.Second, func(n *leadership) bool { return n.id != l.id })
 }
 
-// deleteFresh stops the fleet, deletes the Lease and starts a candidate
-// that never saw it: it creates the Lease at once, in term 0.
-func (d *driver) deleteFresh() {
+// releaseAndDelete stops the followers, has the leader release and stop,
+// and deletes the Lease: where the next step starts, and when.
+func (d *driver) releaseAndDelete() (from int, began time.Time) {
 	d.t.Helper()
 	l := d.leader()
 	d.stopFollowers(nil)
-	from, began := d.led.len(), time.Now()
+	from, began = d.led.len(), time.Now()
 	l.release()
 	if !l.wait(10 * time.Second) {
 		d.t.Fatalf("step %d: %s did not stop within 10s", d.stepNo, l.id)
@@ -524,6 +524,14 @@ func (d *driver) deleteFresh() {
 	if err := deleteObject(ctx, d.admin, k8sapi.Leases, d.ns, d.name); err != nil {
 		d.t.Fatal(err)
 	}
+	return from, began
+}
+
+// deleteFresh stops the fleet, deletes the Lease and starts a candidate
+// that never saw it: it creates the Lease at once, in term 0.
+func (d *driver) deleteFresh() {
+	d.t.Helper()
+	from, began := d.releaseAndDelete()
 	impl := []string{implOurs, implProcess}[d.rnd.IntN(2)]
 	fresh := d.spawn(impl, rl.LeasesResourceLock, d.newID("fresh", false))
 	n := d.expect(from, kindDeleteFresh, began, 10*time.Second, func(n *leadership) bool { return n.id == fresh.id })
@@ -542,18 +550,7 @@ func (d *driver) migrate() {
 	if d.rnd.IntN(2) == 0 {
 		old, multi = rl.EndpointsResourceLock, rl.EndpointsLeasesResourceLock
 	}
-	l := d.leader()
-	d.stopFollowers(nil)
-	from, began := d.led.len(), time.Now()
-	l.release()
-	if !l.wait(10 * time.Second) {
-		d.t.Fatalf("step %d: %s did not stop within 10s", d.stepNo, l.id)
-	}
-	ctx, cancel := d.ctx()
-	defer cancel()
-	if err := deleteObject(ctx, d.admin, k8sapi.Leases, d.ns, d.name); err != nil {
-		d.t.Fatal(err)
-	}
+	from, began := d.releaseAndDelete()
 	d.spawn(implOurs, old, d.newID("old", false))
 	d.spawn(implProcess, old, d.newID("old", false))
 	d.expect(from, kindToOld, began, 10*time.Second, func(n *leadership) bool { return n.lock == old })
