@@ -44,8 +44,9 @@ type LeaderElectionRecord struct {
 	// RenewTime is when the holder last renewed.
 	RenewTime Time `json:"renewTime"`
 	// LeaderTransitions counts the changes of holder. It grows by one each
-	// time a different candidate takes the lock, so it serves as the
-	// leadership term (fencing token).
+	// time a different candidate takes the lock: the leadership term. It
+	// is no fencing token (anyone who writes the record can lower it); see
+	// election.LeaderElector.FencingToken.
 	LeaderTransitions int `json:"leaderTransitions"`
 	// PreferredHolder, when not empty, names the candidate the lock's
 	// holder is asked to hand over to (a planned transfer). Only LeaseLock

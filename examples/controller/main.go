@@ -1,7 +1,7 @@
 // Command controller is a leader-elected Go program as it runs in a
 // Deployment (deploy/go-program): every replica stands for a Lease lock,
 // and only the leader does the work, here a placeholder reconcile loop
-// that logs its term every -work-interval.
+// that logs its fencing token every -work-interval.
 //
 // It reaches the API server with the pod's service account
 // (k8sapi.InClusterConfig), takes its identity from $POD_NAME and its
@@ -37,6 +37,7 @@ import (
 
 	"github.com/kubelect/kubelect/election"
 	rl "github.com/kubelect/kubelect/election/resourcelock"
+	"github.com/kubelect/kubelect/fencing"
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
@@ -134,8 +135,14 @@ func run(ctx context.Context, o options, client *k8sapi.Client, ln net.Listener,
 		RetryPeriod:   o.retry,
 		Callbacks: election.LeaderCallbacks{
 			OnStartedLeading: func(stop <-chan struct{}) {
-				term, _ := le.Term()
-				work(stop, term, o.workInterval, log)
+				// The fencing token goes on every write that must not
+				// come from two leaders; without one (a server whose
+				// resourceVersions are not integers) the work logs why.
+				token, err := le.FencingToken()
+				if err != nil {
+					log.Warn("no fencing token", "err", err)
+				}
+				work(stop, token, o.workInterval, log)
 			},
 			OnStoppedLeading: func() { log.Info("stopped leading") },
 			OnNewLeader:      func(id string) { log.Info("leader", "identity", id) },
@@ -183,19 +190,18 @@ func run(ctx context.Context, o options, client *k8sapi.Client, ln net.Listener,
 }
 
 // work is the leader's placeholder: one reconcile round every interval,
-// logged with the term (the fencing token to put on writes), until stop
-// closes.
-func work(stop <-chan struct{}, term int, interval time.Duration, log *slog.Logger) {
-	log.Info("started leading", "term", term)
+// logged with the fencing token to put on its writes, until stop closes.
+func work(stop <-chan struct{}, token fencing.Token, interval time.Duration, log *slog.Logger) {
+	log.Info("started leading", "fencingToken", token)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
-			log.Info("leadership ended: work stopped", "term", term)
+			log.Info("leadership ended: work stopped", "fencingToken", token)
 			return
 		case <-t.C:
-			log.Info("reconcile", "term", term)
+			log.Info("reconcile", "fencingToken", token)
 		}
 	}
 }
