@@ -276,6 +276,11 @@ func (le *LeaderElector) renewOnce(parent context.Context) error {
 		le.storedLocked(*rec, sent)
 		le.lead.cacheMine = true
 		le.armLocked()
+		if !moved {
+			// Sent again: until its answer comes, its outcome is unknown
+			// (storedLocked forgot the first send).
+			le.lead.sending(desired)
+		}
 		le.mu.Unlock()
 		if moved {
 			return nil

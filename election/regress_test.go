@@ -371,3 +371,35 @@ func TestLeaderRecreatesLockDeletedUnderIt(t *testing.T) {
 		}
 	})
 }
+
+// Found by issue 20's herd test: a renewal that conflicts over the
+// leader's own record (another field of the object changed: an offer to
+// succeed, a label) is sent again; when that second write was stored but
+// its answer lost, the leader forgot it had sent it, took the record for
+// someone else's, and did not release it: the followers waited a whole
+// lease. It must know the record as its own, and release it.
+func TestReleaseAfterLostAnswerToRenewalAfterConflict(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &memStore{}
+		c := run(t, &memLock{id: "a", store: s}, func(cfg *election.LeaderElectionConfig) {
+			cfg.ReleaseOnCancel = true
+		})
+		synctest.Wait()
+		bump := func() { s.mu.Lock(); s.rv++; s.mu.Unlock() } // another field changed
+		bump()
+		s.setSlow(time.Minute)
+		time.Sleep(retry + time.Millisecond) // the renewal: update (409), get, update (stored, no answer yet)
+		synctest.Wait()
+		renewal := s.record()
+		if renewal.HolderIdentity != "a" || !renewal.RenewTime.After(renewal.AcquireTime.Time) {
+			t.Fatalf("record %+v: want a's renewal stored", renewal)
+		}
+		bump()
+		s.setSlow(0)
+		c.cancel() // the renewal's answer is lost
+		c.wait()
+		if rec := s.record(); rec.HolderIdentity != "" {
+			t.Errorf("record after cancel = %+v, want released", rec)
+		}
+	})
+}
