@@ -53,9 +53,19 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 			}
 		}
 		for waiting := true; waiting; {
-			t := le.config.Clock.NewTimer(le.nextTry(f.watching(), backoffUntil))
+			d := le.nextTry(f.watching(), backoffUntil)
+			offerIn, offer := le.offerDue(f.watching())
+			offer = offer && offerIn < d
+			if offer {
+				d = offerIn
+			}
+			t := le.config.Clock.NewTimer(d)
 			select {
 			case <-t.C():
+				if offer {
+					onFreshStack(func() { le.offer(ctx) })
+					continue
+				}
 				waiting = false
 			case <-f.changed:
 				// A renewal moves the expiry; a release makes the next
@@ -106,9 +116,10 @@ func jittered(d time.Duration) time.Duration {
 // nextTry is how long a follower waits before its next try, and never less
 // than until backoffUntil. When it watches the lock it tries when the
 // observed lease expires, or at once for a released lock, in both cases
-// after its herd delay (below); a lock released for it by name, or its own
-// record, it takes at once. Otherwise it polls every RetryPeriod with
-// jitter.
+// after its herd delay (herd.go), and a grace more when another follower
+// is named successor; a lock released for it by name, one that names it
+// successor, or its own record, it takes at once. Otherwise it polls every
+// RetryPeriod with jitter.
 func (le *LeaderElector) nextTry(watching bool, backoffUntil time.Time) time.Duration {
 	now := le.config.Clock.Now()
 	d := jittered(le.config.RetryPeriod)
@@ -118,6 +129,9 @@ func (le *LeaderElector) nextTry(watching bool, backoffUntil time.Time) time.Dur
 		var spread time.Duration
 		if le.observed.seen && !le.namedOrOwnLocked() {
 			spread = le.herd.delay(le.observed.at, le.config.RetryPeriod)
+			if le.observed.rec.Successor != "" {
+				spread += le.herd.grace(le.config.RetryPeriod)
+			}
 		}
 		le.mu.Unlock()
 		switch {
@@ -132,10 +146,70 @@ func (le *LeaderElector) nextTry(watching bool, backoffUntil time.Time) time.Dur
 
 // namedOrOwnLocked reports whether the observed record is one this
 // candidate takes without contention: a release that names it as the
-// preferred holder, or its own record.
+// preferred holder, a record that names it successor, or its own record.
 func (le *LeaderElector) namedOrOwnLocked() bool {
 	id := le.config.Lock.Identity()
-	return (le.observed.rec.HolderIdentity == "" && le.observed.rec.PreferredHolder == id) || le.ownLocked(le.observed.rec)
+	rec := &le.observed.rec
+	return (rec.HolderIdentity == "" && rec.PreferredHolder == id) || rec.Successor == id || le.ownLocked(*rec)
+}
+
+// offerDue reports whether this follower is to offer to succeed the
+// holder, and in how long: while it watches a lock of a kind that stores
+// offers, held by another whose lease runs and who has no successor for
+// its term, its herd delay for offers (herd.go) after it first saw the
+// term; at most once a renewal, and maxOffers times a term.
+func (le *LeaderElector) offerDue(watching bool) (time.Duration, bool) {
+	if !watching {
+		return 0, false
+	}
+	if _, ok := lockHooks().Offer(le.config.Lock); !ok {
+		return 0, false
+	}
+	now := le.config.Clock.Now()
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	ob := &le.observed
+	switch holder := ob.rec.HolderIdentity; {
+	case !ob.exists() || ob.raw == nil || !now.Before(ob.expiry()),
+		holder == "" || holder == rl.UnknownLeader || holder == le.config.Lock.Identity(),
+		ob.rec.Successor != "" || ob.rec.PreferredHolder != "":
+		return 0, false
+	}
+	at := le.herd.offerAt(ob.rec.LeaderTransitions, ob.at, le.config.RetryPeriod)
+	if le.herd.offers >= maxOffers || le.herd.offeredFor.Equal(ob.at) {
+		return 0, false
+	}
+	return max(0, at.Sub(now)), true
+}
+
+// offer offers to succeed the holder of the term observed. Whatever comes
+// of it, the watch shows the successor named, if any.
+func (le *LeaderElector) offer(ctx context.Context) {
+	offer, ok := lockHooks().Offer(le.config.Lock)
+	if !ok {
+		return
+	}
+	le.mu.Lock()
+	term := le.observed.rec.LeaderTransitions
+	if le.herd.offerTerm != term {
+		le.mu.Unlock()
+		return // the term moved on since the offer was due
+	}
+	le.herd.offers++
+	le.herd.offeredFor = le.observed.at
+	le.mu.Unlock()
+	rctx, cancel := withTimeout(ctx, le.config.Clock, le.config.RequestTimeout)
+	defer cancel()
+	offered, err := offer(rctx, term)
+	switch {
+	case err != nil:
+		le.log.Debug("election: offer to take over next failed", "term", term, "err", timeoutCause(rctx, err))
+	case offered:
+		le.log.Debug("election: offered to take over next", "term", term)
+		le.mu.Lock()
+		le.herd.offers = maxOffers
+		le.mu.Unlock()
+	}
 }
 
 // tryAcquire makes one try to take the lock; on success this candidate

@@ -35,17 +35,49 @@ const (
 	defaultHerdRTT = 5 * time.Millisecond
 )
 
+// The successor. The herd delay's cost is paid at every takeover, but
+// the race it spreads need not be run then: while a leader holds the lock,
+// its followers run the same race, herd delay and all, to offer to take
+// over next (resourcelock's SuccessorAnnotationKey, one write per term).
+// When the lock is released or expires, the follower named takes it at
+// once; the others add successorGrace spreads to their herd delay, time
+// for its write to show, and then try as before, so a successor that died
+// costs a takeover that little more.
+const successorGrace = 2
+
+// offerSpread is how many times wider than a takeover's the herd delay of
+// an offer is drawn: nothing waits for an offer, so its race can be spread
+// thin, and about e^(1/offerSpread)−1 ≈ 0.3 offers a term lose to another
+// (more on a server so slow that a retry cannot hold the spread).
+const offerSpread = 4
+
+// maxOffers is how many offers a follower makes for one term: an offer
+// conflicts with the leader's renewal now and then, and never needs more.
+const maxOffers = 3
+
 // herdSampler times this candidate's requests for the herd delay, and
-// keeps the delay's draw for the record it was drawn for. Its owner's
+// keeps the delay's draws for the record they were drawn for. Its owner's
 // mutex guards it.
 type herdSampler struct {
 	rtt         time.Duration // the shortest answered request (at most maxHerdRTT)
 	rttSet      bool          // rtt has a sample
 	writeRTT    time.Duration // the shortest stored write (at most maxHerdRTT)
 	writeRTTSet bool          // writeRTT has a sample
-	u           float64       // the draw of the delay for drawnFor
-	drawnFor    time.Time     // the observation time u was drawn for
-	drawn       bool          // u is set
+	read, write time.Duration // the shortest read and stored write, uncapped (0: none yet)
+	take        herdDraw      // the draw for a takeover
+	offer       herdDraw      // the draw for an offer to succeed
+	offerTerm   int           // the term offers are drawn for
+	offerFrom   time.Time     // when this candidate first saw offerTerm held
+	offers      int           // how many were made for offerTerm
+	offeredFor  time.Time     // the observation time of the last one
+}
+
+// herdDraw is one draw of the herd delay, for the observation it was
+// drawn for.
+type herdDraw struct {
+	u        float64   // in (0, 1]
+	drawnFor time.Time // the observation time u was drawn for
+	drawn    bool      // u is set
 }
 
 // spread is s, for a candidate that retries every retry.
@@ -65,12 +97,50 @@ func (h *herdSampler) spread(retry time.Duration) time.Duration {
 // (changed) at observedAt: drawn once per observed record, so that the
 // watch delivering other events meanwhile does not draw again.
 func (h *herdSampler) delay(observedAt time.Time, retry time.Duration) time.Duration {
-	if !h.drawn || !h.drawnFor.Equal(observedAt) {
-		h.u = 1 - rand.Float64() // in (0, 1]
-		h.drawnFor, h.drawn = observedAt, true
+	return h.drawn(&h.take, observedAt, retry)
+}
+
+// offerAt is when this follower offers to succeed the holder of term,
+// which it observed held at observedAt: its herd delay, drawn once a
+// term and spread offerSpread times wider, after it first saw the term.
+func (h *herdSampler) offerAt(term int, observedAt time.Time, retry time.Duration) time.Time {
+	if h.offerTerm != term || h.offerFrom.IsZero() {
+		h.offerTerm, h.offerFrom, h.offers, h.offeredFor = term, observedAt, 0, time.Time{}
+	}
+	// The offers are spread offerSpread times wider than a takeover, by
+	// the time one takes to show (its read and its write) when a slow
+	// server makes that longer than s; but all within about a retry, so
+	// that a successor is named before the leader's first renewals.
+	s := h.spread(retry)
+	unit := min(offerSpread*max(s, h.tryTime()), time.Duration(float64(retry)/math.Log(herdScale)))
+	return h.offerFrom.Add(time.Duration(float64(h.drawn(&h.offer, h.offerFrom, retry)) * float64(unit) / float64(s)))
+}
+
+// tryTime is how long a try (a read and a write) takes: the shortest of
+// each seen, uncapped; twice the read for a candidate that never wrote.
+func (h *herdSampler) tryTime() time.Duration {
+	if h.write == 0 {
+		return 2 * h.read
+	}
+	return h.read + h.write
+}
+
+// grace is how much longer than its herd delay a follower waits when
+// another is named successor: successorGrace spreads, or the time a try
+// (a read and a write) takes when that is longer, as on a slow server; at
+// most retry.
+func (h *herdSampler) grace(retry time.Duration) time.Duration {
+	return min(max(successorGrace*h.spread(retry), h.tryTime()), retry)
+}
+
+// drawn is the herd delay of draw d, drawn again for a new observation.
+func (h *herdSampler) drawn(d *herdDraw, observedAt time.Time, retry time.Duration) time.Duration {
+	if !d.drawn || !d.drawnFor.Equal(observedAt) {
+		d.u = 1 - rand.Float64() // in (0, 1]
+		d.drawnFor, d.drawn = observedAt, true
 	}
 	s := float64(h.spread(retry))
-	return time.Duration(max(0, s*math.Log(herdScale)+s*math.Log(h.u)))
+	return time.Duration(max(0, s*math.Log(herdScale)+s*math.Log(d.u)))
 }
 
 // maxHerdRTT bounds each round trip the herd delay is scaled by: its
@@ -81,6 +151,13 @@ const maxHerdRTT = 10 * time.Millisecond
 // timed takes an answered request that took d into the herd delay's time
 // scale; stored is set for a write the server stored.
 func (h *herdSampler) timed(d time.Duration, stored bool) {
+	d = max(0, d)
+	switch {
+	case stored && (h.write == 0 || d < h.write):
+		h.write = d
+	case !stored && (h.read == 0 || d < h.read):
+		h.read = d
+	}
 	// The shortest round trip seen (not the first, which includes the TLS
 	// handshake, nor an average that a loaded moment inflates), and never
 	// more than maxHerdRTT, so that a slow start cannot make every

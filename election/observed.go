@@ -146,9 +146,10 @@ func (le *LeaderElector) observeLocked(rec *rl.LeaderElectionRecord, raw []byte,
 		return
 	}
 	if ob.sameBytes(raw) && (raw != nil || rec.HolderIdentity == ob.rec.HolderIdentity) {
-		// The same record. A transfer request lives beside the record's
-		// bytes (an annotation): it may change alone, and is taken as is.
-		ob.rec.PreferredHolder = rec.PreferredHolder
+		// The same record. A transfer request and an offer to succeed live
+		// beside the record's bytes (annotations): they may change alone,
+		// and are taken as they are.
+		ob.rec.PreferredHolder, ob.rec.Successor = rec.PreferredHolder, rec.Successor
 		return
 	}
 	if ob.exists() && ob.raw == nil && raw != nil && le.recreatedLocked() && sameStored(*rec, ob.rec, le.precision) {

@@ -295,7 +295,7 @@ func createAnnotation(ctx context.Context, c *k8sapi.Client, r k8sapi.Resource, 
 	if err != nil {
 		return err
 	}
-	cache.store(created)
+	cache.stored(created)
 	return nil
 }
 
@@ -311,7 +311,7 @@ func updateAnnotation(ctx context.Context, c *k8sapi.Client, r k8sapi.Resource, 
 	if err != nil {
 		return err
 	}
-	cache.store(updated)
+	cache.stored(updated)
 	return recreated(r, meta, obj, updated)
 }
 

@@ -123,6 +123,7 @@ func decodeLease(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
 	// could repair, since it keeps spec.strategy.
 	rec.Strategy = stringField(obj, "spec", "strategy")
 	rec.PreferredHolder = preferredHolder(obj)
+	rec.Successor = successorOf(obj, rec.LeaderTransitions)
 	// The spec's bytes as stored: the times in them have microseconds, so
 	// every renewal changes them.
 	raw, _ := obj.Field("spec")
@@ -144,7 +145,7 @@ func (l *LeaseLock) WatchRecord(ctx context.Context, observe func(*LeaderElectio
 	if err != nil {
 		return err
 	}
-	return watchRecord(ctx, c, k8sapi.Leases, l.LeaseMeta, decodeLease, &l.watch, observe)
+	return watchRecord(ctx, c, k8sapi.Leases, l.LeaseMeta, l.decodeRecord, &l.watch, observe)
 }
 
 // Create creates the Lease holding the record, with the configured labels
@@ -162,7 +163,7 @@ func (l *LeaseLock) Create(ctx context.Context, ler LeaderElectionRecord) error 
 	if err != nil {
 		return err
 	}
-	l.cache.store(created)
+	l.cache.stored(created)
 	return nil
 }
 
@@ -188,7 +189,7 @@ func (l *LeaseLock) Update(ctx context.Context, ler LeaderElectionRecord) error 
 	if err != nil {
 		return err
 	}
-	l.cache.store(updated)
+	l.cache.stored(updated)
 	return recreated(k8sapi.Leases, l.LeaseMeta, obj, updated)
 }
 

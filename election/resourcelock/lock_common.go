@@ -1,8 +1,10 @@
 package resourcelock
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/kubelect/kubelect/k8sapi"
@@ -31,8 +33,9 @@ type ResourceLockConfig struct {
 	Labels map[string]string
 	// Annotations are put on the lock object and kept like Labels. Keys
 	// must be valid annotation keys other than the keys this package
-	// writes (LeaderElectionRecordAnnotationKey and
-	// PreferredHolderAnnotationKey), and all of them together may hold at
+	// writes (LeaderElectionRecordAnnotationKey,
+	// PreferredHolderAnnotationKey and SuccessorAnnotationKey), and all of
+	// them together may hold at
 	// most 256 KiB. Optional.
 	Annotations map[string]string
 }
@@ -40,8 +43,9 @@ type ResourceLockConfig struct {
 // objectCache holds the object a lock last read or wrote: updates are made
 // on a copy of it, carrying its resourceVersion, and a failed update keeps it.
 type objectCache struct {
-	mu  sync.Mutex
-	obj *k8sapi.Object // guarded by mu; never modified once stored
+	mu      sync.Mutex
+	obj     *k8sapi.Object // guarded by mu; never modified once stored
+	written string         // guarded by mu: the resourceVersion of the last write's answer
 }
 
 func (c *objectCache) load() *k8sapi.Object {
@@ -53,6 +57,42 @@ func (c *objectCache) load() *k8sapi.Object {
 func (c *objectCache) store(obj *k8sapi.Object) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.obj = obj
+}
+
+// stored caches obj, the answer to a write of the record.
+func (c *objectCache) stored(obj *k8sapi.Object) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.obj, c.written = obj, obj.ResourceVersion()
+}
+
+// fresher caches obj, a version of the cached object that a watch
+// delivered, when it is later and differs only beside the record and the
+// transfer request: an offer to succeed, say, or someone's label. The
+// lock's next update then carries obj's resourceVersion, and keeps what
+// changed, where it would have conflicted and read the object again. A
+// change of the record, the preferred holder or the uid, and any version
+// that does not read as later (resourceVersions compare as integers since
+// Kubernetes 1.35), leave the cache alone: the elector learns of those
+// from the conflict.
+func (c *objectCache) fresher(obj *k8sapi.Object) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.obj
+	if old == nil || obj == nil || old.UID() != obj.UID() || preferredHolder(old) != preferredHolder(obj) {
+		return
+	}
+	was, err1 := strconv.ParseUint(old.ResourceVersion(), 10, 64)
+	is, err2 := strconv.ParseUint(obj.ResourceVersion(), 10, 64)
+	if err1 != nil || err2 != nil || is <= was {
+		return
+	}
+	a, _ := old.Field("spec")
+	b, _ := obj.Field("spec")
+	if !bytes.Equal(a, b) {
+		return
+	}
 	c.obj = obj
 }
 
@@ -113,11 +153,10 @@ func (c *objectCache) cachedRecord(decode decodeFunc) (*LeaderElectionRecord, []
 	return rec, raw, true
 }
 
-// cachedVersion returns the resourceVersion of the cached object, if any.
+// cachedVersion returns the resourceVersion of the answer to the lock's
+// last write of the record, if any.
 func (c *objectCache) cachedVersion() (string, bool) {
-	obj := c.load()
-	if obj == nil {
-		return "", false
-	}
-	return obj.ResourceVersion(), true
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.written, c.written != ""
 }

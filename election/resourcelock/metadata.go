@@ -103,7 +103,7 @@ func validateMetadata(lc ResourceLockConfig) []error {
 	for _, k := range sortedKeys(lc.Annotations) {
 		size += len(k) + len(lc.Annotations[k])
 		switch k {
-		case LeaderElectionRecordAnnotationKey, PreferredHolderAnnotationKey:
+		case LeaderElectionRecordAnnotationKey, PreferredHolderAnnotationKey, SuccessorAnnotationKey:
 			problems = append(problems, fmt.Errorf("annotation %q is written by the lock itself", k))
 			continue
 		}

@@ -54,6 +54,13 @@ type LeaderElectionRecord struct {
 	// the Lease has a strategy, in spec.preferredHolder. The annotation
 	// locks neither read nor write it.
 	PreferredHolder string `json:"preferredHolder,omitempty"`
+	// Successor, when not empty, names the follower that offered to take
+	// the lock after this term's holder: after a release it takes the lock
+	// at once, while the other followers of this package give it a moment
+	// first. Only LeaseLock stores it, in the annotation
+	// SuccessorAnnotationKey, and only for the term it was offered in; the
+	// lock's writes of the record keep it as it is.
+	Successor string `json:"successor,omitempty"`
 	// Strategy is a Lease's spec.strategy (coordinated leader election,
 	// "OldestEmulationVersion"). LeaseLock reads it and keeps it as the
 	// server has it; it never writes it.

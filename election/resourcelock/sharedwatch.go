@@ -1,6 +1,8 @@
 package resourcelock
 
 import (
+	"context"
+
 	"github.com/kubelect/kubelect/internal/lockwatch"
 	"github.com/kubelect/kubelect/k8sapi"
 )
@@ -59,6 +61,12 @@ func init() {
 			return nil, nil, false
 		},
 		Version: cachedVersion,
+		Offer: func(lock any) (func(context.Context, int) (bool, error), bool) {
+			if l, ok := lock.(*LeaseLock); ok && l != nil {
+				return l.offerSuccessor, true
+			}
+			return nil, false
+		},
 	})
 }
 
@@ -87,6 +95,7 @@ func (l *LeaseLock) watchTarget() (lockwatch.Target, error) {
 }
 
 func (l *LeaseLock) decodeRecord(obj *k8sapi.Object) (*LeaderElectionRecord, []byte, error) {
+	l.cache.fresher(obj)
 	return decodeLease(obj)
 }
 

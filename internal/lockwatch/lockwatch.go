@@ -49,6 +49,12 @@ type Hooks[R any] struct {
 	// the write's own. False when there is none or lock is not one of
 	// resourcelock's locks. The elector's fencing token comes from it.
 	Version func(lock any) (resourceVersion string, ok bool)
+	// Offer returns the function through which a follower on lock offers
+	// to succeed the holder of a term (see resourcelock's
+	// SuccessorAnnotationKey): true when its write stored the offer, false
+	// and no error when there was nothing to offer for. False when the
+	// lock stores no offers (every kind but a Lease).
+	Offer func(lock any) (offer func(ctx context.Context, term int) (bool, error), ok bool)
 }
 
 // hooks holds the registered Hooks[R].

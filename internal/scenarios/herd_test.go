@@ -3,10 +3,13 @@
 package scenarios_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,27 +23,99 @@ import (
 	"github.com/kubelect/kubelect/k8sapi/testapiserver"
 )
 
+// A herd scenario: N candidates on one Lease, in fake time, with reads and
+// writes that take a set time. The leader crashes (stops renewing, no
+// release) or releases, ten times in a row; each time a new candidate
+// takes its place, as a restarted pod would, so the fleet stays at N.
+// Every watching follower learns of the expiry or the release at the same
+// moment. Two mechanisms keep the takeover fast and the conflicts few
+// (election/herd.go): while a leader holds the lock its followers race,
+// spread by the herd delay, to offer to succeed it, and the one named
+// takes the lock at once; the others wait a grace and their herd delay, so
+// that when no successor is named (or the one named is gone) few of them
+// try before the winner's write shows. Without either, every follower
+// writes at once: N−1 conflicts per takeover.
+
+// herdBounds are what every takeover of a scenario is held to.
+type herdBounds struct {
+	meanConflicts float64       // the followers' 409s per takeover, on average (negative: not checked)
+	maxConflicts  int64         // in any one takeover (negative: not checked)
+	maxTakeover   time.Duration // after the release, or the lease's end
+}
+
+// herdScenario is one run.
+type herdScenario struct {
+	n             int
+	release       bool
+	read, write   time.Duration // how long each read (and watch) and each write takes
+	takeovers     int
+	killSuccessor bool // the follower named successor crashes just before each takeover
+	bounds        herdBounds
+}
+
 // herdLatency is how long each request takes in TestHerd, in fake time:
 // the time a follower's write takes to be seen by the others, during which
 // other followers may also try.
 const herdLatency = 2 * time.Millisecond
 
-// herdMaxTakeover bounds a takeover in TestHerd after the release or the
-// lease's end: the herd delay's bound (s·ln 1024 ≈ 34.7ms, s being 5ms
-// here) plus a try (a GET and a PUT) and the release's own request.
-const herdMaxTakeover = 45 * time.Millisecond
-
-// TestHerd: N candidates on one Lease; the leader crashes (stops renewing,
-// no release) or releases, five times in a row. Every watching follower
-// learns of the expiry or the release at the same moment. The herd delay
-// keeps the followers that try before the winner's write shows on their
-// watch, and so lose with 409, to a small number per takeover whatever N
-// is, and the takeover comes within the lease (for a crash) plus a bound
-// that does not grow with N. Without the herd delay every follower writes
-// at once: N−1 conflicts per takeover.
+// TestHerd: requests take 2ms. Each takeover comes within 15ms of the
+// release or the lease's end: the successor's try (a GET and a PUT) and,
+// for a release, the release's own write (which conflicts when an offer
+// came after the leader's last renewal: then it reads and writes again).
 func TestHerd(t *testing.T) {
 	eachHerd(t, func(t *testing.T, n int, release bool) {
-		testHerd(t, n, release, herdLatency, herdLatency, 5, herdMaxTakeover)
+		herdScenario{n: n, release: release, read: herdLatency, write: herdLatency, takeovers: 10,
+			bounds: herdBounds{meanConflicts: 1, maxConflicts: 5, maxTakeover: 15 * time.Millisecond}}.run(t)
+	})
+}
+
+// TestHerdSlowWrites keeps the bounds of issue 20 with requests timed as
+// kube-apiserver answers on this machine: reads in 300µs (from its watch
+// cache) and writes in 8ms (etcd commits them to disk first, and the watch
+// shows them after that). At every N from 3 to 200 each handover comes
+// within 50ms of the release and each failover within 50ms of the lease's
+// end (the successor's GET and PUT, and the release's write, twice when it
+// conflicts: about 17 to 34ms), and the followers' conflicts stay at most
+// 2 per takeover on average and 10 in any one. Those conflicts are offers
+// that lose to another, about e^(1/4)−1 ≈ 0.3 of them a term whatever N is
+// (the leader's own renewal after an offer conflicts once a term too; it
+// is no follower's and not counted). The herd delay alone, which this
+// test held to 75ms and 20 conflicts before, took 74ms at N = 3.
+func TestHerdSlowWrites(t *testing.T) {
+	eachHerd(t, func(t *testing.T, n int, release bool) {
+		herdScenario{n: n, release: release, read: 300 * time.Microsecond, write: 8 * time.Millisecond, takeovers: 10,
+			bounds: herdBounds{meanConflicts: 2, maxConflicts: 10, maxTakeover: 50 * time.Millisecond}}.run(t)
+	})
+}
+
+// TestHerdSuccessorGone: the follower named successor crashes just before
+// each takeover. The others wait their grace (two spreads, 16ms) and their
+// herd delay, and race as without a successor: the takeover comes within
+// the herd delay's bound for the slowest spread (8ms, a follower that
+// once stored a write: 8·ln 1024 ≈ 55ms) plus the grace, a try and the
+// release's write, and the conflicts stay a small number whatever N is
+// (the herd delay's: about e^(8.3/8)−1 ≈ 1.8 on average, with a long tail;
+// at most 20 on average, which N−1 exceeds from N = 50 on).
+func TestHerdSuccessorGone(t *testing.T) {
+	eachHerd(t, func(t *testing.T, n int, release bool) {
+		herdScenario{n: n, release: release, read: 300 * time.Microsecond, write: 8 * time.Millisecond, takeovers: 5, killSuccessor: true,
+			bounds: herdBounds{meanConflicts: 20, maxConflicts: -1, maxTakeover: 100 * time.Millisecond}}.run(t)
+	})
+}
+
+// TestHerdDelaySlowServer: the herd delay scales with the shortest round
+// trip seen, but never past 2·10ms·ln 1024 ≈ 139ms: on a server that takes
+// 200ms to answer, a release is taken within six answers, not seconds
+// later: a renewal under way when the leader is stopped (this test's
+// transport answers a canceled request late), the release, which then
+// conflicts and reads and writes again, and the successor's try (a GET and
+// a PUT). The others wait at least the time a try takes before they try,
+// and the offers are spread by it too (as far as a retry allows: about
+// e^(400/289)−1 ≈ 3 of them conflict a term), so conflicts stay few.
+func TestHerdDelaySlowServer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		herdScenario{n: 10, release: true, read: 200 * time.Millisecond, write: 200 * time.Millisecond, takeovers: 5,
+			bounds: herdBounds{meanConflicts: 5, maxConflicts: 9, maxTakeover: 6*200*time.Millisecond + 10*time.Millisecond}}.run(t)
 	})
 }
 
@@ -60,83 +135,103 @@ func eachHerd(t *testing.T, f func(t *testing.T, n int, release bool)) {
 	}
 }
 
-// TestHerdDelaySlowServer: the herd delay scales with the shortest round
-// trip seen, but never past 2·10ms·ln 1024 ≈ 139ms: on a server that takes
-// 200ms to answer, a release is taken within that plus the release's own
-// answer and a try (a GET and a PUT), 739ms at most, not seconds later.
-func TestHerdDelaySlowServer(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		testHerd(t, 10, true, 200*time.Millisecond, 200*time.Millisecond, -1, 3*200*time.Millisecond+190*time.Millisecond)
-	})
+// herdCand is one candidate of a herd scenario.
+type herdCand struct {
+	id      string
+	le      atomic.Pointer[election.LeaderElector]
+	started atomic.Int64 // fake time of OnStartedLeading, in ns
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
-// TestHerdSlowWrites: reads answered in 300µs (kube-apiserver serves them
-// from its watch cache) and writes in 8ms (etcd commits them to disk
-// first, and the watch shows them after that). The shortest round trip a
-// follower sees is a read's, far shorter than the time the winner's write
-// takes to show; with the herd delay scaled by reads alone every follower
-// wrote (N−1 conflicts: 46 at N=50, 196 at N=200). Scaled by at least
-// 5ms (minHerdSpread), about e^(8.3/5)−1 ≈ 4.3 followers try before the
-// winner's write shows, whatever N is (measured over 25 runs of each: mean
-// 2.7 to 4.2 per takeover at N = 10, 50 and 200, but with a long tail, up
-// to 28 in one takeover and 10 on average over one run's five): at most
-// 20 on average over five takeovers, which N−1 exceeds from N = 50 on.
-// A takeover comes within the delay's bound for the slowest s
-// (8ms, a follower that once stored a write: 8·ln 1024 ≈ 55ms) plus a
-// try and the release's own write.
-func TestHerdSlowWrites(t *testing.T) {
-	eachHerd(t, func(t *testing.T, n int, release bool) {
-		testHerd(t, n, release, 300*time.Microsecond, 8*time.Millisecond, 20, 75*time.Millisecond)
-	})
+func (c *herdCand) leading() bool {
+	le := c.le.Load()
+	return le != nil && le.IsLeader()
 }
 
-// testHerd runs the herd scenario with reads (and watches) taking
-// readLatency and writes writeLatency: on average at most maxConflicts
-// conflicts per takeover (negative: not checked), each takeover at most
-// maxLatency after the release or the lease's end.
-func testHerd(t *testing.T, n int, release bool, readLatency, writeLatency time.Duration, maxConflicts float64, maxLatency time.Duration) {
+// herdLog is what the scenario saw: the followers' and the leaders'
+// conflicts, and (through a watch of its own, whose requests take no
+// time) when each holder's record last changed, and the successor named.
+type herdLog struct {
+	followerConflicts, leaderConflicts, writes atomic.Int64
+
+	mu        sync.Mutex
+	changed   map[string]time.Time // holder → when its record last changed
+	successor string
+}
+
+func (s herdScenario) run(t *testing.T) {
 	srv := testapiserver.New(testapiserver.Options{})
-	var writes, conflicts atomic.Int64
-	slow := func(next http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			if r.Method == http.MethodPut || r.Method == http.MethodPost {
-				time.Sleep(writeLatency)
-			} else {
-				time.Sleep(readLatency)
-			}
-			resp, err := next.RoundTrip(r)
-			if err == nil && (r.Method == http.MethodPut || r.Method == http.MethodPost) {
-				writes.Add(1)
-				if resp.StatusCode == http.StatusConflict {
-					conflicts.Add(1)
-				}
-			}
-			return resp, err
-		})
+	lg := &herdLog{changed: map[string]time.Time{}}
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watcher, err := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, clientVia(t, srv, func(next http.RoundTripper) http.RoundTripper { return next }), rl.ResourceLockConfig{Identity: "watcher"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	type cand struct {
-		le     *election.LeaderElector
-		cancel context.CancelFunc
-		done   chan struct{}
+	watchDone := make(chan struct{})
+	defer func() { stopWatch(); <-watchDone }()
+	go func() {
+		defer close(watchDone)
+		var last []byte
+		for watchCtx.Err() == nil {
+			_ = watcher.(rl.RecordWatcher).WatchRecord(watchCtx, func(rec *rl.LeaderElectionRecord, raw []byte) {
+				lg.mu.Lock()
+				defer lg.mu.Unlock()
+				if rec == nil {
+					return
+				}
+				if !bytes.Equal(raw, last) {
+					last = append(last[:0], raw...)
+					lg.changed[rec.HolderIdentity] = time.Now()
+				}
+				lg.successor = rec.Successor
+			})
+			time.Sleep(time.Millisecond)
+		}
+	}()
+
+	quiet := slog.New(slog.DiscardHandler)
+	if os.Getenv("HERD_DEBUG") != "" {
+		quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	var mu sync.Mutex
-	started := map[string]time.Time{}
-	cands := map[string]*cand{}
-	quiet := slog.New(slog.DiscardHandler)
-	for i := range n {
-		id := fmt.Sprintf("c%03d", i)
-		lock, err := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, clientVia(t, srv, slow), rl.ResourceLockConfig{Identity: id})
+	cands := map[string]*herdCand{}
+	next := 0
+	start := func() {
+		c := &herdCand{id: fmt.Sprintf("c%03d", next), done: make(chan struct{})}
+		next++
+		slow := func(inner http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				write := r.Method == http.MethodPut || r.Method == http.MethodPost
+				if write {
+					time.Sleep(s.write)
+				} else {
+					time.Sleep(s.read)
+				}
+				resp, err := inner.RoundTrip(r)
+				if err == nil && write {
+					lg.writes.Add(1)
+					if resp.StatusCode == http.StatusConflict {
+						if c.leading() {
+							lg.leaderConflicts.Add(1)
+						} else {
+							lg.followerConflicts.Add(1)
+						}
+					}
+				}
+				return resp, err
+			})
+		}
+		lock, err := rl.New(rl.LeasesResourceLock, electiontest.Namespace, electiontest.LockName, clientVia(t, srv, slow), rl.ResourceLockConfig{Identity: c.id})
 		if err != nil {
 			t.Fatal(err)
 		}
 		le, err := election.NewLeaderElector(election.LeaderElectionConfig{
 			Lock: lock, LeaseDuration: electiontest.LeaseDuration, RenewDeadline: electiontest.RenewDeadline, RetryPeriod: electiontest.RetryPeriod,
-			ReleaseOnCancel: release, Logger: quiet,
+			ReleaseOnCancel: s.release, Logger: quiet,
 			Callbacks: election.LeaderCallbacks{
 				OnStartedLeading: func(stop <-chan struct{}) {
-					mu.Lock()
-					started[id] = time.Now()
-					mu.Unlock()
+					c.started.Store(time.Now().UnixNano())
 					<-stop
 				},
 				OnStoppedLeading: func() {},
@@ -145,10 +240,20 @@ func testHerd(t *testing.T, n int, release bool, readLatency, writeLatency time.
 		if err != nil {
 			t.Fatal(err)
 		}
+		c.le.Store(le)
 		ctx, cancel := context.WithCancel(context.Background())
-		c := &cand{le: le, cancel: cancel, done: make(chan struct{})}
-		cands[id] = c
+		c.cancel = cancel
+		mu.Lock()
+		cands[c.id] = c
+		mu.Unlock()
 		go func() { defer close(c.done); le.RunContext(ctx) }()
+	}
+	stop := func(c *herdCand) {
+		c.cancel()
+		<-c.done
+		mu.Lock()
+		delete(cands, c.id)
+		mu.Unlock()
 	}
 	defer func() {
 		for _, c := range cands {
@@ -156,77 +261,94 @@ func testHerd(t *testing.T, n int, release bool, readLatency, writeLatency time.
 			<-c.done
 		}
 	}()
+	for range s.n {
+		start()
+	}
 	time.Sleep(3 * electiontest.RetryPeriod) // elected, the others watching
 	synctest.Wait()
 
-	leader := func() string {
-		var ids []string
-		for id, c := range cands {
-			if c.le.IsLeader() {
-				ids = append(ids, id)
-			}
-		}
-		if len(ids) != 1 {
-			t.Fatalf("%d leaders: %v", len(ids), ids)
-		}
-		return ids[0]
-	}
-	takeovers := min(5, n-1) // a leader must remain
-	var perTakeover []int64
-	var latencies []time.Duration
-	for range takeovers {
-		old := leader()
-		// The leader's last renewal was sent at its last RetryPeriod tick;
-		// a crash takeover comes a lease after the followers saw it.
-		lastRenewal := cands[old].le.Status().LastRenewal
-		w0, c0 := writes.Load(), conflicts.Load()
-		stoppedAt := time.Now()
-		cands[old].cancel()
-		<-cands[old].done
-		delete(cands, old)
-		var next string
-		for deadline := time.Now().Add(3 * electiontest.LeaseDuration); next == "" && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-			for id, c := range cands {
-				if c.le.IsLeader() {
-					next = id
-				}
-			}
-		}
-		if next == "" {
-			t.Fatalf("no new leader within %v of stopping %s", 3*electiontest.LeaseDuration, old)
-		}
+	leader := func() *herdCand {
+		var ls []*herdCand
 		mu.Lock()
-		at := started[next]
-		mu.Unlock()
-		// Let every try started for this takeover end.
+		defer mu.Unlock()
+		for _, c := range cands {
+			if c.leading() {
+				ls = append(ls, c)
+			}
+		}
+		if len(ls) > 1 {
+			t.Fatalf("%d leaders", len(ls))
+		}
+		if len(ls) == 0 {
+			return nil
+		}
+		return ls[0]
+	}
+	var conflicts []int64
+	var latencies []time.Duration
+	for range s.takeovers {
+		// Out of step with the leader's renewals.
+		time.Sleep(time.Duration(rand.Int64N(int64(electiontest.RetryPeriod))))
+		synctest.Wait()
+		old := leader()
+		if old == nil {
+			t.Fatal("no leader")
+		}
+		lg.mu.Lock()
+		succ := lg.successor
+		lg.mu.Unlock()
+		killed := 0
+		if s.killSuccessor && succ != "" && succ != old.id {
+			mu.Lock()
+			c := cands[succ]
+			mu.Unlock()
+			if c != nil {
+				stop(c)
+				killed++
+			}
+		}
+		w0, c0, l0 := lg.writes.Load(), lg.followerConflicts.Load(), lg.leaderConflicts.Load()
+		stoppedAt := time.Now()
+		stop(old)
+		var nl *herdCand
+		for deadline := time.Now().Add(3 * electiontest.LeaseDuration); (nl == nil || nl.started.Load() == 0) && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+			nl = leader()
+		}
+		if nl == nil {
+			t.Fatalf("no new leader within %v of stopping %s", 3*electiontest.LeaseDuration, old.id)
+		}
+		at := time.Unix(0, nl.started.Load())
+		// Let every try started for this takeover end, and the next offer.
 		time.Sleep(electiontest.RetryPeriod)
 		synctest.Wait()
-		perTakeover = append(perTakeover, conflicts.Load()-c0)
-		from := lastRenewal.Add(electiontest.LeaseDuration)
-		if release {
-			from = stoppedAt
+		from := stoppedAt
+		if !s.release {
+			lg.mu.Lock()
+			from = lg.changed[old.id].Add(electiontest.LeaseDuration)
+			lg.mu.Unlock()
 		}
+		conflicts = append(conflicts, lg.followerConflicts.Load()-c0)
 		latencies = append(latencies, at.Sub(from))
-		t.Logf("takeover by %s: %d writes, %d conflicts, %v after the %s", next, writes.Load()-w0, conflicts.Load()-c0,
-			at.Sub(from), map[bool]string{false: "lease ran out", true: "release"}[release])
+		t.Logf("takeover by %s (successor named: %q): %d writes, %d conflicts of followers (and %d of the leader's), %v after the %s",
+			nl.id, succ, lg.writes.Load()-w0, lg.followerConflicts.Load()-c0, lg.leaderConflicts.Load()-l0,
+			at.Sub(from), map[bool]string{false: "lease ran out", true: "release"}[s.release])
+		for range 1 + killed {
+			start()
+		}
 	}
 	var sum int64
-	for _, c := range perTakeover {
+	for _, c := range conflicts {
 		sum += c
 	}
-	// With s = 5ms (the floor: 2 × 2ms round trips is less) and a try
-	// taking 4ms (a GET and a PUT) to show, about e^0.8−1 ≈ 1.2 followers
-	// lose per takeover up to 1,024 followers: 5 on average over five
-	// takeovers leaves a wide margin, and every follower writing at once
-	// gives N−1.
-	if avg := float64(sum) / float64(takeovers); maxConflicts >= 0 && avg > maxConflicts {
-		t.Errorf("n=%d: %.1f conflicts per takeover on average (%v), want ≤ %v", n, avg, perTakeover, maxConflicts)
+	b := s.bounds
+	if avg := float64(sum) / float64(len(conflicts)); b.meanConflicts >= 0 && avg > b.meanConflicts {
+		t.Errorf("n=%d: %.1f conflicts per takeover on average (%v), want ≤ %v", s.n, avg, conflicts, b.meanConflicts)
 	}
-	// The takeover: after the release or the lease's end, at most the
-	// herd delay's bound (s·ln 1024) plus a try (a GET and a PUT, plus the
-	// release's own request for a release), whatever N is.
-	if worst := slices.Max(latencies); worst < 0 || worst > maxLatency {
-		t.Errorf("n=%d: takeovers %v after the lease ran out or the release, want within [0, %v]", n, latencies, maxLatency)
+	if worst := slices.Max(conflicts); b.maxConflicts >= 0 && worst > b.maxConflicts {
+		t.Errorf("n=%d: %d conflicts in one takeover (%v), want ≤ %d", s.n, worst, conflicts, b.maxConflicts)
+	}
+	if worst := slices.Max(latencies); slices.Min(latencies) < 0 || worst > b.maxTakeover {
+		t.Errorf("n=%d: takeovers %v after the lease ran out or the release, want within [0, %v]", s.n, latencies, b.maxTakeover)
 	}
 }
