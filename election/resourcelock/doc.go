@@ -41,6 +41,15 @@
 // spec, so a request alone is no renewal. The annotation locks store no
 // transfer request.
 //
+// # Successor
+//
+// While another candidate holds a Lease lock, the followers of package
+// election offer to take it next: one of them writes its identity and the
+// term into the annotation SuccessorAnnotationKey, which LeaseLock reads into
+// LeaderElectionRecord.Successor for that term only. Like a transfer request
+// it changes no field of the record, and the lock's own writes keep it. The
+// annotation locks store no offers.
+//
 // # Migrating a running fleet
 //
 // MultiLock writes the record to two locks. To move a fleet from an
