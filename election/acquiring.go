@@ -54,7 +54,7 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 		}
 		for waiting := true; waiting; {
 			d := le.nextTry(f.watching(), backoffUntil)
-			offerIn, offer := le.offerDue(f.watching())
+			offerIn, offer := le.offerDue(f.watching(), backoffUntil)
 			offer = offer && offerIn < d
 			if offer {
 				d = offerIn
@@ -63,7 +63,12 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 			select {
 			case <-t.C():
 				if offer {
-					onFreshStack(func() { le.offer(ctx) })
+					var err error
+					onFreshStack(func() { err = le.offer(ctx) })
+					if ra, ok := k8sapi.RetryAfter(err); ok {
+						// The server asked to wait: no try nor offer before.
+						backoffUntil = later(backoffUntil, le.config.Clock.Now().Add(min(ra, le.config.LeaseDuration)))
+					}
 					continue
 				}
 				waiting = false
@@ -157,8 +162,9 @@ func (le *LeaderElector) namedOrOwnLocked() bool {
 // holder, and in how long: while it watches a lock of a kind that stores
 // offers, held by another whose lease runs and who has no successor for
 // its term, its herd delay for offers (herd.go) after it first saw the
-// term; at most once a renewal, and maxOffers times a term.
-func (le *LeaderElector) offerDue(watching bool) (time.Duration, bool) {
+// term, and never before backoffUntil; at most once a renewal, and
+// maxOffers times a term.
+func (le *LeaderElector) offerDue(watching bool, backoffUntil time.Time) (time.Duration, bool) {
 	if !watching {
 		return 0, false
 	}
@@ -179,21 +185,30 @@ func (le *LeaderElector) offerDue(watching bool) (time.Duration, bool) {
 	if le.herd.offers >= maxOffers || le.herd.offeredFor.Equal(ob.at) {
 		return 0, false
 	}
-	return max(0, at.Sub(now)), true
+	return max(0, later(at, backoffUntil).Sub(now)), true
 }
 
-// offer offers to succeed the holder of the term observed. Whatever comes
-// of it, the watch shows the successor named, if any.
-func (le *LeaderElector) offer(ctx context.Context) {
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// offer offers to succeed the holder of the term observed, and returns
+// the error of a failed offer. Whatever comes of it, the watch shows the
+// successor named, if any.
+func (le *LeaderElector) offer(ctx context.Context) error {
 	offer, ok := lockHooks().Offer(le.config.Lock)
 	if !ok {
-		return
+		return nil
 	}
 	le.mu.Lock()
 	term := le.observed.rec.LeaderTransitions
 	if le.herd.offerTerm != term {
 		le.mu.Unlock()
-		return // the term moved on since the offer was due
+		return nil // the term moved on since the offer was due
 	}
 	le.herd.offers++
 	le.herd.offeredFor = le.observed.at
@@ -203,13 +218,15 @@ func (le *LeaderElector) offer(ctx context.Context) {
 	offered, err := offer(rctx, term)
 	switch {
 	case err != nil:
-		le.log.Debug("election: offer to take over next failed", "term", term, "err", timeoutCause(rctx, err))
+		err = timeoutCause(rctx, err)
+		le.log.Debug("election: offer to take over next failed", "term", term, "err", err)
 	case offered:
 		le.log.Debug("election: offered to take over next", "term", term)
 		le.mu.Lock()
 		le.herd.offers = maxOffers
 		le.mu.Unlock()
 	}
+	return err
 }
 
 // tryAcquire makes one try to take the lock; on success this candidate

@@ -178,6 +178,24 @@ func scenarios() []scenario {
 			Heal:   31 * time.Second, End: 3 * time.Minute,
 		}})
 	}
+	// Found by issue 20's campaign: a follower's offer to succeed the
+	// leader ignored the Retry-After of a 429, offering again at the next
+	// renewals (every 250ms here) where it should wait the second asked.
+	{
+		cs := cands(rl.LeasesResourceLock, 2)
+		s = append(s, scenario{name: "OfferHonoursRetryAfter", bug: "20", plan: Plan{
+			Timing: Timing{LeaseDuration: 4 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 250 * time.Millisecond}, Candidates: cs, CheckRates: true,
+			Faults: []Fault{
+				{Kind: ErrorCode, At: 50 * time.Millisecond, For: 30 * time.Second, Target: 1, Verbs: "write", Code: 429, Retry: 1},
+			},
+			Heal: 30 * time.Second, End: time.Minute,
+		}, check: func(r *Result) []string {
+			if r.RetryAfterIgnored > 0 {
+				return []string{fmt.Sprintf("%d answers 429 with Retry-After: 1 were followed by more than two requests within the second", r.RetryAfterIgnored)}
+			}
+			return nil
+		}})
+	}
 	// Bug 9: the leader crashes; the followers' writes get 429 with
 	// Retry-After: 1 once the lease has expired. They must back off
 	// (RetryPeriod, Retry-After honoured), not retry every few ms.
