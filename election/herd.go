@@ -40,10 +40,11 @@ const (
 // its followers run the same race, herd delay and all, to offer to take
 // over next (resourcelock's SuccessorAnnotationKey, one write per term).
 // When the lock is released or expires, the follower named takes it at
-// once; the others add successorGrace spreads to their herd delay, time
-// for its write to show, and then try as before, so a successor that died
-// costs a takeover that little more.
-const successorGrace = 2
+// once; the others add a grace to their herd delay, the time its try takes
+// to show, and then race as before. So a successor that died costs a
+// takeover that little more, and one whose watch shows the release late
+// (the last of many watches the server writes the event to) is overtaken
+// by the first of the others, as without a successor.
 
 // offerSpread is how many times wider than a takeover's the herd delay of
 // an offer is drawn: nothing waits for an offer, so its race can be spread
@@ -126,11 +127,11 @@ func (h *herdSampler) tryTime() time.Duration {
 }
 
 // grace is how much longer than its herd delay a follower waits when
-// another is named successor: successorGrace spreads, or the time a try
-// (a read and a write) takes when that is longer, as on a slow server; at
-// most retry.
+// another is named successor: the time a try takes, its read and its
+// write (at least minHerdSpread: a follower that never wrote cannot tell
+// how long a write takes to show); at most retry.
 func (h *herdSampler) grace(retry time.Duration) time.Duration {
-	return min(max(successorGrace*h.spread(retry), h.tryTime()), retry)
+	return min(h.read+max(h.write, minHerdSpread), retry)
 }
 
 // drawn is the herd delay of draw d, drawn again for a new observation.

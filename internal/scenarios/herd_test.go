@@ -89,13 +89,14 @@ func TestHerdSlowWrites(t *testing.T) {
 }
 
 // TestHerdSuccessorGone: the follower named successor crashes just before
-// each takeover. The others wait their grace (two spreads, 16ms) and their
-// herd delay, and race as without a successor: the takeover comes within
-// the herd delay's bound for the slowest spread (8ms, a follower that
-// once stored a write: 8·ln 1024 ≈ 55ms) plus the grace, a try and the
-// release's write, and the conflicts stay a small number whatever N is
-// (the herd delay's: about e^(8.3/8)−1 ≈ 1.8 on average, with a long tail;
-// at most 20 on average, which N−1 exceeds from N = 50 on).
+// each takeover. The others wait their grace (a read and a write: 8.3ms)
+// and their herd delay, and race as without a successor: the takeover
+// comes within the herd delay's bound for the slowest spread (8ms, a
+// follower that once stored a write: 8·ln 1024 ≈ 55ms) plus the grace, a
+// try and the release's write, and the conflicts stay a small number
+// whatever N is (the herd delay's: about e^(8.3/8)−1 ≈ 1.8 on average,
+// with a long tail; at most 20 on average, which N−1 exceeds from N = 50
+// on).
 func TestHerdSuccessorGone(t *testing.T) {
 	eachHerd(t, func(t *testing.T, n int, release bool) {
 		herdScenario{n: n, release: release, read: 300 * time.Microsecond, write: 8 * time.Millisecond, takeovers: 5, killSuccessor: true,
