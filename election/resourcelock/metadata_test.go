@@ -202,6 +202,7 @@ func TestLockMetadataValidation(t *testing.T) {
 		{"annotation key with a space", nil, map[string]string{"a b": "v"}, `annotation key "a b"`},
 		{"the record's key", nil, map[string]string{rl.LeaderElectionRecordAnnotationKey: "{}"}, "is written by the lock itself"},
 		{"the transfer key", nil, map[string]string{rl.PreferredHolderAnnotationKey: "b"}, "is written by the lock itself"},
+		{"the successor key", nil, map[string]string{rl.SuccessorAnnotationKey: "{}"}, "is written by the lock itself"},
 		{"annotations over the limit", nil, map[string]string{"k": strings.Repeat("v", 128<<10), "l": strings.Repeat("v", 128<<10)}, "annotations hold 262146 bytes"},
 	} {
 		for _, kind := range []string{rl.LeasesResourceLock, rl.ConfigMapsLeasesResourceLock} {
