@@ -80,17 +80,19 @@ func (c *objectCache) fresher(obj *k8sapi.Object) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.obj
-	if old == nil || obj == nil || old.UID() != obj.UID() || preferredHolder(old) != preferredHolder(obj) {
+	if old == nil || obj == nil {
+		return
+	}
+	// The spec first: it differs in almost every event (a renewal), and
+	// comparing it reads no metadata, which holds the managed fields.
+	a, _ := old.Field("spec")
+	b, _ := obj.Field("spec")
+	if !bytes.Equal(a, b) || old.UID() != obj.UID() || preferredHolder(old) != preferredHolder(obj) {
 		return
 	}
 	was, err1 := strconv.ParseUint(old.ResourceVersion(), 10, 64)
 	is, err2 := strconv.ParseUint(obj.ResourceVersion(), 10, 64)
 	if err1 != nil || err2 != nil || is <= was {
-		return
-	}
-	a, _ := old.Field("spec")
-	b, _ := obj.Field("spec")
-	if !bytes.Equal(a, b) {
 		return
 	}
 	c.obj = obj
