@@ -393,6 +393,11 @@ func (le *LeaderElector) releaseAfter(callbackDone <-chan struct{}, to string) {
 	}
 }
 
+// releaseReads is how many times a release reads the lock again after a
+// conflict over a record of its own: a renewal whose answer was lost when
+// the leadership ended may be stored between the read and the release.
+const releaseReads = 3
+
 // release writes an empty holder over the record this elector wrote,
 // keeping the term, so that the next candidate takes the lock at its next
 // try. It releases only that exact record: when the lock holds anything
@@ -426,9 +431,10 @@ func (le *LeaderElector) release(to string) (bool, error) {
 	if cacheMine {
 		err = le.lockUpdate(ctx, rec)
 	}
-	if err != nil && (!cacheMine || k8sapi.IsConflict(err)) {
-		// A write whose answer was lost, or a change to another field, may
-		// stand between: read the lock, and release only a record of ours.
+	for try := 0; try < releaseReads && err != nil && ((try == 0 && !cacheMine) || k8sapi.IsConflict(err)); try++ {
+		// A write whose answer was lost (a renewal the server may still be
+		// storing), or a change to another field, may stand between: read
+		// the lock, and release only a record of ours.
 		cur, _, gerr := le.lockGet(ctx)
 		if gerr != nil {
 			return false, requestError(ctx, "release: read the lock", gerr)
