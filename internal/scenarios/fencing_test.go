@@ -51,7 +51,8 @@ func TestFencingTokenGrows(t *testing.T) {
 		// The write that began the leadership is the Lease's last, or the
 		// one before a follower's offer to succeed (an annotation alone).
 		md, _ := electiontest.MustGet(t, srv, group, resource)["metadata"].(map[string]any)
-		_, offered := md["annotations"].(map[string]any)[rl.SuccessorAnnotationKey]
+		annotations, _ := md["annotations"].(map[string]any)
+		_, offered := annotations[rl.SuccessorAnnotationKey]
 		want := objectVersion(t, srv, group, resource)
 		if offered {
 			want--
