@@ -35,7 +35,9 @@ import (
 func TestHandoverAtRenewal(t *testing.T) {
 	for trial := range 200 {
 		t.Run(fmt.Sprint(trial), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { handoverAtRenewal(t, time.Duration(trial)*120*time.Microsecond-12*time.Millisecond) })
+			synctest.Test(t, func(t *testing.T) {
+				handoverAtRenewal(t, time.Duration(trial)*120*time.Microsecond-12*time.Millisecond)
+			})
 		})
 	}
 }
@@ -95,7 +97,7 @@ func handoverAtRenewal(t *testing.T, offset time.Duration) {
 		c := &cand{done: make(chan struct{})}
 		c.le, err = election.NewLeaderElector(election.LeaderElectionConfig{
 			Lock: lock, LeaseDuration: 4 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 500 * time.Millisecond, ReleaseOnCancel: true,
-			Logger: slog.New(slog.DiscardHandler),
+			Logger:    slog.New(slog.DiscardHandler),
 			Callbacks: election.LeaderCallbacks{OnStartedLeading: func(stop <-chan struct{}) { c.started.Store(time.Now().UnixNano()); <-stop }, OnStoppedLeading: func() {}},
 		})
 		if err != nil {
