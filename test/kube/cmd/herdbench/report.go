@@ -86,14 +86,6 @@ func meanMax(ts []takeover, f func(takeover) float64) string {
 	return fmt.Sprintf("%s (%s)", num(mean(xs)), num(maxOf(xs)))
 }
 
-func maxConflicts(ts []takeover) float64 {
-	var xs []float64
-	for _, t := range ts {
-		xs = append(xs, t.server.conflicts())
-	}
-	return maxOf(xs)
-}
-
 // num prints a count: whole numbers without decimals, others with one.
 func num(x float64) string {
 	if x == float64(int64(x)) {
