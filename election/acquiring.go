@@ -27,7 +27,11 @@ var errHeldByOther = errors.New("election: the lock is held by another candidate
 func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struct{}, bool) {
 	le.log.Info("election: trying to acquire the lock")
 	var lastErr string
-	var backoffUntil time.Time
+	// backoffUntil is when the next try may go; offers wait for
+	// offersFrom, the same but for a lost race: the winner's record shows
+	// at once, and an offer to succeed it need not wait a RetryPeriod (a
+	// leader stopped soon after a fleet started would find no successor).
+	var backoffUntil, offersFrom time.Time
 	raced := false // the last try lost a race: a release seen since ends its backoff
 	for {
 		var stop <-chan struct{}
@@ -43,10 +47,12 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 			// Any failure, a lost race included, waits before the next try:
 			// only a seen release or a reached expiry triggers one at once.
 			backoffUntil = le.config.Clock.Now().Add(le.backoff(err))
+			offersFrom = backoffUntil
 			switch msg := err.Error(); {
 			case k8sapi.IsConflict(err) || k8sapi.IsAlreadyExists(err):
 				le.log.Debug("election: lost a race for the lock", "err", err)
 				raced = true
+				offersFrom = time.Time{}
 			case msg != lastErr:
 				le.log.Warn("election: failed to acquire the lock", "err", err)
 				lastErr = msg
@@ -54,7 +60,7 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 		}
 		for waiting := true; waiting; {
 			d := le.nextTry(f.watching(), backoffUntil)
-			offerIn, offer := le.offerDue(f.watching(), backoffUntil)
+			offerIn, offer := le.offerDue(f.watching(), offersFrom)
 			offer = offer && offerIn < d
 			if offer {
 				d = offerIn
@@ -67,7 +73,8 @@ func (le *LeaderElector) acquire(ctx context.Context, f *follower) (<-chan struc
 					onFreshStack(func() { err = le.offer(ctx) })
 					if ra, ok := k8sapi.RetryAfter(err); ok {
 						// The server asked to wait: no try nor offer before.
-						backoffUntil = later(backoffUntil, le.config.Clock.Now().Add(min(ra, le.config.LeaseDuration)))
+						offersFrom = later(offersFrom, le.config.Clock.Now().Add(min(ra, le.config.LeaseDuration)))
+						backoffUntil = later(backoffUntil, offersFrom)
 					}
 					continue
 				}
@@ -162,9 +169,9 @@ func (le *LeaderElector) namedOrOwnLocked() bool {
 // holder, and in how long: while it watches a lock of a kind that stores
 // offers, held by another whose lease runs and who has no successor for
 // its term, its herd delay for offers (herd.go) after it first saw the
-// term, and never before backoffUntil; at most once a renewal, and
+// term, and never before notBefore; at most once a renewal, and
 // maxOffers times a term.
-func (le *LeaderElector) offerDue(watching bool, backoffUntil time.Time) (time.Duration, bool) {
+func (le *LeaderElector) offerDue(watching bool, notBefore time.Time) (time.Duration, bool) {
 	if !watching {
 		return 0, false
 	}
@@ -185,7 +192,7 @@ func (le *LeaderElector) offerDue(watching bool, backoffUntil time.Time) (time.D
 	if le.herd.offers >= maxOffers || le.herd.offeredFor.Equal(ob.at) {
 		return 0, false
 	}
-	return max(0, later(at, backoffUntil).Sub(now)), true
+	return max(0, later(at, notBefore).Sub(now)), true
 }
 
 // later is the later of a and b.
