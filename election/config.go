@@ -60,7 +60,9 @@ type LeaderElectionConfig struct {
 	// ReleaseOnCancel makes the elector release the lock (write an empty
 	// holder) when its context is cancelled while it leads, so that
 	// another candidate takes over at once instead of after LeaseDuration.
-	// It releases only after OnStartedLeading has returned.
+	// It releases only after OnStartedLeading has returned, and after the
+	// answer to a renewal under way at the cancel (within RequestTimeout),
+	// which it lets finish so as to write over it.
 	ReleaseOnCancel bool
 	// ReleaseGrace is how long, once leadership ends, the elector waits for
 	// OnStartedLeading to return before it gives up on releasing (the lease

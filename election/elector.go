@@ -218,6 +218,9 @@ func (le *LeaderElector) leadOnce(ctx context.Context, f *follower) (<-chan stru
 	case ctx.Err() != nil && le.config.ReleaseOnCancel:
 		le.releaseAfter(callbackDone, "")
 	}
+	// A renewal that outlived the leadership and no release waited for
+	// ends within its own timeout: no request outlives the run.
+	le.awaitRenewal(context.Background())
 	le.config.Callbacks.OnStoppedLeading()
 	return callbackDone, err
 }

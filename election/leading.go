@@ -30,6 +30,7 @@ type leadership struct {
 	watchdog   Timer                     // ends the leadership at its deadline
 	ended      func()                    // reports the end of the current leadership to Metrics, once
 	transferTo string                    // the preferred holder this leadership is to be handed to
+	renewal    <-chan struct{}           // closed when the renewal that outlived the leadership ends (nil: none)
 }
 
 // startLeading makes this candidate the leader on rec, which it sent at
@@ -154,8 +155,10 @@ func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent
 		case <-t.C():
 		}
 		start := le.config.Clock.Now()
-		var err error
-		onFreshStack(func() { err = le.renewOnce(ctx) })
+		ok, err := le.renewUnlessCanceled(ctx)
+		if !ok {
+			return ctx.Err()
+		}
 		end := le.config.Clock.Now()
 		le.mu.Lock()
 		le.health.renewBeat = end
@@ -189,6 +192,55 @@ func (le *LeaderElector) renew(ctx context.Context, stop <-chan struct{}, urgent
 			wait = max(wait, ra) // the deadline still ends the wait
 			notBefore = le.config.Clock.Now().Add(ra)
 		}
+	}
+}
+
+// renewUnlessCanceled renews once, on a fresh stack (see onFreshStack),
+// and returns true and its error; false when ctx ended first. With ReleaseOnCancel,
+// a renewal under way when ctx ends is not cut short: the leadership ends
+// at once, the renewal goes on (within its own timeout) and the release
+// waits for its answer, so that it writes over the record the renewal
+// stored rather than conflict with it (a write the server goes on to store
+// after its caller gave up) and read the lock again.
+func (le *LeaderElector) renewUnlessCanceled(ctx context.Context) (bool, error) {
+	rctx := ctx
+	if le.config.ReleaseOnCancel {
+		rctx = context.WithoutCancel(ctx)
+	}
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err = le.renewOnce(rctx)
+	}()
+	select {
+	case <-done:
+		return true, err
+	case <-ctx.Done():
+		if !le.config.ReleaseOnCancel {
+			<-done
+			return false, err
+		}
+		le.mu.Lock()
+		le.lead.renewal = done
+		le.mu.Unlock()
+		return false, nil
+	}
+}
+
+// awaitRenewal waits, at most until ctx ends, for the renewal that went on
+// after the leadership ended (see renewUnlessCanceled), if any.
+func (le *LeaderElector) awaitRenewal(ctx context.Context) {
+	le.mu.Lock()
+	done := le.lead.renewal
+	le.lead.renewal = nil
+	le.mu.Unlock()
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 
@@ -404,6 +456,9 @@ const releaseReads = 3
 // else (another candidate's record, or another elector's with the same
 // identity), it leaves it alone and returns false.
 func (le *LeaderElector) release(to string) (bool, error) {
+	ctx, cancel := withTimeout(context.Background(), le.config.Clock, le.config.RequestTimeout)
+	defer cancel()
+	le.awaitRenewal(ctx)
 	now := le.config.Clock.Now()
 	le.mu.Lock()
 	if le.lead.mineSent.IsZero() {
@@ -425,8 +480,6 @@ func (le *LeaderElector) release(to string) (bool, error) {
 	cacheMine := le.lead.cacheMine
 	le.mu.Unlock()
 
-	ctx, cancel := withTimeout(context.Background(), le.config.Clock, le.config.RequestTimeout)
-	defer cancel()
 	err := errors.New("not tried")
 	if cacheMine {
 		err = le.lockUpdate(ctx, rec)

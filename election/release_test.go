@@ -4,6 +4,8 @@ package election_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -48,6 +50,57 @@ func TestReleaseOnCancel(t *testing.T) {
 			t.Errorf("callbacks (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// A cancel while a renewal is under way ends the leadership at once, but
+// not the renewal: the release waits for its answer and writes over the
+// record it stored, in one update (cutting the renewal short would leave
+// the server storing it after the release had read the lock: a conflict,
+// a read and another write). A renewal that hangs holds the release up no
+// longer than its own RequestTimeout.
+func TestCancelDuringRenewal(t *testing.T) {
+	for _, hang := range []bool{false, true} {
+		t.Run(map[bool]string{false: "answered", true: "hung"}[hang], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &memStore{}
+				c := run(t, fineLock{&memLock{id: "a", store: s}}, func(cfg *election.LeaderElectionConfig) { cfg.ReleaseOnCancel = true })
+				time.Sleep(time.Minute - time.Second) // a renewal is due at 1m
+				if hang {
+					s.setHang(true)
+				} else {
+					s.setSlow(500 * time.Millisecond) // stored at once, answered 500ms later
+				}
+				time.Sleep(time.Second + 100*time.Millisecond)
+				s.takeCalls()
+				c.cancel()
+				synctest.Wait()
+				if diff := cmp.Diff([]string{"0s leader a", "0s started", "1m0.1s stop closed"}, sorted(c.log())); diff != "" {
+					t.Errorf("callbacks at the cancel (-want +got):\n%s", diff)
+				}
+				if err := c.wait(); err != context.Canceled {
+					t.Fatalf("RunContext = %v, want context.Canceled", err)
+				}
+				want, returned := []string{"a update"}, time.Minute+time.Second // the renewal's answer at 1m0.5s, the release's 500ms later
+				if hang {
+					// The release waits out its RequestTimeout (5s) for the
+					// renewal; its update then fails at once.
+					returned = time.Minute + 100*time.Millisecond + 5*time.Second
+				}
+				if diff := cmp.Diff(want, s.takeCalls()); diff != "" {
+					t.Errorf("calls after cancel (-want +got):\n%s", diff)
+				}
+				if elapsed := time.Since(c.t0); elapsed != returned {
+					t.Errorf("RunContext returned at %v, want %v", elapsed, returned)
+				}
+				if rec := s.record(); !hang && rec.HolderIdentity != "" {
+					t.Errorf("record after release = %+v, want released", rec)
+				}
+				if l := c.log(); !slices.Contains(l, fmt.Sprintf("%v stopped", returned)) {
+					t.Errorf("callbacks %v: OnStoppedLeading not at %v", l, returned)
+				}
+			})
+		})
+	}
 }
 
 // A callback that does not return within ReleaseGrace may still be acting:

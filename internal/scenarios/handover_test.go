@@ -49,14 +49,16 @@ func TestHandoverAtRenewal(t *testing.T) {
 func handoverAtRenewal(t *testing.T, offset time.Duration) {
 	srv := testapiserver.New(testapiserver.Options{})
 	type cand struct {
-		le      *election.LeaderElector
-		cancel  context.CancelFunc
-		done    chan struct{}
-		started atomic.Int64
+		le        *election.LeaderElector
+		cancel    context.CancelFunc
+		done      chan struct{}
+		started   atomic.Int64
+		conflicts atomic.Int64 // its writes the server answered with 409
 	}
 	var cands []*cand
 	var inflight sync.WaitGroup // requests the server goes on with
 	for i := range 3 {
+		c := &cand{done: make(chan struct{})}
 		slow := func(next http.RoundTripper) http.RoundTripper {
 			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				if r.URL.Query().Get("watch") != "" {
@@ -76,6 +78,9 @@ func handoverAtRenewal(t *testing.T, offset time.Duration) {
 					defer inflight.Done()
 					time.Sleep(d)
 					resp, err := next.RoundTrip(r.WithContext(context.WithoutCancel(r.Context())))
+					if err == nil && resp.StatusCode == http.StatusConflict {
+						c.conflicts.Add(1)
+					}
 					ch <- answer{resp, err}
 				}()
 				select {
@@ -98,7 +103,6 @@ func handoverAtRenewal(t *testing.T, offset time.Duration) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &cand{done: make(chan struct{})}
 		c.le, err = election.NewLeaderElector(election.LeaderElectionConfig{
 			Lock: lock, LeaseDuration: 4 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 500 * time.Millisecond, ReleaseOnCancel: true,
 			Logger:    slog.New(slog.DiscardHandler),
@@ -147,7 +151,7 @@ func handoverAtRenewal(t *testing.T, offset time.Duration) {
 	if rec.Successor == "" {
 		t.Errorf("no successor named %v after the leader started", time.Second+offset)
 	}
-	stopped := time.Now()
+	stopped, conflicts := time.Now(), old.conflicts.Load()
 	old.cancel()
 	next := lead(old, 6*time.Second)
 	if next == nil {
@@ -155,5 +159,8 @@ func handoverAtRenewal(t *testing.T, offset time.Duration) {
 	}
 	if took := time.Unix(0, next.started.Load()).Sub(stopped); took > 50*time.Millisecond {
 		t.Errorf("handover took %v", took)
+	}
+	if n := old.conflicts.Load() - conflicts; n != 0 {
+		t.Errorf("the release met %d conflicts", n)
 	}
 }
