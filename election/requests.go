@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
@@ -80,6 +81,7 @@ func (le *LeaderElector) lockCreate(ctx context.Context, rec rl.LeaderElectionRe
 	start := le.config.Clock.Now()
 	err := le.config.Lock.Create(ctx, rec)
 	le.requestDone(ctx, opCreate, start, err, k8sapi.IsAlreadyExists(err))
+	le.refused(rec, err)
 	return err
 }
 
@@ -89,7 +91,21 @@ func (le *LeaderElector) lockUpdate(ctx context.Context, rec rl.LeaderElectionRe
 	start := le.config.Clock.Now()
 	err := le.config.Lock.Update(ctx, rec)
 	le.requestDone(ctx, opUpdate, start, err, k8sapi.IsConflict(err) || k8sapi.IsNotFound(err) || errors.Is(err, rl.ErrRecreated))
+	le.refused(rec, err)
 	return err
+}
+
+// refused forgets rec as a write of unknown outcome when the server
+// answered err, a conflict: it stored nothing, so a record of the same
+// bytes in the lock is another elector's (one of the same identity that
+// wrote at the same instant), never this one's.
+func (le *LeaderElector) refused(rec rl.LeaderElectionRecord, err error) {
+	if !k8sapi.IsConflict(err) && !k8sapi.IsAlreadyExists(err) {
+		return
+	}
+	le.mu.Lock()
+	le.lead.pending = slices.DeleteFunc(le.lead.pending, func(p rl.LeaderElectionRecord) bool { return sameStored(p, rec, le.precision) })
+	le.mu.Unlock()
 }
 
 // requestDone reports a request that started at start and ended with err;

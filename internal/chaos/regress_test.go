@@ -515,6 +515,24 @@ func transferScenarios() []scenario {
 			return bad
 		}})
 	}
+	// Two electors of c1 at once in one process (two release faults, so
+	// two restarts), and a transfer to c1: both take the release at the
+	// same instant with records of the same bytes, and the one refused
+	// (409) took the other's record for its own write and took the lock
+	// over it: two leaders (campaign seed 4002927).
+	{
+		cs := cands(rl.LeasesResourceLock, 2)
+		cs[1].WatchDelay = 130 * time.Millisecond
+		s = append(s, scenario{name: "TransferToTwoElectorsOfOneIdentity", bug: "20", plan: Plan{
+			Timing: defaults(), Candidates: cs,
+			Faults: []Fault{
+				{Kind: Release, At: 5 * time.Second, For: 10 * time.Second, Target: 1},
+				{Kind: Release, At: 6 * time.Second, For: 9 * time.Second, Target: 1},
+				{Kind: Transfer, At: 20500 * time.Millisecond, Target: -1, Variant: "c1"},
+			},
+			Heal: 21 * time.Second, End: time.Minute,
+		}})
+	}
 	// A transfer to an identity no candidate has: the leader hands over,
 	// and the others wait a lease for the release, as for a holder; then
 	// any of them, the former holder included, may lead.
