@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	rl "github.com/kubelect/kubelect/election/resourcelock"
@@ -297,7 +296,7 @@ func (le *LeaderElector) tryAcquire(parent context.Context) (<-chan struct{}, er
 		// as another's, to wait a lease for; then it is taken in a new
 		// term by a conditional update.
 		le.mu.Lock()
-		le.lead.pending = slices.DeleteFunc(le.lead.pending, func(p rl.LeaderElectionRecord) bool { return sameStored(p, desired, le.precision) })
+		le.forgetSentLocked(desired)
 		le.observed.wrote(desired, le.config.Clock.Now())
 		le.lead.cacheMine = false
 		le.mu.Unlock()

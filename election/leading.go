@@ -208,11 +208,7 @@ func (le *LeaderElector) renewUnlessCanceled(ctx context.Context) (bool, error) 
 		rctx = context.WithoutCancel(ctx)
 	}
 	var err error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		err = le.renewOnce(rctx)
-	}()
+	done := goFresh(func() { err = le.renewOnce(rctx) })
 	select {
 	case <-done:
 		return true, err

@@ -50,13 +50,17 @@ func timeoutCause(ctx context.Context, err error) error {
 // short-lived goroutine, the try leaves the parked one at its starting
 // size (BENCHMARKS.md, "Many locks", measures the difference). It
 // costs a goroutine per try or renewal, once a RetryPeriod at most.
-func onFreshStack(f func()) {
+func onFreshStack(f func()) { <-goFresh(f) }
+
+// goFresh starts f on a goroutine of its own (see onFreshStack) and
+// returns a channel closed when f returns.
+func goFresh(f func()) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		f()
 	}()
-	<-done
+	return done
 }
 
 // The operations of Metrics.Request.
@@ -104,8 +108,14 @@ func (le *LeaderElector) refused(rec rl.LeaderElectionRecord, err error) {
 		return
 	}
 	le.mu.Lock()
-	le.lead.pending = slices.DeleteFunc(le.lead.pending, func(p rl.LeaderElectionRecord) bool { return sameStored(p, rec, le.precision) })
+	le.forgetSentLocked(rec)
 	le.mu.Unlock()
+}
+
+// forgetSentLocked drops rec from the writes of unknown outcome: it is
+// known not to be this elector's stored record.
+func (le *LeaderElector) forgetSentLocked(rec rl.LeaderElectionRecord) {
+	le.lead.pending = slices.DeleteFunc(le.lead.pending, func(p rl.LeaderElectionRecord) bool { return sameStored(p, rec, le.precision) })
 }
 
 // requestDone reports a request that started at start and ended with err;
