@@ -334,6 +334,8 @@ func FuzzObjectFields(f *testing.F) {
 	f.Add([]byte(`{"metadata":{"name":1,"namespace":"ns","resourceVersion":["x"]}}`), "", "data", "\u2028<&>", int64(18446744073))
 	f.Add([]byte(`{"a":{"b":{"c":{}}}, "a":{"b":2}}`), "a/b/c", "d", "\xff", int64(1))
 	f.Add([]byte(`{"metadata":{"resourceVersion":"1","ResourceVersion":"2"}}`), "metadata", "resourceVersion", "3", int64(3))
+	f.Add([]byte(`{ "metadata" : { "resourceVersion" : "1" , "resourceVersion" : "\u0032" , "uid" : "\"}" } , "spec" : [ "{" ] }`), "metadata/uid", "k", "v", int64(4))
+	f.Add([]byte("{\"metadata\":{\"name\":\"\xff\",\"\xff\":{\"a\":[{},[]]},\"namespace\":\"n\\\\\"}}"), "metadata/\uFFFD/a", "k", "v", int64(5))
 	f.Fuzz(func(t *testing.T, doc []byte, path, key, value string, num int64) {
 		var o Object
 		if o.UnmarshalJSON(doc) != nil {
@@ -347,7 +349,8 @@ func FuzzObjectFields(f *testing.F) {
 			t.Fatalf("re-encoding changed the object:\n%s\n%s", doc, before)
 		}
 
-		// The metadata accessors read what DecodeField reads.
+		// The metadata accessors read what DecodeField reads, and what
+		// decoding the metadata with encoding/json finds.
 		for _, acc := range []struct {
 			field string
 			get   func() string
@@ -358,6 +361,12 @@ func FuzzObjectFields(f *testing.F) {
 			var s string
 			if ok, err := o.DecodeField(&s, "metadata", acc.field); ok && err == nil && acc.get() != s {
 				t.Errorf("metadata.%s: accessor %q, DecodeField %q", acc.field, acc.get(), s)
+			}
+			raw, _ := decodedField(&o, "metadata", acc.field)
+			var want string
+			_ = json.Unmarshal(raw, &want)
+			if acc.get() != want {
+				t.Errorf("metadata.%s: accessor %q, encoding/json %q", acc.field, acc.get(), want)
 			}
 		}
 		var ann map[string]string
@@ -374,6 +383,13 @@ func FuzzObjectFields(f *testing.F) {
 		}
 		if raw, ok := o.Field(steps...); ok && !json.Valid(raw) {
 			t.Fatalf("Field(%q) = invalid JSON %q", steps, raw)
+		}
+		for i := range steps {
+			raw, ok := o.Field(steps[:i+1]...)
+			want, wantOK := decodedField(&o, steps[:i+1]...)
+			if ok != wantOK || !bytes.Equal(raw, want) {
+				t.Fatalf("Field(%q) = %q, %v; encoding/json finds %q, %v", steps[:i+1], raw, ok, want, wantOK)
+			}
 		}
 
 		other := key + "2"
@@ -532,4 +548,18 @@ func FuzzInClusterConfig(f *testing.F) {
 			t.Fatalf("client sends %q, the file holds %q", got, tok)
 		}
 	})
+}
+
+// decodedField is Field as encoding/json finds it: each step decoded into
+// a map.
+func decodedField(o *Object, path ...string) (json.RawMessage, bool) {
+	raw, ok := o.fields[path[0]]
+	for _, key := range path[1:] {
+		var m map[string]json.RawMessage
+		if !ok || len(bytes.TrimSpace(raw)) == 0 || bytes.TrimSpace(raw)[0] != '{' || json.Unmarshal(raw, &m) != nil {
+			return nil, false
+		}
+		raw, ok = m[key]
+	}
+	return raw, ok
 }

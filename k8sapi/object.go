@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"unicode/utf8"
 )
 
 // Object is one Kubernetes object kept as its JSON fields, so that every
@@ -51,107 +50,32 @@ func (o *Object) UID() string { return o.meta().UID }
 
 // objectMeta is the part of metadata this package reads.
 type objectMeta struct {
-	Name            string `json:"name"`
-	Namespace       string `json:"namespace"`
-	ResourceVersion string `json:"resourceVersion"`
-	UID             string `json:"uid"`
+	Name, Namespace, ResourceVersion, UID string
 }
 
-// meta decodes the strings of metadata this package reads; one that is
-// absent or not a string reads as "".
+// meta reads the strings of metadata this package reads, with its keys
+// exact, as the API server reads them (encoding/json alone would take
+// "ResourceVersion" for resourceVersion); one that is absent or not a
+// string reads as "". It scans the metadata once and decodes none of the
+// rest (the managed fields).
 func (o *Object) meta() objectMeta {
 	var m objectMeta
 	if o == nil {
 		return m
 	}
-	raw := o.fields["metadata"]
-	if !isJSONObject(raw) {
-		return m
-	}
-	if !hasFoldedMetaKey(raw) {
-		// A field of another type stays "", and the others decode.
-		_ = json.Unmarshal(raw, &m)
-		return m
-	}
-	// encoding/json matches struct fields ignoring case, so it would read
-	// "ResourceVersion" as resourceVersion; the API server reads keys as
-	// they are, and so does Field. Read the exact keys.
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(raw, &fields) != nil {
-		return m
-	}
-	dsts := [len(metaKeys)]*string{&m.Name, &m.Namespace, &m.ResourceVersion, &m.UID}
-	for i, key := range metaKeys {
-		if v, ok := fields[key]; ok {
-			_ = json.Unmarshal(v, dsts[i])
+	dsts := [...]*string{&m.Name, &m.Namespace, &m.ResourceVersion, &m.UID}
+	eachMember(o.fields["metadata"], func(k []byte, escaped bool, v []byte) {
+		for i, key := range metaKeys {
+			if keyIs(k, escaped, key) {
+				*dsts[i], _ = jsonString(v)
+			}
 		}
-	}
+	})
 	return m
 }
 
 // metaKeys are the JSON keys of objectMeta.
 var metaKeys = [...]string{"name", "namespace", "resourceVersion", "uid"}
-
-// stringRunes counts the runes of the contents of a JSON string, an
-// escape counting as one.
-func stringRunes(b []byte) int {
-	n := 0
-	for i := 0; i < len(b); n++ {
-		switch {
-		case b[i] == '\\' && i+1 < len(b) && b[i+1] == 'u':
-			i += 6
-		case b[i] == '\\':
-			i += 2
-		default:
-			_, w := utf8.DecodeRune(b[i:])
-			i += w
-		}
-	}
-	return n
-}
-
-// hasFoldedMetaKey reports whether the JSON object raw has a string (a key
-// or, to keep this scan simple, a value) that equals one of metaKeys when
-// case is ignored but not exactly. Such documents come from no API server;
-// the scan keeps the common case to one struct decode.
-func hasFoldedMetaKey(raw []byte) bool {
-	const longest = len("resourceVersion")
-	for i := 0; i < len(raw); i++ {
-		if raw[i] != '"' {
-			continue
-		}
-		j, escaped := i+1, false
-		for j < len(raw) && raw[j] != '"' {
-			if raw[j] == '\\' {
-				escaped = true
-				j++
-			}
-			j++
-		}
-		if j >= len(raw) {
-			return false // not valid JSON; the decode will fail anyway
-		}
-		key := raw[i+1 : j]
-		// Each rune that folds to an ASCII letter is one rune, so only a
-		// string of 3 to 15 runes can match.
-		if n := stringRunes(key); n >= len("uid") && n <= longest {
-			if escaped {
-				var s string
-				if json.Unmarshal(raw[i:j+1], &s) != nil {
-					return true
-				}
-				key = []byte(s)
-			}
-			for _, name := range metaKeys {
-				if bytes.EqualFold(key, []byte(name)) && string(key) != name {
-					return true
-				}
-			}
-		}
-		i = j
-	}
-	return false
-}
 
 // Annotations returns a copy of metadata.annotations (nil when absent).
 func (o *Object) Annotations() map[string]string {
@@ -180,11 +104,7 @@ func (o *Object) Field(path ...string) (json.RawMessage, bool) {
 		if !ok {
 			return nil, false
 		}
-		var m map[string]json.RawMessage
-		if !isJSONObject(raw) || json.Unmarshal(raw, &m) != nil {
-			return nil, false
-		}
-		raw, ok = m[key]
+		raw, ok = member(raw, key)
 	}
 	return raw, ok
 }
@@ -305,16 +225,45 @@ func (o *Object) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON replaces o's fields with those of the JSON object b.
 func (o *Object) UnmarshalJSON(b []byte) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
+	if !json.Valid(b) {
+		var m map[string]json.RawMessage
+		err := json.Unmarshal(b, &m) // for its error, which says where
 		return fmt.Errorf("k8sapi: decode object: %w", err)
 	}
-	if m == nil {
-		return errors.New("k8sapi: decode object: null is not an object")
+	return o.decodeValid(bytes.Clone(b))
+}
+
+// decodeValid replaces o's fields with those of b, valid JSON that o may
+// keep: its values are slices of b, which nothing changes (a field set is
+// replaced, not written over).
+func (o *Object) decodeValid(b []byte) error {
+	if i := skipSpace(b, 0); i >= len(b) || b[i] != '{' {
+		// Not the value itself, which the caller quotes redacted.
+		return fmt.Errorf("k8sapi: decode object: %s is not an object", jsonKind(b[i:]))
 	}
-	// json.Unmarshal copies each RawMessage, so the values do not alias b.
+	m := make(map[string]json.RawMessage, 8)
+	eachMember(b, func(k []byte, escaped bool, v []byte) {
+		m[unquoteKey(k, escaped)] = v
+	})
 	o.fields = m
 	return nil
+}
+
+// jsonKind names the kind of the JSON value v.
+func jsonKind(v []byte) string {
+	switch {
+	case len(v) == 0:
+		return "nothing"
+	case v[0] == 'n':
+		return "null"
+	case v[0] == '[':
+		return "an array"
+	case v[0] == '"':
+		return "a string"
+	case v[0] == 't' || v[0] == 'f':
+		return "a boolean"
+	}
+	return "a number"
 }
 
 // encodeFields writes m as a JSON object with sorted keys. The values are

@@ -133,8 +133,24 @@ type Watcher struct {
 
 // wireEvent is an event as the server sends it.
 type wireEvent struct {
-	Type   EventType       `json:"type"`
-	Object json.RawMessage `json:"object"`
+	Type   EventType
+	Object json.RawMessage
+}
+
+// decodeEvent reads the event out of frame, valid JSON: its "type" (empty
+// when not a string) and its "object" (nil when absent), keys exact.
+func decodeEvent(frame []byte) wireEvent {
+	var we wireEvent
+	eachMember(frame, func(k []byte, escaped bool, v []byte) {
+		switch {
+		case keyIs(k, escaped, "type"):
+			s, _ := jsonString(v)
+			we.Type = EventType(s)
+		case keyIs(k, escaped, "object"):
+			we.Object = v
+		}
+	})
+	return we
 }
 
 // Next blocks for the next event. An ERROR event is returned as a
@@ -157,8 +173,11 @@ func (w *Watcher) Next() (WatchEvent, error) {
 func (w *Watcher) next() (WatchEvent, error) {
 	max := w.client.maxBytes
 	w.limit.left = max
-	var we wireEvent
-	err := w.dec.Decode(&we)
+	// The decoder checks the frame and copies it: one pass over it, and
+	// the event's object is a slice of the copy.
+	var frame json.RawMessage
+	err := w.dec.Decode(&frame)
+	we := decodeEvent(frame)
 	switch {
 	case w.closed.Load():
 		return WatchEvent{}, ErrWatchClosed
@@ -176,8 +195,10 @@ func (w *Watcher) next() (WatchEvent, error) {
 	}
 	switch we.Type {
 	case Added, Modified, Deleted, Bookmark:
+		// The decoder checked the event and copied its object: valid JSON,
+		// the object's own.
 		obj := new(Object)
-		if err := obj.UnmarshalJSON(we.Object); err != nil {
+		if err := obj.decodeValid(we.Object); err != nil {
 			return WatchEvent{}, fmt.Errorf("k8sapi: watch %s: %s event: %w", w.path, we.Type, err)
 		}
 		return WatchEvent{Type: we.Type, Object: obj}, nil

@@ -51,11 +51,10 @@ func leaseWithMetadata(extra int) []byte {
 
 // TestLeaseRenewalAllocationsIgnoreMetadata: a renewal of a Lease lock, and
 // the decoding of its record, allocate as much for a Lease with a large
-// metadata as for a small one. The record is in the spec; the metadata is
-// looked into only for the preferred holder's annotation, which is
-// usually absent and then costs no decoding. (Counts, not bytes: copying
-// the object copies the metadata's bytes, but no decoding of it is done
-// that would allocate per field.)
+// metadata as for a small one. The record is in the spec; in the metadata
+// only the annotations are looked for, by scanning its bytes. (Counts, not
+// bytes: copying the object copies the metadata's bytes, but no decoding
+// of it is done that would allocate per field.)
 func TestLeaseRenewalAllocationsIgnoreMetadata(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector's allocations are its own")

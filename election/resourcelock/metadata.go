@@ -1,13 +1,12 @@
 package resourcelock
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/kubelect/kubelect/k8sapi"
 )
@@ -235,18 +234,15 @@ func anyValues(a, b map[string]string) map[string]any {
 // deleteField removes key from the object at path in obj, keeping its
 // other fields; nothing happens when there is no such key.
 func deleteField(obj *k8sapi.Object, key string, path ...string) error {
-	if len(path) == 0 || !mayHold(obj, path[0], key) {
-		return nil // the common case on every renewal: nothing to decode
-	}
-	raw, ok := obj.Field(path...)
-	if !ok {
+	if len(path) == 0 {
 		return nil
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil || m == nil {
-		return nil // not an object: it holds no key
+	if _, ok := obj.Field(append(slices.Clip(path), key)...); !ok {
+		return nil // the common case on every renewal: nothing to decode
 	}
-	if _, ok := m[key]; !ok {
+	raw, _ := obj.Field(path...)
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
 		return nil
 	}
 	delete(m, key)
@@ -259,32 +255,9 @@ func deleteField(obj *k8sapi.Object, key string, path ...string) error {
 // stringField is the string at path in obj; "" when it is absent or not a
 // string.
 func stringField(obj *k8sapi.Object, path ...string) string {
-	if len(path) > 1 && !mayHold(obj, path[0], path[len(path)-1]) {
-		return ""
-	}
 	var s string
 	if ok, err := obj.DecodeField(&s, path...); !ok || err != nil {
 		return ""
 	}
 	return s
-}
-
-// mayHold reports whether the top-level field top of obj can hold key at
-// any depth. It is false only when the field's JSON is valid UTF-8 with no
-// escape at all (so every key in it decodes to the bytes it is written
-// with) and does not have the key in quotes: then decoding it, which
-// allocates for every value in it, managed fields included, could find
-// nothing. Reading or removing a field that is absent (a preferred holder,
-// a strategy) is what every renewal and every watched event does.
-func mayHold(obj *k8sapi.Object, top, key string) bool {
-	raw, ok := obj.Field(top)
-	if !ok {
-		return false
-	}
-	if bytes.IndexByte(raw, '\\') >= 0 || !utf8.Valid(raw) {
-		return true // a key may be spelt otherwise: decode
-	}
-	var buf [64]byte
-	quoted := append(append(append(buf[:0], '"'), key...), '"')
-	return bytes.Contains(raw, quoted)
 }

@@ -68,8 +68,10 @@ func Read(ctx context.Context, at *Position, timeout time.Duration, open Opener,
 			return err
 		}
 		from := at.Load()
-		if e.Object != nil && e.Object.ResourceVersion() != "" {
-			at.store(e.Object.ResourceVersion())
+		if e.Object != nil {
+			if rv := e.Object.ResourceVersion(); rv != "" {
+				at.store(rv)
+			}
 		}
 		event(e, from)
 	}

@@ -8,10 +8,11 @@ import (
 	"github.com/kubelect/kubelect/k8sapi"
 )
 
-// FuzzMayHold checks the shortcut of stringField and deleteField: on any
-// object and key, they do what they do without it (decoding the path
-// step by step), so that the shortcut never misses a key, escaped or not.
-func FuzzMayHold(f *testing.F) {
+// FuzzFields checks stringField and deleteField, which find keys by
+// scanning the object's bytes: on any object and key, they do what
+// decoding the path step by step with encoding/json does, so that no key
+// is missed, escaped or not, duplicated or not.
+func FuzzFields(f *testing.F) {
 	for _, doc := range []string{
 		`{"metadata":{"name":"lock","annotations":{"` + PreferredHolderAnnotationKey + `":"b"}},"spec":{"strategy":"x","preferredHolder":"c"}}`,
 		`{"metadata":{"name":"lock","annotations":{"kubelect.io\/preferred-holder":"b"}},"spec":{"pre\u0066erredHolder":"c"}}`,
@@ -21,6 +22,8 @@ func FuzzMayHold(f *testing.F) {
 		`{"metadata":"x","spec":["preferredHolder"]}`,
 		`{"metadata":{"annotations":{"preferredHolder":{"preferredHolder":"deep"}}}}`,
 		"{\"metadata\":{\"annotations\":{\"\xff\":\"invalid UTF-8 decodes as U+FFFD\"}},\"spec\":{\"\xff\":\"x\"}}",
+		`{"metadata":{"annotations":{"a":"1"},"annotations":{"b":"2"}},"spec":{"strategy":"x","strategy":"y"}}`,
+		`{ "metadata" : { "annotations" : { "strategy" : "x" } } , "spec" : [ { "strategy" : "\"]}" } ] }`,
 	} {
 		f.Add([]byte(doc), "preferredHolder")
 		f.Add([]byte(doc), PreferredHolderAnnotationKey)
@@ -49,18 +52,32 @@ func FuzzMayHold(f *testing.F) {
 	})
 }
 
-// slowStringField is stringField without the shortcut.
+// slowField is the JSON at path, decoded step by step.
+func slowField(obj *k8sapi.Object, path ...string) (json.RawMessage, bool) {
+	raw, ok := obj.Field(path[0])
+	for _, key := range path[1:] {
+		var m map[string]json.RawMessage
+		if !ok || json.Unmarshal(raw, &m) != nil {
+			return nil, false
+		}
+		raw, ok = m[key]
+	}
+	return raw, ok
+}
+
+// slowStringField is stringField, decoding step by step.
 func slowStringField(obj *k8sapi.Object, path ...string) string {
+	raw, ok := slowField(obj, path...)
 	var s string
-	if ok, err := obj.DecodeField(&s, path...); !ok || err != nil {
+	if !ok || json.Unmarshal(raw, &s) != nil {
 		return ""
 	}
 	return s
 }
 
-// slowDeleteField is deleteField without the shortcut.
+// slowDeleteField is deleteField, decoding step by step.
 func slowDeleteField(obj *k8sapi.Object, key string, path ...string) error {
-	raw, ok := obj.Field(path...)
+	raw, ok := slowField(obj, path...)
 	if !ok {
 		return nil
 	}
