@@ -263,7 +263,7 @@ func (h *watchHub) stream(ctx context.Context, gen uint64, at *watchloop.Positio
 	open := func(ctx context.Context, opts k8sapi.WatchOptions) (*k8sapi.Watcher, error) {
 		return h.key.client.WatchAll(ctx, h.key.resource, h.key.namespace, opts)
 	}
-	return watchloop.Read(ctx, at, rl.WatchTimeout, open, func(e k8sapi.WatchEvent, _ string) {
+	return watchloop.Read(ctx, at, rl.WatchTimeout, open, func(e k8sapi.WatchEvent, _, _ string) {
 		touch()
 		h.streaming(gen)
 		switch {

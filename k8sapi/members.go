@@ -83,10 +83,8 @@ func unquoteKey(k []byte, escaped bool) string {
 	if !escaped && utf8.Valid(k) {
 		return string(k)
 	}
-	var s string
 	q := make([]byte, 0, len(k)+2)
-	q = append(append(append(q, '"'), k...), '"')
-	_ = json.Unmarshal(q, &s) // a key of valid JSON always decodes
+	s, _ := jsonString(append(append(append(q, '"'), k...), '"')) // a key of valid JSON always decodes
 	return s
 }
 

@@ -39,11 +39,8 @@ func watchRecord(ctx context.Context, c *k8sapi.Client, r k8sapi.Resource, meta 
 	if tell == nil {
 		tell = func(lockwatch.Event[*LeaderElectionRecord]) {}
 	}
-	return watchloop.Read(ctx, at, WatchTimeout, open, func(e k8sapi.WatchEvent, from string) {
-		ev := lockwatch.Event[*LeaderElectionRecord]{Kind: lockwatch.SkippedEvent, From: from}
-		if e.Object != nil {
-			ev.ResourceVersion = e.Object.ResourceVersion()
-		}
+	return watchloop.Read(ctx, at, WatchTimeout, open, func(e k8sapi.WatchEvent, rv, from string) {
+		ev := lockwatch.Event[*LeaderElectionRecord]{Kind: lockwatch.SkippedEvent, ResourceVersion: rv, From: from}
 		switch e.Type {
 		case k8sapi.Added, k8sapi.Modified:
 			rec, raw, err := decode(e.Object)

@@ -39,7 +39,8 @@ type Opener func(ctx context.Context, opts k8sapi.WatchOptions) (*k8sapi.Watcher
 // starts from the current state. Read returns the error that ended the
 // stream: ctx's once ctx has ended.
 //
-// from is where the stream stood before the event: the resourceVersion
+// rv is the event's own resourceVersion ("" when it has none), read once
+// here for the position. from is where the stream stood before the event: the resourceVersion
 // of the last event with one that this position moved past, in this watch
 // or an earlier one, or "" while a watch that started from the current
 // state has had none yet. Such a watch begins with the current state
@@ -47,7 +48,7 @@ type Opener func(ctx context.Context, opts k8sapi.WatchOptions) (*k8sapi.Watcher
 // happened: a reader that must tell one write from the next (which one
 // began a leadership) can only trust an event whose from is the
 // resourceVersion of the event it last saw.
-func Read(ctx context.Context, at *Position, timeout time.Duration, open Opener, event func(e k8sapi.WatchEvent, from string)) error {
+func Read(ctx context.Context, at *Position, timeout time.Duration, open Opener, event func(e k8sapi.WatchEvent, rv, from string)) error {
 	w, err := open(ctx, k8sapi.WatchOptions{
 		ResourceVersion: at.Load(),
 		TimeoutSeconds:  int(timeout.Seconds()),
@@ -67,13 +68,14 @@ func Read(ctx context.Context, at *Position, timeout time.Duration, open Opener,
 			}
 			return err
 		}
-		from := at.Load()
+		from, rv := at.Load(), ""
 		if e.Object != nil {
-			if rv := e.Object.ResourceVersion(); rv != "" {
-				at.store(rv)
-			}
+			rv = e.Object.ResourceVersion()
 		}
-		event(e, from)
+		if rv != "" {
+			at.store(rv)
+		}
+		event(e, rv, from)
 	}
 }
 

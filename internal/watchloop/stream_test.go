@@ -35,8 +35,11 @@ func TestReadFrom(t *testing.T) {
 		open := func(ctx context.Context, opts k8sapi.WatchOptions) (*k8sapi.Watcher, error) {
 			return c.Watch(ctx, k8sapi.ConfigMaps, "ns", "cm", opts)
 		}
-		err := Read(ctx, &at, 0, open, func(e k8sapi.WatchEvent, from string) {
-			got = append(got, seen{e.Object.ResourceVersion(), from})
+		err := Read(ctx, &at, 0, open, func(e k8sapi.WatchEvent, rv, from string) {
+			if rv != e.Object.ResourceVersion() {
+				t.Errorf("rv %q, the event's resourceVersion %q", rv, e.Object.ResourceVersion())
+			}
+			got = append(got, seen{rv, from})
 			if len(got) == n {
 				cancel()
 			}
